@@ -1,0 +1,64 @@
+// Audit records are payload-free by construction: actions and reasons are closed
+// sets of codes, and the only free text is the target (a host, a path, a tool name).
+
+export const AUDIT_ACTIONS = [
+  'tool_call',
+  'mount',
+  'egress',
+  'model_request',
+  'run_start',
+  'protocol',
+] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+export const AUDIT_REASONS = [
+  // authorization (SPEC §7)
+  'not_authorized',
+  'unknown_tool',
+  'invalid_args',
+  'forged_identity',
+  // mounts (SPEC §9)
+  'no_allowlist',
+  'outside_allowed_roots',
+  'blocked_pattern',
+  'invalid_container_path',
+  'readonly_root',
+  'path_missing',
+  // egress (ARCHITECTURE broker)
+  'host_not_allowlisted',
+  'port_not_allowed',
+  'private_address',
+  'resolve_failed',
+  'bad_request',
+  // model proxy
+  'bad_placeholder_key',
+  'path_not_allowed',
+  // run start
+  'sandbox_unavailable',
+  'credential_missing',
+  'budget_exceeded',
+  'unsandboxed_refused',
+  // protocol (SPEC §12)
+  'malformed_line',
+  'unknown_message_type',
+  'output_limit',
+] as const;
+export type AuditReason = (typeof AUDIT_REASONS)[number];
+
+export interface AuditRecord {
+  id: number;
+  time: string;
+  /** Group folder, or null when the refusal is not tied to a group. */
+  group: string | null;
+  runId: string | null;
+  action: AuditAction;
+  target: string | null;
+  reason: AuditReason;
+}
+
+export type NewAuditRecord = Omit<AuditRecord, 'id' | 'time'> & { time?: string };
+
+/** Where refusals are written; the store implements it, tests may collect. */
+export interface AuditSink {
+  audit(record: NewAuditRecord): void;
+}

@@ -1,0 +1,32 @@
+// The contract between the host and a chat transport. Channels know nothing of
+// SQLite or runs: they report events and send text they are given.
+
+import type { InboundMessage } from './types.js';
+
+export interface ChannelEvents {
+  /** A message event. The host stores it synchronously before anything else happens. */
+  onMessage(message: InboundMessage): void;
+  /** Chat metadata only (name, activity), for chats with or without messages. */
+  onChatMetadata(chat: { jid: string; name?: string | null; timestamp: string }): void;
+  /** Connection state changes; the host flushes the outbox on `true`. */
+  onConnectionChange(connected: boolean): void;
+}
+
+export interface Channel {
+  /** Stable name: `whatsapp`, `local`. */
+  readonly name: string;
+  /** False when messages appear under the owner's own name, so the host prefixes the assistant's name. */
+  readonly showsBotName: boolean;
+  /** Maximum characters of one outbound message. */
+  readonly maxMessageLength: number;
+  ownsJid(jid: string): boolean;
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  isConnected(): boolean;
+  /** Resolves once the transport confirmed the send; rejects with a reason otherwise. */
+  sendMessage(jid: string, text: string): Promise<void>;
+  /** Shows or clears a typing indicator; best effort. */
+  setTyping?(jid: string, typing: boolean): Promise<void>;
+  /** Refreshes chat names from the transport; best effort. */
+  syncChatNames?(): Promise<void>;
+}

@@ -1,0 +1,142 @@
+// The host ↔ runner protocol: JSON Lines over the runner's stdin/stdout. Shared
+// by both sides (the runner bundles it). Every received line is validated here;
+// the host never trusts an identity the runner claims — it knows the run's group
+// because it started the run.
+
+import { z } from 'zod';
+
+/** Longest accepted line in either direction, in bytes. */
+export const MAX_LINE_BYTES = 256 * 1024;
+
+export const ENGINES = ['claude-code', 'echo'] as const;
+export type Engine = (typeof ENGINES)[number];
+
+export const TOOL_NAMES = [
+  'send_message',
+  'schedule_task',
+  'list_tasks',
+  'get_task',
+  'update_task',
+  'pause_task',
+  'resume_task',
+  'cancel_task',
+  'list_groups',
+  'register_group',
+  'unregister_group',
+  'read_egress_allowlist',
+] as const;
+export type ToolName = (typeof TOOL_NAMES)[number];
+
+// ---- host → runner -------------------------------------------------------
+
+export const startLine = z.object({
+  type: z.literal('start'),
+  runId: z.string(),
+  prompt: z.string(),
+  sessionId: z.string().optional(),
+  group: z.object({ folder: z.string(), isMain: z.boolean(), name: z.string() }),
+  assistantName: z.string(),
+  scheduledTask: z.object({ id: z.string(), contextMode: z.enum(['group', 'isolated']) }).optional(),
+  engine: z.enum(ENGINES),
+  /** Paths as the runner sees them (inside the sandbox, or host paths for `none`). */
+  paths: z.object({
+    groupDir: z.string(),
+    globalDir: z.string(),
+    /** Home of the agent; `.claude/` under it holds the group's session state. */
+    homeDir: z.string(),
+  }),
+  /** How the runner reaches the model through the broker; absent for engines that need no model. */
+  model: z
+    .object({
+      socketPath: z.string(),
+      /** Random per-run value the broker checks; worthless outside this run. */
+      placeholderKey: z.string(),
+    })
+    .optional(),
+  /** Present only when the group has an egress allowlist (otherwise no bridge at all). */
+  egress: z.object({ socketPath: z.string() }).optional(),
+});
+export type StartLine = z.infer<typeof startLine>;
+
+export const hostToRunnerLine = z.discriminatedUnion('type', [
+  startLine,
+  z.object({ type: z.literal('message'), text: z.string() }),
+  z.object({
+    type: z.literal('tool_result'),
+    id: z.string(),
+    ok: z.boolean(),
+    result: z.unknown().optional(),
+    error: z.string().optional(),
+  }),
+  z.object({ type: z.literal('close') }),
+]);
+export type HostToRunnerLine = z.infer<typeof hostToRunnerLine>;
+
+// ---- runner → host -------------------------------------------------------
+
+export const runnerToHostLine = z.discriminatedUnion('type', [
+  /** Emitted once the runner process has booted and can read `start`. */
+  z.object({ type: z.literal('ready') }),
+  z.object({
+    type: z.literal('tool_call'),
+    id: z.string().max(128),
+    name: z.string().max(128),
+    args: z.unknown(),
+  }),
+  z.object({
+    type: z.literal('output'),
+    text: z.string().nullable(),
+    sessionId: z.string().optional(),
+  }),
+  z.object({
+    type: z.literal('log'),
+    level: z.enum(['debug', 'info', 'warn', 'error']),
+    msg: z.string().max(8192),
+  }),
+  z.object({
+    type: z.literal('done'),
+    sessionId: z.string().optional(),
+    error: z.string().optional(),
+  }),
+]);
+export type RunnerToHostLine = z.infer<typeof runnerToHostLine>;
+
+export type ParsedLine<T> =
+  { ok: true; line: T } | { ok: false; reason: 'malformed_line' | 'unknown_message_type'; detail: string };
+
+function parseWith<T>(schema: z.ZodType<T>, raw: string): ParsedLine<T> {
+  if (Buffer.byteLength(raw, 'utf8') > MAX_LINE_BYTES) {
+    return { ok: false, reason: 'malformed_line', detail: 'line too long' };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return { ok: false, reason: 'malformed_line', detail: 'not JSON' };
+  }
+  const result = schema.safeParse(value);
+  if (result.success) return { ok: true, line: result.data };
+  const type = (value as { type?: unknown } | null)?.type;
+  const known =
+    typeof type === 'string' &&
+    ['ready', 'tool_call', 'output', 'log', 'done', 'start', 'message', 'tool_result', 'close'].includes(
+      type,
+    );
+  return {
+    ok: false,
+    reason: known ? 'malformed_line' : 'unknown_message_type',
+    detail: result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '),
+  };
+}
+
+export function parseRunnerLine(raw: string): ParsedLine<RunnerToHostLine> {
+  return parseWith(runnerToHostLine, raw);
+}
+
+export function parseHostLine(raw: string): ParsedLine<HostToRunnerLine> {
+  return parseWith(hostToRunnerLine, raw);
+}
+
+export function encodeLine(line: HostToRunnerLine | RunnerToHostLine): string {
+  return JSON.stringify(line) + '\n';
+}

@@ -1,0 +1,127 @@
+// Domain types shared by every module. Plain data only: no I/O, no classes.
+// Times: ISO-8601 strings where a human reads them (messages, audit), epoch
+// milliseconds where code computes with them (scheduling, backoff).
+
+/** An extra host directory a group may see, subject to the mount policy (SPEC §9). */
+export interface AdditionalMount {
+  /** Host path; `~` and symlinks are resolved before checking. */
+  hostPath: string;
+  /** Relative path under `/workspace/extra/`; defaults to the host path's basename. */
+  containerPath?: string;
+  /** Defaults to true; read-write needs the allowlist root to allow it too. */
+  readonly?: boolean;
+}
+
+export interface ContainerConfig {
+  additionalMounts?: AdditionalMount[];
+  /** Overrides the global run timeout for this group. */
+  runTimeoutMs?: number;
+}
+
+/** A registered chat (SPEC §1). */
+export interface Group {
+  jid: string;
+  name: string;
+  folder: string;
+  /** The group's own wake word, e.g. `@Andy`. */
+  trigger: string;
+  requiresTrigger: boolean;
+  isMain: boolean;
+  containerConfig: ContainerConfig;
+  /** Tokens per day; null means unlimited (SPEC §11). */
+  dailyTokenBudget: number | null;
+  addedAt: string;
+}
+
+/** Any conversation a channel has seen; only metadata is kept for unregistered ones. */
+export interface ChatInfo {
+  jid: string;
+  name: string | null;
+  channel: string;
+  lastActivity: string;
+}
+
+/** A message as a channel hands it to the host, before it is stored. */
+export interface InboundMessage {
+  chatJid: string;
+  /** The channel's own message id; unique per chat (redelivery is stored once). */
+  id: string;
+  sender: string;
+  senderName: string;
+  /** Null or empty for events that carry no text (stored as metadata only, SPEC §12). */
+  text: string | null;
+  timestamp: string;
+  /** Sent from the owner's own account (may still be a human typing in the self-chat). */
+  fromMe: boolean;
+  /** Sent by the assistant itself: stored, never input (SPEC §2.4). */
+  isBotMessage: boolean;
+  chatName?: string;
+}
+
+export interface StoredMessage {
+  /** Global, monotonically increasing: the only thing cursors compare. */
+  seq: number;
+  chatJid: string;
+  id: string;
+  sender: string;
+  senderName: string;
+  text: string;
+  timestamp: string;
+  fromMe: boolean;
+  isBotMessage: boolean;
+}
+
+export type ScheduleType = 'cron' | 'interval' | 'once';
+export type ContextMode = 'group' | 'isolated';
+export type TaskStatus = 'active' | 'paused' | 'completed' | 'error';
+
+export interface Task {
+  id: string;
+  groupFolder: string;
+  chatJid: string;
+  prompt: string;
+  scheduleType: ScheduleType;
+  scheduleValue: string;
+  contextMode: ContextMode;
+  status: TaskStatus;
+  /** Epoch ms of the next due time; null when not scheduled (paused, completed, error). */
+  nextRunAt: number | null;
+  lastRunAt: number | null;
+  lastResult: string | null;
+  createdAt: string;
+}
+
+export type TaskRunStatus = 'success' | 'error';
+
+export interface TaskRunLog {
+  id: number;
+  taskId: string;
+  startedAt: number;
+  durationMs: number;
+  status: TaskRunStatus;
+  /** Truncated result or error text. */
+  result: string | null;
+  error: string | null;
+}
+
+export type OutboxStatus = 'pending' | 'sent' | 'failed';
+
+/** One chunk of outbound text, already formatted for its channel (SPEC §3). */
+export interface OutboxItem {
+  id: number;
+  chatJid: string;
+  text: string;
+  status: OutboxStatus;
+  attempts: number;
+  /** Epoch ms before which no delivery is tried. */
+  nextAttemptAt: number;
+  lastError: string | null;
+  createdAt: number;
+}
+
+export interface TokenUsage {
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+}

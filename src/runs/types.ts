@@ -1,0 +1,42 @@
+// What the rest of the host sees of an agent run. The real implementation spawns
+// a sandboxed runner (process-runs.ts); tests substitute an in-process double.
+
+import type { ContextMode, Group } from '../core/types.js';
+
+export interface RunRequest {
+  group: Group;
+  prompt: string;
+  sessionId?: string;
+  /** Present for scheduled task runs. */
+  task?: { id: string; contextMode: ContextMode };
+}
+
+export interface RunCallbacks {
+  /** One result text of the agent, raw (the host applies SPEC §3 rules). */
+  onOutput(text: string): Promise<void> | void;
+  /** The agent's session id, as soon as it is known. */
+  onSessionId?(sessionId: string): void;
+}
+
+export interface RunOutcome {
+  ok: boolean;
+  error?: string;
+  sessionId?: string;
+  /** True when the run never started (sandbox missing, mount refused, credential missing, budget). */
+  refusedToStart?: boolean;
+}
+
+export interface LiveRun {
+  readonly runId: string;
+  /** Passes a follow-up prompt to the live run; false when it no longer takes input. */
+  send(text: string): boolean;
+  /** Asks the run to finish after its current turn. */
+  close(): void;
+  /** Ends the run now. */
+  kill(reason: string): void;
+  readonly done: Promise<RunOutcome>;
+}
+
+export interface AgentRuns {
+  start(request: RunRequest, callbacks: RunCallbacks): LiveRun;
+}
