@@ -1,0 +1,14 @@
+// One benchmark figure, printed as one JSON line by `npm run bench`.
+export interface BenchFigure {
+  name: string;
+  value: number;
+  unit: string;
+}
+
+/** The p-th percentile (0–100) of the samples, nearest-rank. */
+export function percentile(samples: number[], p: number): number {
+  if (samples.length === 0) return NaN;
+  const sorted = [...samples].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank];
+}
