@@ -137,6 +137,61 @@ export function parseHostLine(raw: string): ParsedLine<HostToRunnerLine> {
   return parseWith(hostToRunnerLine, raw);
 }
 
+// Framing shared by both ends: a line over the cap is dropped as it streams in,
+// never buffered whole, so a runaway writer cannot grow the reader's memory.
+/** Splits a byte stream into lines, dropping (not buffering) any line over `maxLineBytes`. */
+export class LineSplitter {
+  private chunks: Buffer[] = [];
+  private pendingBytes = 0;
+  private discarding = false;
+
+  constructor(
+    private readonly maxLineBytes: number,
+    private readonly onLine: (line: string) => void,
+    private readonly onOverlong: () => void,
+  ) {}
+
+  push(chunk: Buffer): void {
+    let start = 0;
+    while (start < chunk.length) {
+      const nl = chunk.indexOf(0x0a, start);
+      const end = nl === -1 ? chunk.length : nl;
+      const piece = chunk.subarray(start, end);
+      if (!this.discarding) {
+        if (this.pendingBytes + piece.length > this.maxLineBytes) {
+          this.discarding = true;
+          this.chunks = [];
+          this.pendingBytes = 0;
+          this.onOverlong();
+        } else if (piece.length > 0) {
+          this.chunks.push(piece);
+          this.pendingBytes += piece.length;
+        }
+      }
+      if (nl === -1) break;
+      if (!this.discarding) {
+        const line = Buffer.concat(this.chunks).toString('utf8');
+        this.chunks = [];
+        this.pendingBytes = 0;
+        if (line.trim() !== '') this.onLine(line);
+      }
+      this.discarding = false;
+      start = nl + 1;
+    }
+  }
+
+  /** Delivers a final unterminated line, if any. */
+  end(): void {
+    if (!this.discarding && this.pendingBytes > 0) {
+      const line = Buffer.concat(this.chunks).toString('utf8');
+      if (line.trim() !== '') this.onLine(line);
+    }
+    this.chunks = [];
+    this.pendingBytes = 0;
+    this.discarding = false;
+  }
+}
+
 export function encodeLine(line: HostToRunnerLine | RunnerToHostLine): string {
   return JSON.stringify(line) + '\n';
 }

@@ -7,7 +7,7 @@ export interface RunRequest {
   group: Group;
   prompt: string;
   sessionId?: string;
-  /** Present for scheduled task runs. */
+  /** Present for scheduled task runs; such a run is closed after its first answer. */
   task?: { id: string; contextMode: ContextMode };
 }
 

@@ -49,6 +49,9 @@ export interface SpawnSpec {
   /** The complete environment of the spawned process (never the host's). */
   env: Record<string, string>;
   cwd?: string;
+  /** Run as this user/group (the host must be root to use them); used by tests and `none`. */
+  uid?: number;
+  gid?: number;
   paths: SandboxPaths;
 }
 

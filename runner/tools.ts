@@ -1,0 +1,118 @@
+// The nanoclaw tools the agent sees, as an in-process MCP server. Each call is
+// forwarded to the host as a `tool_call` line; the host validates, authorizes
+// (by the run's real group, SPEC §7) and acts. The runner never decides.
+
+import type { createSdkMcpServer, tool } from '@anthropic-ai/claude-agent-sdk';
+import { z } from 'zod';
+import { TOOL_NAMES, type ToolName } from '../src/core/protocol.js';
+import type { ToolOutcome } from './protocol-io.js';
+
+export const MCP_SERVER_NAME = 'nanoclaw';
+
+export type CallTool = (name: ToolName, args: unknown) => Promise<ToolOutcome>;
+
+const scheduleType = z
+  .enum(['cron', 'interval', 'once'])
+  .describe('cron: 5-field expression; interval: milliseconds; once: ISO timestamp');
+const contextMode = z
+  .enum(['group', 'isolated'])
+  .describe("group: the task sees this chat's conversation; isolated: a fresh session each run");
+const taskId = { task_id: z.string().describe('The task id, as returned by schedule_task or list_tasks') };
+
+/** Input shapes and descriptions, keyed by tool name; `satisfies` keeps it in step with TOOL_NAMES. */
+export const TOOL_SPECS = {
+  send_message: {
+    description:
+      'Send a message to the chat right away, e.g. a progress update while you keep working. ' +
+      'Without chat_jid it goes to the chat this conversation belongs to.',
+    shape: {
+      text: z.string().describe('The message text'),
+      chat_jid: z.string().optional().describe('Target chat id; only the main group may send elsewhere'),
+    },
+  },
+  schedule_task: {
+    description:
+      'Schedule a prompt to run later or repeatedly. Examples: cron "0 9 * * 1-5" (weekdays 9:00), ' +
+      'interval "3600000" (hourly), once "2030-01-01T09:00:00". Its output is sent to the chat.',
+    shape: {
+      prompt: z.string().describe('What the agent should do when the task runs'),
+      schedule_type: scheduleType,
+      schedule_value: z.string().describe('The cron expression, interval in ms, or ISO timestamp'),
+      context_mode: contextMode.optional(),
+      target_group_folder: z
+        .string()
+        .optional()
+        .describe("Another group's folder; only the main group may schedule for other groups"),
+    },
+  },
+  list_tasks: { description: 'List the scheduled tasks this chat may see.', shape: {} },
+  get_task: { description: 'Show one scheduled task with its recent runs.', shape: taskId },
+  update_task: {
+    description: "Change a scheduled task's prompt or schedule.",
+    shape: {
+      ...taskId,
+      prompt: z.string().optional(),
+      schedule_type: scheduleType.optional(),
+      schedule_value: z.string().optional(),
+      context_mode: contextMode.optional(),
+    },
+  },
+  pause_task: { description: 'Pause a scheduled task until it is resumed.', shape: taskId },
+  resume_task: { description: 'Resume a paused task.', shape: taskId },
+  cancel_task: { description: 'Delete a scheduled task for good.', shape: taskId },
+  list_groups: {
+    description: 'List registered groups and recently seen chats (main group only).',
+    shape: {},
+  },
+  register_group: {
+    description: 'Register a chat so the assistant answers there (main group only).',
+    shape: {
+      jid: z.string().describe('The chat id, e.g. from list_groups'),
+      name: z.string().describe('Display name'),
+      folder: z.string().describe('Folder name: lowercase letters, digits and dashes, e.g. "family-chat"'),
+      trigger: z.string().describe('Wake word, e.g. "@Andy"'),
+      requires_trigger: z
+        .boolean()
+        .optional()
+        .describe('When false the assistant answers every message (default true)'),
+    },
+  },
+  unregister_group: {
+    description: 'Stop answering in a registered chat (main group only).',
+    shape: { jid: z.string().describe('The chat id') },
+  },
+  read_egress_allowlist: {
+    description: 'Show which internet hosts this sandbox may reach through the proxy.',
+    shape: {},
+  },
+} satisfies Record<ToolName, { description: string; shape: z.ZodRawShape }>;
+
+// CallToolResult allows extra keys; a type alias (unlike an interface) is assignable to it.
+type TextResult = {
+  content: Array<{ type: 'text'; text: string }>;
+  isError?: boolean;
+};
+
+/** Turns a host answer into an MCP tool result: JSON text, or an error result with the host's text. */
+export function toToolResult(outcome: ToolOutcome): TextResult {
+  if (!outcome.ok) return { content: [{ type: 'text', text: outcome.error }], isError: true };
+  const text = outcome.result === undefined ? 'ok' : JSON.stringify(outcome.result);
+  return { content: [{ type: 'text', text }] };
+}
+
+/** The two SDK functions this needs; passed in because the SDK is loaded lazily. */
+export interface McpSdk {
+  tool: typeof tool;
+  createSdkMcpServer: typeof createSdkMcpServer;
+}
+
+export function createNanoclawServer(
+  { tool, createSdkMcpServer }: McpSdk,
+  callTool: CallTool,
+): ReturnType<typeof createSdkMcpServer> {
+  const tools = TOOL_NAMES.map((name) => {
+    const spec: { description: string; shape: z.ZodRawShape } = TOOL_SPECS[name];
+    return tool(name, spec.description, spec.shape, async (args) => toToolResult(await callTool(name, args)));
+  });
+  return createSdkMcpServer({ name: MCP_SERVER_NAME, version: '1.0.0', tools, alwaysLoad: true });
+}

@@ -1,0 +1,194 @@
+// Token usage extraction from Messages API responses (SPEC §11). The proxy feeds
+// every response chunk here as it passes it on, so parsing must be incremental:
+// the client never waits for us, and chunk boundaries can fall anywhere (inside
+// a UTF-8 sequence, a line, or a `\r\n`).
+
+import type { TokenUsage } from '../core/types.js';
+
+/** Largest JSON body (or single SSE line) we keep a copy of for parsing; beyond it usage is skipped. */
+export const MAX_USAGE_PARSE_BYTES = 4 * 1024 * 1024;
+
+export interface UsageExtractor {
+  push(chunk: Buffer): void;
+  /** Usage seen in the whole response, or null when it carried none (errors, count_tokens). */
+  finish(): TokenUsage | null;
+}
+
+/** Field-wise accumulation: later reports (message_delta) override earlier ones (message_start). */
+interface PartialUsage {
+  inputTokens?: number;
+  outputTokens?: number;
+  cacheReadTokens?: number;
+  cacheWriteTokens?: number;
+}
+
+function readCount(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.floor(value) : undefined;
+}
+
+/** Merges an API `usage` object into the accumulator; returns false if it was not an object. */
+function mergeApiUsage(into: PartialUsage, usage: unknown): boolean {
+  if (typeof usage !== 'object' || usage === null) return false;
+  const u = usage as Record<string, unknown>;
+  const fields: Array<[keyof PartialUsage, string]> = [
+    ['inputTokens', 'input_tokens'],
+    ['outputTokens', 'output_tokens'],
+    ['cacheReadTokens', 'cache_read_input_tokens'],
+    ['cacheWriteTokens', 'cache_creation_input_tokens'],
+  ];
+  for (const [ours, theirs] of fields) {
+    const n = readCount(u[theirs]);
+    if (n !== undefined) into[ours] = n;
+  }
+  return true;
+}
+
+function complete(partial: PartialUsage, seen: boolean): TokenUsage | null {
+  if (!seen) return null;
+  return {
+    inputTokens: partial.inputTokens ?? 0,
+    outputTokens: partial.outputTokens ?? 0,
+    cacheReadTokens: partial.cacheReadTokens ?? 0,
+    cacheWriteTokens: partial.cacheWriteTokens ?? 0,
+  };
+}
+
+/** Parses a whole (non-streaming) Messages API JSON body. */
+export function usageFromJsonBody(body: string): TokenUsage | null {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return null;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return null;
+  const partial: PartialUsage = {};
+  return complete(partial, mergeApiUsage(partial, (parsed as Record<string, unknown>).usage));
+}
+
+/**
+ * Incremental SSE parser that only looks at `message_start` and `message_delta`
+ * events. Other events are skipped without JSON-parsing them, and an overlong
+ * line is dropped rather than buffered without bound.
+ */
+export function createSseUsageExtractor(): UsageExtractor {
+  const decoder = new TextDecoder('utf-8');
+  const partial: PartialUsage = {};
+  let seen = false;
+  let pendingLine = '';
+  let skippingLongLine = false;
+  let dataLines: string[] = [];
+  // A lone `\r` at a chunk end may be the first half of `\r\n`.
+  let lastWasCr = false;
+
+  const dispatch = (): void => {
+    if (dataLines.length === 0) return;
+    const data = dataLines.join('\n');
+    dataLines = [];
+    // Cheap pre-filter: only two event types carry usage.
+    if (!data.includes('"message_start"') && !data.includes('"message_delta"')) return;
+    let event: unknown;
+    try {
+      event = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (typeof event !== 'object' || event === null) return;
+    const e = event as Record<string, unknown>;
+    if (e.type === 'message_start') {
+      const message = e.message as Record<string, unknown> | undefined;
+      if (message && mergeApiUsage(partial, message.usage)) seen = true;
+    } else if (e.type === 'message_delta') {
+      if (mergeApiUsage(partial, e.usage)) seen = true;
+    }
+  };
+
+  const onLine = (line: string): void => {
+    if (line === '') {
+      dispatch();
+      return;
+    }
+    if (line.startsWith('data:')) {
+      const value = line.slice(5);
+      dataLines.push(value.startsWith(' ') ? value.slice(1) : value);
+    }
+    // `event:`, `id:`, `retry:` and comments carry nothing we need: the JSON has its own `type`.
+  };
+
+  const endLine = (tail: string): void => {
+    const line = pendingLine + tail;
+    pendingLine = '';
+    if (skippingLongLine) skippingLongLine = false;
+    else onLine(line);
+  };
+
+  const feedText = (text: string): void => {
+    let i = 0;
+    if (lastWasCr && text.length > 0) {
+      if (text.charCodeAt(0) === 10) i = 1;
+      lastWasCr = false;
+    }
+    let start = i;
+    for (; i < text.length; i++) {
+      const ch = text.charCodeAt(i);
+      if (ch !== 10 && ch !== 13) continue;
+      endLine(text.slice(start, i));
+      if (ch === 13) {
+        if (i + 1 >= text.length) lastWasCr = true;
+        else if (text.charCodeAt(i + 1) === 10) i++;
+      }
+      start = i + 1;
+    }
+    if (start >= text.length || skippingLongLine) return;
+    pendingLine += text.slice(start);
+    if (pendingLine.length > MAX_USAGE_PARSE_BYTES) {
+      pendingLine = '';
+      dataLines = [];
+      skippingLongLine = true;
+    }
+  };
+
+  return {
+    push(chunk) {
+      feedText(decoder.decode(chunk, { stream: true }));
+    },
+    finish() {
+      feedText(decoder.decode());
+      if (pendingLine !== '' && !skippingLongLine) onLine(pendingLine);
+      pendingLine = '';
+      dispatch();
+      return complete(partial, seen);
+    },
+  };
+}
+
+/** Keeps a bounded copy of a JSON body and parses it at the end. */
+export function createJsonUsageExtractor(): UsageExtractor {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let overflowed = false;
+  return {
+    push(chunk) {
+      if (overflowed) return;
+      size += chunk.length;
+      if (size > MAX_USAGE_PARSE_BYTES) {
+        overflowed = true;
+        chunks.length = 0;
+        return;
+      }
+      chunks.push(chunk);
+    },
+    finish() {
+      if (overflowed) return null;
+      return usageFromJsonBody(Buffer.concat(chunks).toString('utf8'));
+    },
+  };
+}
+
+/** Picks the parser from the response's content type; null when the body cannot carry usage. */
+export function createUsageExtractor(contentType: string | undefined): UsageExtractor | null {
+  const type = (contentType ?? '').split(';')[0].trim().toLowerCase();
+  if (type === 'text/event-stream') return createSseUsageExtractor();
+  if (type === 'application/json' || type.endsWith('+json')) return createJsonUsageExtractor();
+  return null;
+}

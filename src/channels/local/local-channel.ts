@@ -1,0 +1,128 @@
+// The local channel: talk to the assistant from a terminal, or script it with
+// JSON lines (`nanoclaw chat --json`). Chat ids are `local:<name>`; `local:main`
+// is the owner's. In JSON mode every input line is one object
+// `{"text", "sender"?, "chat"?}` and every outbound message is printed as one
+// line `{"chat","text"}` — a stable scripting interface.
+
+import readline from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import type { Channel, ChannelEvents } from '../../core/channel.js';
+
+export const LOCAL_MAIN_JID = 'local:main';
+
+export interface LocalChannelOptions {
+  input: Readable;
+  output: Writable;
+  /** Where input errors are reported (stderr). */
+  errors: Writable;
+  json: boolean;
+  assistantName: string;
+  events: ChannelEvents;
+  /** Other local chats must be registered groups. */
+  isRegistered: (jid: string) => boolean;
+  now: () => number;
+  /** Called once when the input ends. */
+  onInputEnd: () => void;
+}
+
+interface ParsedInput {
+  text: string;
+  sender: string;
+  chat: string;
+}
+
+export class LocalChannel implements Channel {
+  readonly name = 'local';
+  readonly showsBotName = true;
+  readonly maxMessageLength = 64_000;
+  private readonly options: LocalChannelOptions;
+  private connected = false;
+  private lines: readline.Interface | null = null;
+  private counter = 0;
+
+  constructor(options: LocalChannelOptions) {
+    this.options = options;
+  }
+
+  ownsJid(jid: string): boolean {
+    return jid.startsWith('local:');
+  }
+
+  isConnected(): boolean {
+    return this.connected;
+  }
+
+  async connect(): Promise<void> {
+    this.connected = true;
+    this.options.events.onConnectionChange(true);
+    this.lines = readline.createInterface({ input: this.options.input, crlfDelay: Infinity });
+    this.lines.on('line', (line) => this.onLine(line));
+    this.lines.on('close', () => this.options.onInputEnd());
+  }
+
+  async disconnect(): Promise<void> {
+    this.lines?.close();
+    this.lines = null;
+    this.connected = false;
+  }
+
+  async sendMessage(jid: string, text: string): Promise<void> {
+    if (!this.connected) throw new Error('local channel is closed');
+    const line = this.options.json
+      ? JSON.stringify({ chat: jid, text }) + '\n'
+      : `${jid === LOCAL_MAIN_JID ? '' : `[${jid}] `}${this.options.assistantName}: ${text}\n`;
+    await new Promise<void>((resolve, reject) =>
+      this.options.output.write(line, (err) => (err ? reject(err) : resolve())),
+    );
+  }
+
+  private onLine(raw: string): void {
+    if (raw.trim() === '') return;
+    const parsed = this.options.json ? this.parseJson(raw) : { text: raw, sender: 'you', chat: LOCAL_MAIN_JID };
+    if (!parsed) return;
+    const timestamp = new Date(this.options.now()).toISOString();
+    this.options.events.onChatMetadata({ jid: parsed.chat, timestamp });
+    this.options.events.onMessage({
+      chatJid: parsed.chat,
+      id: `local-${this.options.now()}-${++this.counter}`,
+      sender: `local:${parsed.sender}`,
+      senderName: parsed.sender,
+      text: parsed.text,
+      timestamp,
+      fromMe: false,
+      isBotMessage: false,
+    });
+  }
+
+  private parseJson(raw: string): ParsedInput | null {
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      return this.reject(`not JSON: expected {"text": "hello"}, got ${JSON.stringify(raw.slice(0, 80))}`);
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      return this.reject('expected a JSON object such as {"text": "hello"}');
+    }
+    const { text, sender, chat } = value as Record<string, unknown>;
+    if (typeof text !== 'string') return this.reject('field "text" must be a string, e.g. {"text": "hello"}');
+    if (sender !== undefined && typeof sender !== 'string') {
+      return this.reject('field "sender" must be a string, e.g. {"text": "hi", "sender": "alice"}');
+    }
+    if (chat !== undefined && (typeof chat !== 'string' || !chat.startsWith('local:'))) {
+      return this.reject('field "chat" must be a local chat id, e.g. {"text": "hi", "chat": "local:family"}');
+    }
+    const chatJid = chat ?? LOCAL_MAIN_JID;
+    if (chatJid !== LOCAL_MAIN_JID && !this.options.isRegistered(chatJid)) {
+      return this.reject(
+        `chat "${chatJid}" is not a registered group; add it with: nanoclaw groups add ${chatJid} --name NAME --folder FOLDER --trigger @${this.options.assistantName}`,
+      );
+    }
+    return { text, sender: sender ?? 'user', chat: chatJid };
+  }
+
+  private reject(message: string): null {
+    this.options.errors.write(`nanoclaw chat: input line ignored: ${message}\n`);
+    return null;
+  }
+}

@@ -1,0 +1,246 @@
+// Linking this host as a WhatsApp device (`nanoclaw auth whatsapp`) and reading
+// which account is linked. Kept free of Baileys' runtime so `readLinkedAccount`
+// is cheap for the CLI; the socket comes from the injected factory.
+
+import { readFileSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { normalizeJid } from './lid.js';
+import {
+  DisconnectCode,
+  type ClearTimer,
+  type SetTimer,
+  type SocketFactory,
+  type WASocketLike,
+} from './types.js';
+
+export interface LinkedAccount {
+  /** `<number>@s.whatsapp.net` (device suffix dropped). */
+  jid: string;
+  /** `<id>@lid`, when WhatsApp told us. */
+  lid?: string;
+}
+
+/**
+ * The account linked in `authDir`, or null when there is none. A creds file
+ * that only holds a requested-but-unconfirmed pairing (`me` without `account`)
+ * is not a link.
+ */
+export function readLinkedAccount(authDir: string): LinkedAccount | null {
+  let raw: string;
+  try {
+    raw = readFileSync(join(authDir, 'creds.json'), 'utf8');
+  } catch {
+    return null;
+  }
+  let creds: unknown;
+  try {
+    creds = JSON.parse(raw);
+  } catch {
+    return null;
+  }
+  if (typeof creds !== 'object' || creds === null) return null;
+  const { me, account } = creds as { me?: { id?: unknown; lid?: unknown }; account?: unknown };
+  if (!account || typeof me?.id !== 'string' || !me.id.includes('@')) return null;
+  const jid = normalizeJid(me.id);
+  const lid = typeof me.lid === 'string' && me.lid.includes('@') ? normalizeJid(me.lid) : undefined;
+  return lid ? { jid, lid } : { jid };
+}
+
+type QrRenderer = (qr: string) => Promise<string>;
+
+interface QrTerminal {
+  generate(text: string, options: { small: boolean }, callback: (output: string) => void): void;
+}
+
+/** qrcode-terminal is CommonJS without types; this is its whole surface we use. */
+export function renderQrForTerminal(qr: string): Promise<string> {
+  const qrcode = createRequire(import.meta.url)('qrcode-terminal') as QrTerminal;
+  return new Promise((resolve) => qrcode.generate(qr, { small: true }, resolve));
+}
+
+export interface PairOptions {
+  authDir: string;
+  /** International format, digits only after cleaning (`+44 7700 900123` is fine). Omit for a QR code. */
+  phoneNumber?: string;
+  socketFactory: SocketFactory;
+  print: (text: string) => void;
+  timeoutMs: number;
+  /** How long the linked socket stays up after opening so WhatsApp can finish its first sync. */
+  settleMs?: number;
+  /** Pause before reopening after an unexpected close (not the 515 restart). */
+  retryDelayMs?: number;
+  renderQr?: QrRenderer;
+  setTimer?: SetTimer;
+  clearTimer?: ClearTimer;
+}
+
+const DEFAULT_SETTLE_MS = 3000;
+const DEFAULT_RETRY_DELAY_MS = 2000;
+/** E.164 allows at most 15 digits; the shortest real numbers have about 8. */
+const PHONE_DIGITS = /^\d{7,15}$/;
+
+function statusCodeOf(error: Error | undefined): number | undefined {
+  const output = (error as { output?: { statusCode?: unknown } } | undefined)?.output;
+  return typeof output?.statusCode === 'number' ? output.statusCode : undefined;
+}
+
+function formatPairingCode(code: string): string {
+  return code.length === 8 ? `${code.slice(0, 4)}-${code.slice(4)}` : code;
+}
+
+/** Removes the files of a revoked link so pairing can start from fresh keys. */
+async function clearAuthDir(authDir: string): Promise<void> {
+  const names = await readdir(authDir).catch(() => [] as string[]);
+  await Promise.all(
+    names.filter((n) => n.endsWith('.json')).map((n) => rm(join(authDir, n), { force: true })),
+  );
+}
+
+/**
+ * Links this host as a device of the owner's WhatsApp account, by QR code or
+ * pairing code, and resolves with the linked account's phone JID. Survives the
+ * restart (515) WhatsApp demands right after linking; rejects on timeout.
+ */
+export function pairWhatsApp(options: PairOptions): Promise<{ jid: string }> {
+  const setTimer = options.setTimer ?? ((cb, ms) => setTimeout(cb, ms));
+  const clearTimer = options.clearTimer ?? ((h) => clearTimeout(h as ReturnType<typeof setTimeout>));
+  const renderQr = options.renderQr ?? renderQrForTerminal;
+  const settleMs = options.settleMs ?? DEFAULT_SETTLE_MS;
+  const retryDelayMs = options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS;
+  const digits = options.phoneNumber?.replace(/\D/g, '');
+
+  if (digits !== undefined && !PHONE_DIGITS.test(digits)) {
+    return Promise.reject(
+      new Error(
+        `Invalid phone number "${options.phoneNumber}": use the international format with country code, e.g. +447700900123.`,
+      ),
+    );
+  }
+
+  return new Promise((resolve, reject) => {
+    let socket: WASocketLike | null = null;
+    let detach: (() => void) | null = null;
+    let settled = false;
+    let clearedRevokedLink = false;
+
+    const release = (): void => {
+      detach?.();
+      detach = null;
+      const s = socket;
+      socket = null;
+      if (s) void Promise.resolve(s.end(undefined)).catch(() => undefined);
+    };
+
+    const fail = (err: Error): void => {
+      if (settled) return;
+      settled = true;
+      clearTimer(timeout);
+      release();
+      reject(err);
+    };
+
+    const timeout = setTimer(() => {
+      const what = digits ? 'the pairing code was not entered' : 'the QR code was not scanned';
+      fail(
+        new Error(
+          `WhatsApp linking timed out after ${Math.round(options.timeoutMs / 1000)} s: ${what}. ` +
+            'Run `nanoclaw auth whatsapp` again.',
+        ),
+      );
+    }, options.timeoutMs);
+
+    const start = async (): Promise<void> => {
+      const current = await options.socketFactory(options.authDir);
+      if (settled) {
+        await Promise.resolve(current.end(undefined)).catch(() => undefined);
+        return;
+      }
+      socket = current;
+      let codeRequested = false;
+
+      const onUpdate = (update: {
+        connection?: string;
+        qr?: string;
+        lastDisconnect?: { error: Error | undefined };
+      }): void => {
+        if (settled || socket !== current) return;
+        if (update.qr) {
+          if (digits) {
+            // The first QR means the socket is ready to register; ask for a code instead.
+            if (!codeRequested && !current.authState.creds.registered) {
+              codeRequested = true;
+              current.requestPairingCode(digits).then(
+                (code) =>
+                  options.print(
+                    `Your WhatsApp pairing code: ${formatPairingCode(code)}\n` +
+                      'On your phone: WhatsApp → Settings → Linked devices → Link a device → ' +
+                      '"Link with phone number instead", then enter the code.',
+                  ),
+                (err: unknown) =>
+                  fail(new Error(`Requesting a WhatsApp pairing code failed: ${String(err)}`)),
+              );
+            }
+          } else {
+            void renderQr(update.qr).then((rendered) =>
+              options.print(
+                `${rendered}\nScan this QR code with WhatsApp on your phone: ` +
+                  'Settings → Linked devices → Link a device.',
+              ),
+            );
+          }
+          return;
+        }
+        if (update.connection === 'open') {
+          const id = current.user?.id ?? readLinkedAccount(options.authDir)?.jid;
+          if (!id) {
+            fail(new Error('WhatsApp opened the connection but reported no account id.'));
+            return;
+          }
+          settled = true;
+          clearTimer(timeout);
+          const jid = normalizeJid(id);
+          // Keep the socket briefly so the first sync and creds writes complete.
+          setTimer(() => {
+            release();
+            resolve({ jid });
+          }, settleMs);
+          return;
+        }
+        if (update.connection !== 'close') return;
+        const code = statusCodeOf(update.lastDisconnect?.error);
+        release();
+        if (code === DisconnectCode.loggedOut) {
+          if (clearedRevokedLink) {
+            fail(new Error('WhatsApp refused the link (logged out). Run `nanoclaw auth whatsapp` again.'));
+            return;
+          }
+          // Stored credentials of a revoked device: start over with fresh keys.
+          clearedRevokedLink = true;
+          options.print('The previous WhatsApp link was revoked; starting a fresh one.');
+          void clearAuthDir(options.authDir).then(restart);
+          return;
+        }
+        if (code === DisconnectCode.restartRequired) {
+          restart();
+          return;
+        }
+        options.print(`WhatsApp closed the connection (${code ?? 'no code'}); retrying.`);
+        setTimer(restart, retryDelayMs);
+      };
+
+      current.ev.on('connection.update', onUpdate);
+      detach = () => current.ev.off('connection.update', onUpdate);
+    };
+
+    const restart = (): void => {
+      if (settled) return;
+      start().catch((err: unknown) =>
+        fail(err instanceof Error ? err : new Error(`Opening WhatsApp failed: ${String(err)}`)),
+      );
+    };
+
+    restart();
+  });
+}

@@ -1,0 +1,189 @@
+// Owner commands that read or change state without running the host:
+// `groups`, `tasks`, `audit`, `usage`. They open the same SQLite file; WAL lets
+// them run beside a live host.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Config } from '../config/config.js';
+import { AUDIT_ACTIONS, type AuditAction } from '../core/audit.js';
+import type { Group } from '../core/types.js';
+import { validateFolder, validateJid, validateTrigger } from '../core/validate.js';
+import type { StoreApi } from '../store/api.js';
+import { CliError } from './context.js';
+
+export type Print = (line: string) => void;
+
+export function groupsCommand(args: string[], config: Config, store: StoreApi, print: Print): void {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case undefined:
+    case 'list': {
+      const groups = store.listGroups();
+      if (groups.length === 0) print('no registered groups');
+      for (const g of groups) {
+        print(
+          `${g.jid}\t${g.folder}\t${g.isMain ? 'main' : g.requiresTrigger ? `trigger ${g.trigger}` : 'no trigger'}\t${g.name}`,
+        );
+      }
+      return;
+    }
+    case 'add': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          name: { type: 'string' },
+          folder: { type: 'string' },
+          trigger: { type: 'string' },
+          'no-trigger': { type: 'boolean', default: false },
+          main: { type: 'boolean', default: false },
+        },
+      });
+      const jid = positionals[0];
+      if (!jid || !values.name || !values.folder) {
+        throw new CliError(
+          `usage: nanoclaw groups add <jid> --name NAME --folder FOLDER [--trigger @${config.assistantName}] [--no-trigger] [--main]`,
+          2,
+        );
+      }
+      addGroup(config, store, {
+        jid,
+        name: values.name,
+        folder: values.folder,
+        trigger: values.trigger ?? `@${config.assistantName}`,
+        requiresTrigger: !values['no-trigger'],
+        isMain: values.main,
+      });
+      print(`registered ${jid} as ${values.folder}`);
+      return;
+    }
+    case 'remove': {
+      const jid = rest[0];
+      if (!jid) throw new CliError('usage: nanoclaw groups remove <jid>', 2);
+      if (!store.removeGroup(jid)) throw new CliError(`no registered group ${jid}`);
+      print(`unregistered ${jid} (its folder and messages are kept)`);
+      return;
+    }
+    default:
+      throw new CliError(`unknown groups command "${sub}": use list, add, add-main or remove`, 2);
+  }
+}
+
+export function addGroup(
+  config: Config,
+  store: StoreApi,
+  input: Pick<Group, 'jid' | 'name' | 'folder' | 'trigger' | 'requiresTrigger' | 'isMain'>,
+): Group {
+  const problem =
+    validateJid(input.jid) ??
+    validateFolder(input.folder, { isMain: input.isMain }) ??
+    validateTrigger(input.trigger);
+  if (problem) throw new CliError(problem, 2);
+  const group: Group = {
+    ...input,
+    containerConfig: {},
+    dailyTokenBudget: null,
+    addedAt: new Date().toISOString(),
+  };
+  try {
+    store.addGroup(group);
+  } catch (err) {
+    throw new CliError(err instanceof Error ? err.message : String(err));
+  }
+  fs.mkdirSync(path.join(config.paths.groupsDir, group.folder), { recursive: true });
+  return group;
+}
+
+export function tasksCommand(args: string[], store: StoreApi, print: Print): void {
+  const [sub, id] = args;
+  if (sub === undefined || sub === 'list') {
+    const tasks = store.listTasks();
+    if (tasks.length === 0) print('no tasks');
+    for (const t of tasks) {
+      const next = t.nextRunAt === null ? '-' : new Date(t.nextRunAt).toISOString();
+      print(`${t.id}\t${t.groupFolder}\t${t.status}\t${t.scheduleType} ${t.scheduleValue}\tnext ${next}\t${t.prompt.slice(0, 60)}`);
+    }
+    return;
+  }
+  if (!['pause', 'resume', 'cancel'].includes(sub)) {
+    throw new CliError(`unknown tasks command "${sub}": use list, pause, resume or cancel`, 2);
+  }
+  if (!id) throw new CliError(`usage: nanoclaw tasks ${sub} <task-id>`, 2);
+  const task = store.getTask(id);
+  if (!task) throw new CliError(`no task ${id}`);
+  if (sub === 'cancel') {
+    store.deleteTask(id);
+  } else if (sub === 'pause') {
+    store.updateTask(id, { status: 'paused' });
+  } else {
+    if (task.status !== 'paused') throw new CliError(`task ${id} is ${task.status}; only a paused task can be resumed`);
+    // The running host re-arms from the stored time; a past time runs at once.
+    store.updateTask(id, { status: 'active', nextRunAt: Math.max(task.nextRunAt ?? 0, Date.now()) });
+  }
+  const done = { pause: 'paused', resume: 'resumed', cancel: 'cancelled' }[sub as 'pause' | 'resume' | 'cancel'];
+  print(`${done} ${id}`);
+}
+
+/** `--since` takes an ISO time or a duration such as `30m`, `24h`, `7d`. */
+export function parseSince(value: string | undefined, nowMs: number): string | undefined {
+  if (value === undefined) return undefined;
+  const duration = /^(\d+)([mhd])$/.exec(value);
+  if (duration) {
+    const unitMs = { m: 60_000, h: 3_600_000, d: 86_400_000 }[duration[2] as 'm' | 'h' | 'd'];
+    return new Date(nowMs - Number(duration[1]) * unitMs).toISOString();
+  }
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) {
+    throw new CliError(`--since "${value}" is neither an ISO time nor a duration; e.g. --since 24h or --since 2026-01-31`, 2);
+  }
+  return new Date(ms).toISOString();
+}
+
+export function auditCommand(args: string[], store: StoreApi, print: Print): void {
+  const { values } = parseArgs({
+    args,
+    options: {
+      since: { type: 'string' },
+      group: { type: 'string' },
+      action: { type: 'string' },
+      limit: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (values.action !== undefined && !(AUDIT_ACTIONS as readonly string[]).includes(values.action)) {
+    throw new CliError(`--action must be one of ${AUDIT_ACTIONS.join(', ')}`, 2);
+  }
+  const records = store.listAudit({
+    sinceIso: parseSince(values.since, Date.now()),
+    group: values.group,
+    action: values.action as AuditAction | undefined,
+    limit: values.limit ? Number(values.limit) : 1000,
+  });
+  if (records.length === 0 && !values.json) print('no audit records');
+  for (const r of records) {
+    print(
+      values.json
+        ? JSON.stringify(r)
+        : `${r.time}\t${r.group ?? '-'}\t${r.runId ?? '-'}\t${r.action}\t${r.reason}\t${r.target ?? ''}`,
+    );
+  }
+}
+
+export function usageCommand(args: string[], store: StoreApi, print: Print): void {
+  const { values } = parseArgs({
+    args,
+    options: { since: { type: 'string' }, group: { type: 'string' }, json: { type: 'boolean', default: false } },
+  });
+  const since = parseSince(values.since, Date.now());
+  const rows = store.usageByDay({ sinceDay: since?.slice(0, 10), group: values.group });
+  if (rows.length === 0 && !values.json) print('no usage recorded');
+  if (!values.json && rows.length > 0) print('day\tgroup\trequests\tinput\toutput\tcache_read\tcache_write');
+  for (const r of rows) {
+    print(
+      values.json
+        ? JSON.stringify(r)
+        : `${r.day}\t${r.groupFolder}\t${r.requests}\t${r.inputTokens}\t${r.outputTokens}\t${r.cacheReadTokens}\t${r.cacheWriteTokens}`,
+    );
+  }
+}

@@ -1,0 +1,88 @@
+// `nanoclaw doctor`: one line per check, and a non-zero exit when something
+// required is missing. It reports whether a credential is present and where it
+// came from — never its value.
+
+import fs from 'node:fs';
+import type { Config } from '../config/config.js';
+import { loadCredential } from '../config/config.js';
+import { loadEgressAllowlist } from '../broker/egress-allowlist.js';
+import { readLinkedAccount } from '../channels/whatsapp/auth.js';
+import { loadMountAllowlist, MOUNT_ALLOWLIST_FILE } from '../sandbox/mount-policy.js';
+import { selectBackend } from '../sandbox/select.js';
+import { openStore } from '../store/store.js';
+import type { Print } from './admin.js';
+import { findPackageRoot, runnerPaths } from './package-root.js';
+
+interface Check {
+  name: string;
+  ok: boolean;
+  required: boolean;
+  detail: string;
+}
+
+export async function doctorCommand(config: Config, print: Print, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const checks: Check[] = [];
+  const add = (name: string, required: boolean, run: () => { ok: boolean; detail: string }): void => {
+    try {
+      checks.push({ name, required, ...run() });
+    } catch (err) {
+      checks.push({ name, required, ok: false, detail: err instanceof Error ? err.message : String(err) });
+    }
+  };
+
+  const major = Number(process.versions.node.split('.')[0]);
+  add('node', true, () => ({ ok: major >= 20, detail: `v${process.versions.node}${major >= 20 ? '' : ' (need >= 20)'}` }));
+  add('config', true, () => ({ ok: true, detail: `home ${config.homeDir}, policy dir ${config.configDir}` }));
+  add('database', true, () => {
+    const store = openStore(config.paths.dbPath);
+    const groups = store.listGroups().length;
+    store.close();
+    return { ok: true, detail: `${config.paths.dbPath} (${groups} groups registered)` };
+  });
+  const selection = await selectBackend({
+    requested: config.sandbox,
+    platform: process.platform,
+    allowUnsandboxedMain: config.allowUnsandboxedMain,
+    allowUnenforcedEgress: config.allowUnenforcedEgress,
+    dockerBinary: config.dockerBinary,
+  });
+  checks.push({
+    name: 'sandbox',
+    required: true,
+    ok: selection.backend !== null,
+    detail: selection.backend ? `${selection.backend.name}: ${selection.reason}` : selection.reason,
+  });
+  add('credential', config.engine === 'claude-code', () => {
+    const credential = loadCredential({ env, homeDir: config.homeDir });
+    return credential
+      ? { ok: true, detail: `${credential.kind === 'api_key' ? 'ANTHROPIC_API_KEY' : 'CLAUDE_CODE_OAUTH_TOKEN'} present (from ${credential.source})` }
+      : { ok: false, detail: 'missing: set ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN in the environment or in .env' };
+  });
+  add('runner', true, () => {
+    const ok = fs.existsSync(runnerPaths(findPackageRoot(import.meta.url)).runnerEntry);
+    return { ok, detail: ok ? 'dist/runner.mjs present' : 'dist/runner.mjs missing: run npm run build' };
+  });
+  add('whatsapp', false, () => {
+    const account = readLinkedAccount(config.paths.authDir);
+    return account
+      ? { ok: true, detail: `linked as ${account.jid}` }
+      : { ok: false, detail: 'not linked: run nanoclaw auth whatsapp' };
+  });
+  add('mount allowlist', false, () => {
+    const allowlist = loadMountAllowlist(config.configDir);
+    return allowlist
+      ? { ok: true, detail: `${allowlist.allowedRoots.length} allowed roots` }
+      : { ok: true, detail: `none (${config.configDir}/${MOUNT_ALLOWLIST_FILE} absent): no additional mounts` };
+  });
+  add('egress allowlist', false, () => {
+    const file = loadEgressAllowlist(config.configDir);
+    const groups = Object.keys(file.groups).length;
+    return { ok: true, detail: `${file.default.length} default entries, ${groups} groups with their own` };
+  });
+
+  for (const check of checks) {
+    const mark = check.ok ? 'ok  ' : check.required ? 'FAIL' : 'warn';
+    print(`${mark} ${check.name}: ${check.detail}`);
+  }
+  return checks.some((c) => c.required && !c.ok) ? 1 : 0;
+}

@@ -1,0 +1,125 @@
+// The `nanoclaw` command line: parses the subcommand and hands over to the
+// module that does the work. Errors meant for the user are CliErrors (a clear
+// message and an exit code); anything else is a bug and prints its stack.
+
+import { parseArgs } from 'node:util';
+import { auditCommand, groupsCommand, tasksCommand, usageCommand, addGroup, type Print } from './admin.js';
+import { CliError, loadCliConfig, makeLogger } from './context.js';
+import { doctorCommand } from './doctor.js';
+import { chatOptions, runHost } from './run-host.js';
+import { openStore } from '../store/store.js';
+import type { Config } from '../config/config.js';
+import type { StoreApi } from '../store/api.js';
+import { whatsappAuthCommand, whatsappChannels, linkedAccountOrThrow } from './whatsapp.js';
+
+const USAGE = `usage: nanoclaw <command>
+
+  start                         run the assistant with its WhatsApp channel
+  chat [--json]                 talk to the main group from this terminal (JSON lines with --json)
+  doctor                        check node, database, sandbox, credential, WhatsApp link
+  auth whatsapp [--phone N]     link a WhatsApp account (QR code, or a pairing code with --phone)
+  groups list|add|add-main|remove
+  tasks list|pause|resume|cancel <id>
+  audit [--since 24h] [--group F] [--action A] [--json]
+  usage [--since 7d] [--group F] [--json]`;
+
+function withStore<T>(config: Config, fn: (store: StoreApi) => T): T {
+  const store = openStore(config.paths.dbPath);
+  try {
+    return fn(store);
+  } finally {
+    store.close();
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const print: Print = (line) => process.stdout.write(`${line}\n`);
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'start': {
+        const config = loadCliConfig();
+        const logger = makeLogger(config.logLevel);
+        return await runHost({
+          config,
+          logger,
+          env: process.env,
+          errors: process.stderr,
+          makeChannels: (events) => whatsappChannels(config, logger, events, print),
+        });
+      }
+      case 'chat': {
+        const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean', default: false } } });
+        const config = loadCliConfig();
+        // The terminal is the conversation: only warnings unless LOG_LEVEL asks for more.
+        const logger = makeLogger(process.env.LOG_LEVEL ? config.logLevel : 'warn');
+        return await runHost(
+          chatOptions(
+            { config, logger, env: process.env, errors: process.stderr },
+            { input: process.stdin, output: process.stdout, json: values.json },
+          ),
+        );
+      }
+      case 'doctor':
+        return await doctorCommand(loadCliConfig(), print);
+      case 'auth': {
+        if (rest[0] !== 'whatsapp') throw new CliError('usage: nanoclaw auth whatsapp [--phone <number>]', 2);
+        const { values } = parseArgs({ args: rest.slice(1), options: { phone: { type: 'string' } } });
+        return await whatsappAuthCommand(loadCliConfig(), print, values.phone);
+      }
+      case 'groups': {
+        const config = loadCliConfig();
+        if (rest[0] === 'add-main') {
+          const account = linkedAccountOrThrow(config);
+          withStore(config, (store) =>
+            addGroup(config, store, {
+              jid: account.jid,
+              name: 'Main (self-chat)',
+              folder: 'main',
+              trigger: `@${config.assistantName}`,
+              requiresTrigger: false,
+              isMain: true,
+            }),
+          );
+          print(`registered your self-chat ${account.jid} as the main group`);
+          return 0;
+        }
+        withStore(config, (store) => groupsCommand(rest, config, store, print));
+        return 0;
+      }
+      case 'tasks': {
+        const config = loadCliConfig();
+        withStore(config, (store) => tasksCommand(rest, store, print));
+        return 0;
+      }
+      case 'audit': {
+        const config = loadCliConfig();
+        withStore(config, (store) => auditCommand(rest, store, print));
+        return 0;
+      }
+      case 'usage': {
+        const config = loadCliConfig();
+        withStore(config, (store) => usageCommand(rest, store, print));
+        return 0;
+      }
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        print(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new CliError(`unknown command "${command}"\n${USAGE}`, 2);
+    }
+  } catch (err) {
+    if (err instanceof CliError) {
+      process.stderr.write(`${err.message}\n`);
+      return err.exitCode;
+    }
+    if (err instanceof Error && /schema version|database/i.test(err.message) && err.name === 'StoreVersionError') {
+      process.stderr.write(`nanoclaw: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,149 @@
+// `nanoclaw start` and `nanoclaw chat`: build the real host (sandboxed runs,
+// broker, channels) and run it until a signal — or, for `chat`, until the input
+// ends and everything pending is answered and delivered.
+
+import os from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+import { loadEgressAllowlist } from '../broker/egress-allowlist.js';
+import { LOCAL_MAIN_JID, LocalChannel } from '../channels/local/local-channel.js';
+import type { Channel, ChannelEvents } from '../core/channel.js';
+import type { Logger } from '../core/logger.js';
+import { loadCredential, type Config } from '../config/config.js';
+import { createHost, type Host } from '../host.js';
+import { ProcessRuns } from '../runs/process-runs.js';
+import { loadMountAllowlist } from '../sandbox/mount-policy.js';
+import { sandboxWarning, selectBackend } from '../sandbox/select.js';
+import type { StoreApi } from '../store/api.js';
+import { addGroup } from './admin.js';
+import { CliError } from './context.js';
+import { findPackageRoot, runnerPaths } from './package-root.js';
+
+export interface RunHostOptions {
+  config: Config;
+  logger: Logger;
+  env: NodeJS.ProcessEnv;
+  errors: Writable;
+  /** Builds the channels of this command. */
+  makeChannels: (events: ChannelEvents, host: { isRegistered: (jid: string) => boolean }) => Channel[];
+  /** Called after start; resolves with the exit code when the command is over (`chat`). */
+  untilDone?: (host: Host) => Promise<number>;
+  /** Extra set-up on the store before the host starts (e.g. registering local:main). */
+  prepare?: (store: StoreApi) => void;
+}
+
+export async function runHost(options: RunHostOptions): Promise<number> {
+  const { config, logger, env } = options;
+  const selection = await selectBackend({
+    requested: config.sandbox,
+    platform: process.platform,
+    allowUnsandboxedMain: config.allowUnsandboxedMain,
+    allowUnenforcedEgress: config.allowUnenforcedEgress,
+    dockerBinary: config.dockerBinary,
+  });
+  const backend = selection.backend;
+  if (backend?.name === 'none') options.errors.write(`${sandboxWarning(backend)}\n`);
+  if (!backend) logger.error({ reason: selection.reason }, 'no sandbox available: runs will be refused');
+  const credential = loadCredential({ env, homeDir: config.homeDir });
+  if (config.engine === 'claude-code' && !credential) {
+    logger.error('no model credential (ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN): runs will be refused');
+  }
+
+  let storeRef: StoreApi | null = null;
+  const host = createHost({
+    config,
+    logger,
+    makeChannels: (events) =>
+      options.makeChannels(events, { isRegistered: (jid) => storeRef?.getGroupByJid(jid) !== undefined }),
+    makeRuns: ({ store, tools }) =>
+      new ProcessRuns({
+        config,
+        logger,
+        store,
+        tools,
+        backend,
+        backendProblem: selection.reason,
+        credential: credential ? { kind: credential.kind, value: credential.value } : null,
+        ...runnerPaths(findPackageRoot(import.meta.url)),
+        loadMountAllowlist: () => loadMountAllowlist(config.configDir),
+        loadEgressAllowlist: () => loadEgressAllowlist(config.configDir),
+        userHome: os.homedir(),
+        now: Date.now,
+      }),
+    beforeStart: async () => {
+      const cleaned = (await backend?.cleanupOrphans()) ?? 0;
+      if (cleaned > 0) logger.warn({ cleaned }, 'removed sandboxes left by a previous run');
+    },
+    readEgressAllowlist: () => loadEgressAllowlist(config.configDir),
+  });
+  storeRef = host.store;
+  options.prepare?.(host.store);
+
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> => (stopping ??= host.stop());
+  const onSignal = (): void => {
+    logger.info('shutting down');
+    void stop().then(() => process.exit(0));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await host.start();
+    logger.info({ sandbox: backend?.name ?? 'none available', engine: config.engine }, 'host ready');
+    if (!options.untilDone) return await new Promise<number>(() => undefined);
+    const code = await options.untilDone(host);
+    await stop();
+    return code;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** `nanoclaw chat [--json]`: the owner's main group over the terminal. */
+export function chatOptions(
+  base: Pick<RunHostOptions, 'config' | 'logger' | 'env' | 'errors'>,
+  io: { input: Readable; output: Writable; json: boolean },
+): RunHostOptions {
+  let inputEnded: () => void = () => undefined;
+  const ended = new Promise<void>((resolve) => (inputEnded = resolve));
+  return {
+    ...base,
+    prepare: (store) => {
+      if (store.getGroupByJid(LOCAL_MAIN_JID)) return;
+      const main = store.listGroups().find((g) => g.isMain);
+      if (main) {
+        throw new CliError(
+          `the main group is ${main.jid}; talk to it there, or remove it first (nanoclaw groups remove ${main.jid})`,
+        );
+      }
+      addGroup(base.config, store, {
+        jid: LOCAL_MAIN_JID,
+        name: 'Local terminal',
+        folder: 'main',
+        trigger: `@${base.config.assistantName}`,
+        requiresTrigger: false,
+        isMain: true,
+      });
+    },
+    makeChannels: (events, host) => [
+      new LocalChannel({
+        input: io.input,
+        output: io.output,
+        errors: base.errors,
+        json: io.json,
+        assistantName: base.config.assistantName,
+        events,
+        isRegistered: host.isRegistered,
+        now: Date.now,
+        onInputEnd: () => inputEnded(),
+      }),
+    ],
+    untilDone: async (host) => {
+      await ended;
+      // Input is over: answer what is pending, deliver it, then exit.
+      host.router.finishAfterCurrentTurns();
+      await host.settled();
+      return 0;
+    },
+  };
+}

@@ -1,0 +1,454 @@
+// Typed configuration from the environment and an optional policy file
+// (`<configDir>/config.json`), validated up front so a bad setting stops the host
+// at start-up with a message naming the file, the line and the problem (SPEC §12).
+// Defaults are sized for a 1 GB board.
+
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { ENGINES, type Engine } from '../core/protocol.js';
+import { lineOf, pathKey, scanJson } from './json-location.js';
+
+export const SANDBOX_KINDS = ['auto', 'bwrap', 'docker', 'apple', 'none'] as const;
+export type SandboxKind = (typeof SANDBOX_KINDS)[number];
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const CONFIG_FILE_NAME = 'config.json';
+/** What `ConfigError.file` says when the bad value came from an environment variable. */
+export const ENV_SOURCE = 'environment';
+
+export interface SandboxLimits {
+  readonly memoryMb: number;
+  readonly pids: number;
+  readonly fileSizeMb: number;
+}
+
+export interface ConfigPaths {
+  readonly storeDir: string;
+  readonly dbPath: string;
+  readonly authDir: string;
+  readonly groupsDir: string;
+  readonly dataDir: string;
+  readonly sessionsDir: string;
+  readonly runsDir: string;
+  readonly logsDir: string;
+}
+
+export interface Config {
+  /** Data root (store/, groups/, data/, logs/). */
+  readonly homeDir: string;
+  /** Policy directory (config.json, allowlists); never mounted into a sandbox. */
+  readonly configDir: string;
+  readonly assistantName: string;
+  readonly timeZone: string;
+  readonly sandbox: SandboxKind;
+  readonly engine: Engine;
+  readonly allowUnsandboxedMain: boolean;
+  readonly allowUnenforcedEgress: boolean;
+  readonly dockerBinary: string;
+  /** Where the broker forwards model requests; no trailing slash. */
+  readonly upstreamBaseUrl: string;
+  readonly logLevel: string;
+  readonly maxConcurrentRuns: number;
+  readonly maxPendingTasksPerGroup: number;
+  readonly idleTimeoutMs: number;
+  readonly runTimeoutMs: number;
+  readonly shutdownGraceMs: number;
+  readonly maxOutputBytes: number;
+  readonly retryBaseMs: number;
+  readonly maxRetries: number;
+  readonly minTaskIntervalMs: number;
+  readonly messageRetentionDays: number;
+  readonly outboxRetryBaseMs: number;
+  readonly outboxRetryMaxMs: number;
+  readonly outboxMaxAttempts: number;
+  readonly sandboxLimits: SandboxLimits;
+  /** All absolute, under homeDir. */
+  readonly paths: ConfigPaths;
+}
+
+/** The knobs config.json may set: everything except locations. */
+export type ConfigKnobs = Omit<Config, 'homeDir' | 'configDir' | 'paths'>;
+
+export class ConfigError extends Error {
+  /** Absolute path of the offending file, or `ENV_SOURCE` for an environment variable. */
+  readonly file: string;
+  readonly line?: number;
+  /** Dotted field path (file) or variable name (environment). */
+  readonly field?: string;
+
+  constructor(problem: string, where: { file: string; line?: number; field?: string }) {
+    super(`${where.file}${where.line === undefined ? '' : `:${where.line}`}: ${problem}`);
+    this.name = 'ConfigError';
+    this.file = where.file;
+    if (where.line !== undefined) this.line = where.line;
+    if (where.field !== undefined) this.field = where.field;
+  }
+}
+
+function defaultTimeZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+}
+
+export function defaultKnobs(): ConfigKnobs {
+  return {
+    assistantName: 'Andy',
+    timeZone: defaultTimeZone(),
+    sandbox: 'auto',
+    engine: 'claude-code',
+    allowUnsandboxedMain: false,
+    allowUnenforcedEgress: false,
+    dockerBinary: 'docker',
+    upstreamBaseUrl: 'https://api.anthropic.com',
+    logLevel: 'info',
+    maxConcurrentRuns: 2,
+    maxPendingTasksPerGroup: 20,
+    idleTimeoutMs: 300_000,
+    runTimeoutMs: 900_000,
+    shutdownGraceMs: 10_000,
+    maxOutputBytes: 1_048_576,
+    retryBaseMs: 5_000,
+    maxRetries: 5,
+    minTaskIntervalMs: 60_000,
+    messageRetentionDays: 90,
+    outboxRetryBaseMs: 2_000,
+    outboxRetryMaxMs: 300_000,
+    outboxMaxAttempts: 10,
+    sandboxLimits: { memoryMb: 1024, pids: 256, fileSizeMb: 512 },
+  };
+}
+
+// ---- value checks shared by the file schema and the environment ---------------
+
+const ASSISTANT_NAME_PATTERN = /^[\p{L}\p{N}][\p{L}\p{N}_.-]{0,31}$/u;
+const ASSISTANT_NAME_RULE = 'expected 1–32 letters, digits, "_", "." or "-" without spaces, e.g. "Andy"';
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const TIME_ZONE_RULE = 'expected an IANA time zone, e.g. "Europe/Berlin" or "UTC"';
+
+function normaliseUrl(url: string): string | null {
+  try {
+    const parsed = new URL(url);
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return null;
+    return url.replace(/\/+$/, '');
+  } catch {
+    return null;
+  }
+}
+const URL_RULE = 'expected an http(s) URL, e.g. "https://api.anthropic.com"';
+
+function intAtLeast(min: number) {
+  const rule = `expected a whole number ≥ ${min}`;
+  return z.number({ error: rule }).int({ error: rule }).min(min, { error: rule }).optional();
+}
+
+function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.enum(values, { error: `expected one of ${values.map((v) => `"${v}"`).join(', ')}` }).optional();
+}
+
+const fileSchema = z.strictObject({
+  assistantName: z
+    .string({ error: ASSISTANT_NAME_RULE })
+    .regex(ASSISTANT_NAME_PATTERN, { error: ASSISTANT_NAME_RULE })
+    .optional(),
+  timeZone: z.string({ error: TIME_ZONE_RULE }).refine(isTimeZone, { error: TIME_ZONE_RULE }).optional(),
+  sandbox: oneOf(SANDBOX_KINDS),
+  engine: oneOf(ENGINES),
+  allowUnsandboxedMain: z.boolean({ error: 'expected true or false' }).optional(),
+  allowUnenforcedEgress: z.boolean({ error: 'expected true or false' }).optional(),
+  dockerBinary: z
+    .string({ error: 'expected a command name or path, e.g. "docker" or "podman"' })
+    .min(1, { error: 'expected a command name or path, e.g. "docker" or "podman"' })
+    .optional(),
+  upstreamBaseUrl: z
+    .string({ error: URL_RULE })
+    .refine((u) => normaliseUrl(u) !== null, { error: URL_RULE })
+    .optional(),
+  logLevel: oneOf(LOG_LEVELS),
+  maxConcurrentRuns: intAtLeast(1),
+  maxPendingTasksPerGroup: intAtLeast(1),
+  idleTimeoutMs: intAtLeast(1),
+  runTimeoutMs: intAtLeast(1),
+  shutdownGraceMs: intAtLeast(0),
+  maxOutputBytes: intAtLeast(1),
+  retryBaseMs: intAtLeast(1),
+  maxRetries: intAtLeast(0),
+  minTaskIntervalMs: intAtLeast(1),
+  messageRetentionDays: intAtLeast(1),
+  outboxRetryBaseMs: intAtLeast(1),
+  outboxRetryMaxMs: intAtLeast(1),
+  outboxMaxAttempts: intAtLeast(1),
+  sandboxLimits: z
+    .strictObject(
+      { memoryMb: intAtLeast(16), pids: intAtLeast(8), fileSizeMb: intAtLeast(1) },
+      { error: 'expected an object, e.g. {"memoryMb": 1024}' },
+    )
+    .optional(),
+});
+type FileKnobs = z.infer<typeof fileSchema>;
+
+// ---- config.json ------------------------------------------------------------
+
+function valueAt(root: unknown, at: readonly PropertyKey[]): unknown {
+  let node = root;
+  for (const key of at) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<PropertyKey, unknown>)[key];
+  }
+  return node;
+}
+
+function readConfigFile(file: string): FileKnobs {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new ConfigError(`cannot read the file: ${(err as Error).message}`, { file });
+  }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+
+  const scan = scanJson(text);
+  if (!scan.ok) {
+    throw new ConfigError(`invalid JSON: ${scan.problem}`, { file, line: lineOf(text, scan.offset) });
+  }
+  const raw: unknown = JSON.parse(text);
+  const parsed = fileSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+
+  const issue = parsed.error.issues[0];
+  if (issue.code === 'unrecognized_keys') {
+    const key = issue.keys[0];
+    const field = [...issue.path, key].map(String).join('.');
+    const offset = scan.keyOffsets.get(pathKey([...issue.path, key]));
+    const known =
+      issue.path.length === 0 ? Object.keys(fileSchema.shape).join(', ') : 'memoryMb, pids, fileSizeMb';
+    throw new ConfigError(`unknown setting "${field}" (known settings: ${known})`, {
+      file,
+      field,
+      ...(offset === undefined ? {} : { line: lineOf(text, offset) }),
+    });
+  }
+  if (issue.path.length === 0) {
+    throw new ConfigError('expected a JSON object of settings, e.g. {"assistantName": "Andy"}', {
+      file,
+      line: 1,
+    });
+  }
+  const field = issue.path.map(String).join('.');
+  const offset = scan.keyOffsets.get(pathKey(issue.path));
+  const got = JSON.stringify(valueAt(raw, issue.path));
+  throw new ConfigError(`"${field}": ${issue.message}, got ${got}`, {
+    file,
+    field,
+    ...(offset === undefined ? {} : { line: lineOf(text, offset) }),
+  });
+}
+
+// ---- environment ------------------------------------------------------------
+
+/** Empty variables count as unset: `TZ=` in a unit file should not be an error. */
+function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+function envError(name: string, value: string, rule: string): ConfigError {
+  return new ConfigError(`${name}=${JSON.stringify(value)} is invalid: ${rule}`, {
+    file: ENV_SOURCE,
+    field: name,
+  });
+}
+
+function envChoice<T extends string>(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  choices: readonly T[],
+): T | undefined {
+  const value = envValue(env, name);
+  if (value === undefined) return undefined;
+  if ((choices as readonly string[]).includes(value)) return value as T;
+  throw envError(name, value, `expected one of ${choices.map((c) => `"${c}"`).join(', ')}`);
+}
+
+function envKnobs(env: NodeJS.ProcessEnv): Partial<ConfigKnobs> {
+  const knobs: { -readonly [K in keyof ConfigKnobs]?: ConfigKnobs[K] } = {};
+
+  const name = envValue(env, 'ASSISTANT_NAME');
+  if (name !== undefined) {
+    if (!ASSISTANT_NAME_PATTERN.test(name)) throw envError('ASSISTANT_NAME', name, ASSISTANT_NAME_RULE);
+    knobs.assistantName = name;
+  }
+
+  // POSIX allows `TZ=:Area/City`; the colon only means "read from the zone database".
+  const zone = envValue(env, 'TZ')?.replace(/^:/, '');
+  if (zone !== undefined) {
+    if (!isTimeZone(zone)) throw envError('TZ', zone, TIME_ZONE_RULE);
+    knobs.timeZone = zone;
+  }
+
+  const sandbox = envChoice(env, 'NANOCLAW_SANDBOX', SANDBOX_KINDS);
+  if (sandbox !== undefined) knobs.sandbox = sandbox;
+  const engine = envChoice(env, 'NANOCLAW_ENGINE', ENGINES);
+  if (engine !== undefined) knobs.engine = engine;
+  const logLevel = envChoice(env, 'LOG_LEVEL', LOG_LEVELS);
+  if (logLevel !== undefined) knobs.logLevel = logLevel;
+
+  const upstream = envValue(env, 'ANTHROPIC_BASE_URL');
+  if (upstream !== undefined) {
+    const url = normaliseUrl(upstream);
+    if (url === null) throw envError('ANTHROPIC_BASE_URL', upstream, URL_RULE);
+    knobs.upstreamBaseUrl = url;
+  }
+  return knobs;
+}
+
+function expandHome(p: string, userHome: string): string {
+  return p === '~' || p.startsWith('~/') ? path.join(userHome, p.slice(1)) : p;
+}
+
+export interface LoadConfigOptions {
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  userHome: string;
+}
+
+/** Defaults, then config.json, then the environment (which wins for the knobs it names). */
+export function loadConfig({ env, cwd, userHome }: LoadConfigOptions): Config {
+  const homeDir = path.resolve(cwd, expandHome(envValue(env, 'NANOCLAW_HOME') ?? '.', userHome));
+  const configDir = path.resolve(
+    cwd,
+    expandHome(envValue(env, 'NANOCLAW_CONFIG_DIR') ?? path.join(userHome, '.config', 'nanoclaw'), userHome),
+  );
+  const configFile = path.join(configDir, CONFIG_FILE_NAME);
+
+  const defaults = defaultKnobs();
+  const fromFile = readConfigFile(configFile);
+  const fromEnv = envKnobs(env);
+  const { sandboxLimits: fileLimits, ...fileRest } = fromFile;
+  const knobs: ConfigKnobs = {
+    ...defaults,
+    ...fileRest,
+    ...(fileRest.upstreamBaseUrl === undefined
+      ? {}
+      : { upstreamBaseUrl: normaliseUrl(fileRest.upstreamBaseUrl) ?? fileRest.upstreamBaseUrl }),
+    ...fromEnv,
+    sandboxLimits: { ...defaults.sandboxLimits, ...fileLimits },
+  };
+
+  if (knobs.outboxRetryBaseMs > knobs.outboxRetryMaxMs) {
+    throw new ConfigError(
+      `"outboxRetryMaxMs" (${knobs.outboxRetryMaxMs}) must be ≥ "outboxRetryBaseMs" (${knobs.outboxRetryBaseMs})`,
+      { file: configFile, field: 'outboxRetryMaxMs' },
+    );
+  }
+
+  const storeDir = path.join(homeDir, 'store');
+  const dataDir = path.join(homeDir, 'data');
+  const paths: ConfigPaths = Object.freeze({
+    storeDir,
+    dbPath: path.join(storeDir, 'nanoclaw.db'),
+    authDir: path.join(storeDir, 'auth'),
+    groupsDir: path.join(homeDir, 'groups'),
+    dataDir,
+    sessionsDir: path.join(dataDir, 'sessions'),
+    runsDir: path.join(dataDir, 'runs'),
+    logsDir: path.join(homeDir, 'logs'),
+  });
+
+  return Object.freeze({
+    homeDir,
+    configDir,
+    ...knobs,
+    sandboxLimits: Object.freeze({ ...knobs.sandboxLimits }),
+    paths,
+  });
+}
+
+// ---- model credential -------------------------------------------------------
+
+export type CredentialKind = 'api_key' | 'oauth';
+
+export interface Credential {
+  kind: CredentialKind;
+  value: string;
+  source: 'env' | '.env';
+}
+
+/** In order of preference within one source. */
+const CREDENTIAL_KEYS: readonly { key: string; kind: CredentialKind }[] = [
+  { key: 'ANTHROPIC_API_KEY', kind: 'api_key' },
+  { key: 'CLAUDE_CODE_OAUTH_TOKEN', kind: 'oauth' },
+];
+
+/** Unquotes a .env value: double quotes allow escapes, single quotes are literal, bare values lose ` # comments`. */
+function dotEnvValue(raw: string): string {
+  const value = raw.trim();
+  if (value.startsWith('"')) {
+    const end = value.indexOf('"', 1);
+    const body = end === -1 ? value.slice(1) : value.slice(1, end);
+    return body.replace(/\\([nrt"\\])/g, (_m, ch: string) =>
+      ch === 'n' ? '\n' : ch === 'r' ? '\r' : ch === 't' ? '\t' : ch,
+    );
+  }
+  if (value.startsWith("'")) {
+    const end = value.indexOf("'", 1);
+    return end === -1 ? value.slice(1) : value.slice(1, end);
+  }
+  return value.replace(/\s+#.*$/, '').trim();
+}
+
+/** Reads only the wanted keys, so nothing else in the owner's .env is ever held in memory. */
+function parseDotEnv(text: string, wanted: readonly string[]): Map<string, string> {
+  const found = new Map<string, string>();
+  for (const line of text.split(/\r?\n/)) {
+    const match = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$/.exec(line);
+    if (match === null || !wanted.includes(match[1])) continue;
+    found.set(match[1], dotEnvValue(match[2]));
+  }
+  return found;
+}
+
+/**
+ * The model credential the broker injects: from the environment first, else from
+ * `<homeDir>/.env`. Null when there is none. Never logs or echoes the value.
+ */
+export function loadCredential({
+  env,
+  homeDir,
+}: {
+  env: NodeJS.ProcessEnv;
+  homeDir: string;
+}): Credential | null {
+  for (const { key, kind } of CREDENTIAL_KEYS) {
+    const value = envValue(env, key);
+    if (value !== undefined) return { kind, value, source: 'env' };
+  }
+
+  const file = path.join(homeDir, '.env');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw new ConfigError(`cannot read the file: ${code ?? 'unknown error'}`, { file });
+  }
+  const values = parseDotEnv(
+    text,
+    CREDENTIAL_KEYS.map((c) => c.key),
+  );
+  for (const { key, kind } of CREDENTIAL_KEYS) {
+    const value = values.get(key)?.trim();
+    if (value !== undefined && value !== '') return { kind, value, source: '.env' };
+  }
+  return null;
+}

@@ -1,0 +1,207 @@
+// Wiring only: builds the store, outbox, queue, router, scheduler, tools and
+// runs, and connects their events. Nothing here decides behaviour; every
+// decision lives in the module that owns it. Tests build a Host with their own
+// channels and an in-process AgentRuns double.
+
+import fs from 'node:fs';
+import type { Channel, ChannelEvents } from './core/channel.js';
+import type { Logger } from './core/logger.js';
+import type { Config } from './config/config.js';
+import { GroupQueue } from './queue/group-queue.js';
+import { Outbox } from './runs/outbox.js';
+import { Router } from './runs/router.js';
+import { ToolHost } from './runs/tools.js';
+import type { AgentRuns } from './runs/types.js';
+import { Scheduler } from './scheduler/scheduler.js';
+import type { StoreApi } from './store/api.js';
+import { openStore } from './store/store.js';
+
+export interface HostDeps {
+  config: Config;
+  logger: Logger;
+  /** Channels are built once the host can hand them its event sink. */
+  makeChannels: (events: ChannelEvents) => Channel[];
+  /** Builds the agent runs around the tool host (the real one spawns sandboxes). */
+  makeRuns: (parts: { store: StoreApi; tools: ToolHost }) => AgentRuns;
+  now?: () => number;
+  random?: () => number;
+  /** Called on start, e.g. to clean orphan sandboxes or print warnings. */
+  beforeStart?: () => Promise<void>;
+  readEgressAllowlist?: () => unknown;
+}
+
+export interface Host {
+  readonly store: StoreApi;
+  readonly router: Router;
+  readonly scheduler: Scheduler;
+  readonly outbox: Outbox;
+  readonly queue: GroupQueue;
+  readonly channels: Channel[];
+  readonly tools: ToolHost;
+  start(): Promise<void>;
+  /** Resolves when no run is live or queued and the outbox has nothing deliverable. */
+  settled(): Promise<void>;
+  /** SPEC §5.5: stop accepting, ask runs to finish, wait the grace, kill the rest. */
+  stop(): Promise<void>;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export function createHost(deps: HostDeps): Host {
+  const { config, logger } = deps;
+  const now = deps.now ?? Date.now;
+  for (const dir of [config.paths.storeDir, config.paths.groupsDir, config.paths.sessionsDir, config.paths.runsDir]) {
+    fs.mkdirSync(dir, { recursive: true });
+  }
+  fs.mkdirSync(`${config.paths.groupsDir}/global`, { recursive: true });
+
+  const store = openStore(config.paths.dbPath);
+  const channels: Channel[] = [];
+  let router: Router | null = null;
+  let outbox: Outbox | null = null;
+  const events: ChannelEvents = {
+    onMessage: (message) => {
+      const channel = channels.find((c) => c.ownsJid(message.chatJid));
+      router?.handleInbound(message, channel?.name ?? 'unknown');
+    },
+    onChatMetadata: (chat) => {
+      const channel = channels.find((c) => c.ownsJid(chat.jid));
+      store.upsertChat({ jid: chat.jid, name: chat.name, channel: channel?.name ?? 'unknown', timestamp: chat.timestamp });
+    },
+    onConnectionChange: (connected) => {
+      if (connected) outbox?.kick();
+    },
+  };
+  channels.push(...deps.makeChannels(events));
+
+  outbox = new Outbox({
+    store,
+    channels,
+    assistantName: config.assistantName,
+    now,
+    retryBaseMs: config.outboxRetryBaseMs,
+    retryMaxMs: config.outboxRetryMaxMs,
+    maxAttempts: config.outboxMaxAttempts,
+    logger,
+  });
+  const outboxRef = outbox;
+
+  let scheduler: Scheduler | null = null;
+  const tools = new ToolHost({
+    store,
+    outbox,
+    logger,
+    now,
+    timeZone: config.timeZone,
+    minTaskIntervalMs: config.minTaskIntervalMs,
+    groupsDir: config.paths.groupsDir,
+    sendTimeoutMs: 30_000,
+    onTasksChanged: () => scheduler?.reschedule(),
+    readEgressAllowlist: deps.readEgressAllowlist ?? (() => ({})),
+    syncChatNames: async () => {
+      await Promise.allSettled(channels.map((c) => c.syncChatNames?.()));
+    },
+  });
+  const runs = deps.makeRuns({ store, tools });
+
+  let queue: GroupQueue | null = null;
+  router = new Router({
+    store,
+    runs,
+    outbox,
+    logger,
+    now,
+    makeQueue: (execute, onRetriesExhausted) => {
+      queue = new GroupQueue({
+        maxConcurrentRuns: config.maxConcurrentRuns,
+        maxPendingTasksPerGroup: config.maxPendingTasksPerGroup,
+        retryBaseMs: config.retryBaseMs,
+        maxRetries: config.maxRetries,
+        random: deps.random ?? Math.random,
+        setTimer: (fn: () => void, ms: number) => setTimeout(fn, ms),
+        clearTimer: (timer) => clearTimeout(timer as ReturnType<typeof setTimeout>),
+        execute,
+        onRetriesExhausted,
+      });
+      return queue;
+    },
+    onTaskFinished: (taskId, finish) => scheduler?.taskFinished(taskId, finish),
+    onBusyChange: (chatJid, busy) => {
+      const channel = channels.find((c) => c.ownsJid(chatJid));
+      void channel?.setTyping?.(chatJid, busy).catch(() => undefined);
+    },
+  });
+  const routerRef = router;
+  scheduler = new Scheduler({
+    store,
+    timeZone: config.timeZone,
+    now,
+    setTimer: (fn: () => void, ms: number) => setTimeout(fn, ms),
+    clearTimer: (timer) => clearTimeout(timer as ReturnType<typeof setTimeout>),
+    onDue: (task) => routerRef.offerTask(task),
+  });
+  const schedulerRef = scheduler;
+  if (!queue) throw new Error('router did not build its queue');
+  const queueRef: GroupQueue = queue;
+
+  let retentionTimer: NodeJS.Timeout | null = null;
+  const pruneMessages = (): void => {
+    const removed = store.pruneMessages(now() - config.messageRetentionDays * DAY_MS);
+    if (removed > 0) logger.info({ removed }, 'old messages pruned');
+  };
+
+  return {
+    store,
+    router,
+    scheduler,
+    outbox,
+    queue: queueRef,
+    channels,
+    tools,
+    async start() {
+      await deps.beforeStart?.();
+      pruneMessages();
+      retentionTimer = setInterval(pruneMessages, DAY_MS);
+      retentionTimer.unref();
+      for (const channel of channels) {
+        try {
+          await channel.connect();
+        } catch (err) {
+          logger.error({ channel: channel.name, err: String(err) }, 'channel failed to connect');
+        }
+      }
+      const recovered = routerRef.recover();
+      if (recovered > 0) logger.info({ groups: recovered }, 'recovered unprocessed messages');
+      schedulerRef.start();
+      outboxRef.kick();
+    },
+    async settled() {
+      for (;;) {
+        await queueRef.onIdle();
+        await routerRef.liveRunsDone();
+        await outboxRef.drained();
+        if (queueRef.activeCount() === 0 && queueRef.pendingCount() === 0 && routerRef.liveRunCount() === 0) return;
+      }
+    },
+    async stop() {
+      routerRef.stopAccepting();
+      schedulerRef.stop();
+      const queueStopped = queueRef.stop();
+      routerRef.closeLiveRuns();
+      const graceful = await Promise.race([
+        Promise.all([routerRef.liveRunsDone(), queueStopped]).then(() => true),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), config.shutdownGraceMs).unref()),
+      ]);
+      if (!graceful) {
+        logger.warn({ graceMs: config.shutdownGraceMs }, 'runs did not finish in time; killing them');
+        routerRef.killLiveRuns('host shutdown');
+        await routerRef.liveRunsDone();
+      }
+      await outboxRef.drained();
+      outboxRef.stop();
+      if (retentionTimer) clearInterval(retentionTimer);
+      for (const channel of channels) await channel.disconnect().catch(() => undefined);
+      store.close();
+    },
+  };
+}

@@ -1,0 +1,279 @@
+// The real AgentRuns: one sandboxed runner process per run. Before anything is
+// spawned the run must pass every gate — token budget, a usable sandbox, a
+// credential, the mount policy — and each refusal is audited and reported to
+// the chat (never a silent fallback). A run gets its own socket directory with
+// the model proxy (and the egress proxy only when its group has an allowlist);
+// the runner sees the sockets, never the credential.
+
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { AuditReason } from '../core/audit.js';
+import type { Logger } from '../core/logger.js';
+import type { StartLine } from '../core/protocol.js';
+import type { Config } from '../config/config.js';
+import { rulesForGroup, type EgressAllowlistFile } from '../broker/egress-allowlist.js';
+import { startEgressProxy } from '../broker/egress-proxy.js';
+import { startModelProxy, type ModelCredential } from '../broker/model-proxy.js';
+import { checkAdditionalMounts, type MountAllowlist } from '../sandbox/mount-policy.js';
+import { buildMountTable } from '../sandbox/mounts.js';
+import type { SandboxBackend } from '../sandbox/types.js';
+import type { StoreApi } from '../store/api.js';
+import { startAgentProcess, type AgentProcess } from './agent-process.js';
+import type { ToolHost } from './tools.js';
+import type { AgentRuns, LiveRun, RunCallbacks, RunOutcome, RunRequest } from './types.js';
+
+export interface ProcessRunsOptions {
+  config: Config;
+  logger: Logger;
+  store: StoreApi;
+  tools: ToolHost;
+  /** Null when no sandbox is usable; `backendProblem` says why. */
+  backend: SandboxBackend | null;
+  backendProblem: string;
+  credential: ModelCredential | null;
+  runnerEntry: string;
+  runnerNodeModules: string;
+  /** Read at every run start so policy edits apply without a restart; may throw on a corrupt file. */
+  loadMountAllowlist: () => MountAllowlist | null;
+  loadEgressAllowlist: () => EgressAllowlistFile;
+  userHome: string;
+  now: () => number;
+}
+
+class StartRefused extends Error {
+  constructor(
+    readonly reason: AuditReason | null,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The LiveRun handed out at once; the process behind it appears a moment later. */
+class ProcessRun implements LiveRun {
+  readonly done: Promise<RunOutcome>;
+  private process: AgentProcess | null = null;
+  private readonly pending: string[] = [];
+  private closeRequested = false;
+  private killedReason: string | null = null;
+  private finished = false;
+
+  constructor(
+    readonly runId: string,
+    launch: (run: ProcessRun) => Promise<RunOutcome>,
+  ) {
+    this.done = launch(this).finally(() => {
+      this.finished = true;
+    });
+  }
+
+  attach(process: AgentProcess): void {
+    this.process = process;
+    for (const text of this.pending.splice(0)) process.send(text);
+    if (this.killedReason !== null) process.kill(this.killedReason);
+    else if (this.closeRequested) process.close();
+  }
+
+  get killed(): string | null {
+    return this.killedReason;
+  }
+
+  send(text: string): boolean {
+    if (this.finished || this.closeRequested || this.killedReason !== null) return false;
+    if (this.process) return this.process.send(text);
+    this.pending.push(text);
+    return true;
+  }
+
+  close(): void {
+    this.closeRequested = true;
+    this.process?.close();
+  }
+
+  kill(reason: string): void {
+    this.killedReason = reason;
+    this.process?.kill(reason);
+  }
+}
+
+export class ProcessRuns implements AgentRuns {
+  private readonly options: ProcessRunsOptions;
+
+  constructor(options: ProcessRunsOptions) {
+    this.options = options;
+  }
+
+  start(request: RunRequest, callbacks: RunCallbacks): LiveRun {
+    const runId = `${request.group.folder}-${this.options.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+    return new ProcessRun(runId, (run) => this.launch(run, request, callbacks));
+  }
+
+  private async launch(run: ProcessRun, request: RunRequest, callbacks: RunCallbacks): Promise<RunOutcome> {
+    const { config, logger, store } = this.options;
+    const { group } = request;
+    let backend: SandboxBackend;
+    let extraMounts;
+    try {
+      ({ backend, extraMounts } = this.checkGates(run.runId, request));
+    } catch (err) {
+      if (!(err instanceof StartRefused)) throw err;
+      if (err.reason) {
+        store.audit({ group: group.folder, runId: run.runId, action: 'run_start', target: group.folder, reason: err.reason });
+      }
+      logger.error({ group: group.folder, runId: run.runId, error: err.message }, 'run refused to start');
+      return { ok: false, refusedToStart: true, error: err.message };
+    }
+
+    const runDir = path.join(config.paths.runsDir, run.runId);
+    fs.mkdirSync(runDir, { recursive: true, mode: 0o755 });
+    const closers: Array<() => Promise<void>> = [];
+    try {
+      const placeholderKey = `sk-ant-run-${randomBytes(24).toString('hex')}`;
+      const usesModel = config.engine === 'claude-code';
+      if (usesModel && this.options.credential) {
+        const proxy = await startModelProxy({
+          socketPath: path.join(runDir, 'model.sock'),
+          placeholderKey,
+          run: { runId: run.runId, groupFolder: group.folder, taskId: request.task?.id ?? null },
+          upstreamBaseUrl: config.upstreamBaseUrl,
+          credential: this.options.credential,
+          audit: store,
+          onUsage: (usage) =>
+            store.recordUsage({
+              groupFolder: group.folder,
+              runId: run.runId,
+              taskId: request.task?.id ?? null,
+              usage,
+              atMs: this.options.now(),
+            }),
+          logger,
+        });
+        closers.push(() => proxy.close());
+      }
+      const egressRules = rulesForGroup(this.options.loadEgressAllowlist(), group.folder);
+      if (egressRules.length > 0) {
+        const egress = await startEgressProxy({
+          socketPath: path.join(runDir, 'egress.sock'),
+          allowlist: egressRules,
+          run: { runId: run.runId, groupFolder: group.folder },
+          audit: store,
+        });
+        closers.push(() => egress.close());
+      }
+
+      const mounts = buildMountTable({
+        group,
+        groupsDir: config.paths.groupsDir,
+        sessionsDir: config.paths.sessionsDir,
+        extraMounts,
+      });
+      const spawn = backend.buildSpawn({
+        runId: run.runId,
+        group,
+        mounts,
+        socketDir: runDir,
+        runnerEntry: this.options.runnerEntry,
+        runnerNodeModules: this.options.runnerNodeModules,
+        env: { TZ: config.timeZone, LANG: 'C.UTF-8' },
+        limits: config.sandboxLimits,
+      });
+      const start: StartLine = {
+        type: 'start',
+        runId: run.runId,
+        prompt: request.prompt,
+        sessionId: request.sessionId,
+        group: { folder: group.folder, isMain: group.isMain, name: group.name },
+        assistantName: config.assistantName,
+        scheduledTask: request.task,
+        engine: config.engine,
+        paths: { groupDir: spawn.paths.groupDir, globalDir: spawn.paths.globalDir, homeDir: spawn.paths.homeDir },
+        model: usesModel ? { socketPath: path.posix.join(spawn.paths.socketDir, 'model.sock'), placeholderKey } : undefined,
+        egress:
+          egressRules.length > 0 ? { socketPath: path.posix.join(spawn.paths.socketDir, 'egress.sock') } : undefined,
+      };
+
+      let sessionId: string | undefined;
+      const agent = startAgentProcess({
+        spawn,
+        start,
+        idleTimeoutMs: config.idleTimeoutMs,
+        runTimeoutMs: group.containerConfig.runTimeoutMs ?? config.runTimeoutMs,
+        maxOutputBytes: config.maxOutputBytes,
+        onToolCall: (call) => this.options.tools.handle({ runId: run.runId, group }, call.name, call.args),
+        onOutput: async (text, newSessionId) => {
+          if (newSessionId && newSessionId !== sessionId) {
+            sessionId = newSessionId;
+            callbacks.onSessionId?.(newSessionId);
+          }
+          if (text !== null) await callbacks.onOutput(text);
+          // A task run answers once (SPEC §6.7); it takes no follow-ups.
+          if (request.task) run.close();
+        },
+        onProtocolError: (reason, detail) => {
+          store.audit({ group: group.folder, runId: run.runId, action: 'protocol', target: null, reason });
+          logger.warn({ group: group.folder, runId: run.runId, reason, detail }, 'runner protocol error');
+        },
+        onLog: (level, msg) => logger[level]({ group: group.folder, runId: run.runId }, `runner: ${msg}`),
+      });
+      run.attach(agent);
+      const result = await agent.done;
+      return {
+        ok: result.ok,
+        error: result.ok ? undefined : (run.killed ?? result.error ?? `runner exited with code ${result.exitCode}`),
+        sessionId: result.sessionId ?? sessionId,
+      };
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      logger.error({ group: group.folder, runId: run.runId, error: message }, 'run failed to start');
+      return { ok: false, error: message };
+    } finally {
+      for (const close of closers) await close().catch(() => undefined);
+      fs.rmSync(runDir, { recursive: true, force: true });
+    }
+  }
+
+  /** Every reason a run must not start, checked before anything is created. */
+  private checkGates(runId: string, request: RunRequest) {
+    const { config, store, backend } = this.options;
+    const { group } = request;
+    if (group.dailyTokenBudget !== null) {
+      const used = store.tokensUsedOnDay(group.folder, this.options.now());
+      if (used >= group.dailyTokenBudget) {
+        throw new StartRefused(
+          'budget_exceeded',
+          `the daily token budget of this chat (${group.dailyTokenBudget} tokens) is used up; it resets at midnight UTC`,
+        );
+      }
+    }
+    if (!backend) throw new StartRefused('sandbox_unavailable', `no sandbox is available (${this.options.backendProblem})`);
+    if (backend.name === 'none' && !(group.isMain && config.allowUnsandboxedMain)) {
+      throw new StartRefused('unsandboxed_refused', 'running without a sandbox is allowed only for the main group, by explicit opt-in');
+    }
+    if (config.engine === 'claude-code' && !this.options.credential) {
+      throw new StartRefused(
+        'credential_missing',
+        'no model credential is configured (set ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN for the host)',
+      );
+    }
+    const requested = group.containerConfig.additionalMounts ?? [];
+    let allowlist: MountAllowlist | null = null;
+    if (requested.length > 0) {
+      try {
+        allowlist = this.options.loadMountAllowlist();
+      } catch (err) {
+        throw new StartRefused(null, err instanceof Error ? err.message : String(err));
+      }
+    }
+    const checked = checkAdditionalMounts({
+      group,
+      requested,
+      allowlist,
+      homeDir: this.options.userHome,
+      audit: store,
+      runId,
+    });
+    if (!checked.ok) throw new StartRefused(null, checked.message);
+    return { backend, extraMounts: checked.mounts };
+  }
+}

@@ -1,0 +1,330 @@
+// The host side of the agent's nanoclaw tools (SPEC §7). The caller's identity
+// is the run's group, fixed when the host started the run — never anything in
+// the arguments. Every call is schema-checked (strict: unknown fields are an
+// error, so a forged identity cannot ride along), authorized by the pure table
+// in core/authz, and every refusal writes one audit record.
+
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import type { AuditReason } from '../core/audit.js';
+import { authorizeTool, canSeeAllTasks } from '../core/authz.js';
+import type { Logger } from '../core/logger.js';
+import { TOOL_NAMES, type ToolName } from '../core/protocol.js';
+import type { Group, Task } from '../core/types.js';
+import { validateFolder, validateJid, validateTrigger } from '../core/validate.js';
+import { validateSchedule } from '../scheduler/schedule.js';
+import type { StoreApi } from '../store/api.js';
+import type { Outbox } from './outbox.js';
+
+export interface ToolContext {
+  runId: string;
+  group: Group;
+}
+
+export type ToolAnswer = { ok: true; result: unknown } | { ok: false; error: string };
+
+export interface ToolHostOptions {
+  store: StoreApi;
+  outbox: Outbox;
+  logger: Logger;
+  now: () => number;
+  timeZone: string;
+  minTaskIntervalMs: number;
+  groupsDir: string;
+  /** How long send_message waits for the channel to confirm before answering. */
+  sendTimeoutMs: number;
+  /** The scheduler re-arms its timer. */
+  onTasksChanged: () => void;
+  /** Main's read-only view of the egress allowlist file. */
+  readEgressAllowlist: () => unknown;
+  /** Refreshes chat names from channels before list_groups (best effort). */
+  syncChatNames?: () => Promise<void>;
+}
+
+const taskId = z.string().min(1).max(64);
+const scheduleType = z.enum(['cron', 'interval', 'once']);
+const contextMode = z.enum(['group', 'isolated']);
+
+const schemas = {
+  send_message: z.strictObject({ text: z.string().min(1).max(100_000), chat_jid: z.string().optional() }),
+  schedule_task: z.strictObject({
+    prompt: z.string().min(1).max(20_000),
+    schedule_type: scheduleType,
+    schedule_value: z.string().min(1).max(200),
+    context_mode: contextMode.optional(),
+    target_group_folder: z.string().optional(),
+  }),
+  list_tasks: z.strictObject({}),
+  get_task: z.strictObject({ task_id: taskId }),
+  update_task: z.strictObject({
+    task_id: taskId,
+    prompt: z.string().min(1).max(20_000).optional(),
+    schedule_type: scheduleType.optional(),
+    schedule_value: z.string().min(1).max(200).optional(),
+    context_mode: contextMode.optional(),
+  }),
+  pause_task: z.strictObject({ task_id: taskId }),
+  resume_task: z.strictObject({ task_id: taskId }),
+  cancel_task: z.strictObject({ task_id: taskId }),
+  list_groups: z.strictObject({}),
+  register_group: z.strictObject({
+    jid: z.string(),
+    name: z.string().min(1).max(200),
+    folder: z.string(),
+    trigger: z.string(),
+    requires_trigger: z.boolean().optional(),
+  }),
+  unregister_group: z.strictObject({ jid: z.string() }),
+  read_egress_allowlist: z.strictObject({}),
+} satisfies Record<ToolName, z.ZodType>;
+
+type Args<T extends ToolName> = z.infer<(typeof schemas)[T]>;
+
+class Refusal extends Error {
+  constructor(
+    readonly reason: AuditReason,
+    message: string,
+    readonly target: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A plain error answer that is not a policy refusal (not found, invalid value). */
+class ToolError extends Error {}
+
+export class ToolHost {
+  private readonly options: ToolHostOptions;
+
+  constructor(options: ToolHostOptions) {
+    this.options = options;
+  }
+
+  async handle(ctx: ToolContext, name: string, rawArgs: unknown): Promise<ToolAnswer> {
+    try {
+      if (!(TOOL_NAMES as readonly string[]).includes(name)) {
+        throw new Refusal('unknown_tool', `unknown tool "${name}"`, name.slice(0, 128));
+      }
+      const tool = name as ToolName;
+      const parsed = schemas[tool].safeParse(rawArgs ?? {});
+      if (!parsed.success) {
+        const detail = parsed.error.issues
+          .map((issue) => `${issue.path.join('.') || 'arguments'}: ${issue.message}`)
+          .join('; ');
+        throw new Refusal('invalid_args', `invalid arguments for ${tool}: ${detail}`, tool);
+      }
+      return { ok: true, result: await this.dispatch(ctx, tool, parsed.data) };
+    } catch (err) {
+      if (err instanceof Refusal) {
+        this.options.store.audit({
+          group: ctx.group.folder,
+          runId: ctx.runId,
+          action: 'tool_call',
+          target: err.target,
+          reason: err.reason,
+        });
+        this.options.logger.warn(
+          { group: ctx.group.folder, runId: ctx.runId, reason: err.reason, target: err.target },
+          'tool call refused',
+        );
+        return { ok: false, error: err.message };
+      }
+      if (err instanceof ToolError) return { ok: false, error: err.message };
+      this.options.logger.error({ tool: name, err: String(err) }, 'tool call failed');
+      return { ok: false, error: `internal error in ${name}` };
+    }
+  }
+
+  private dispatch(ctx: ToolContext, tool: ToolName, args: unknown): Promise<unknown> | unknown {
+    switch (tool) {
+      case 'send_message':
+        return this.sendMessage(ctx, args as Args<'send_message'>);
+      case 'schedule_task':
+        return this.scheduleTask(ctx, args as Args<'schedule_task'>);
+      case 'list_tasks':
+        return this.listTasks(ctx);
+      case 'get_task':
+        return this.ownTask(ctx, tool, (args as Args<'get_task'>).task_id);
+      case 'update_task':
+        return this.updateTask(ctx, args as Args<'update_task'>);
+      case 'pause_task':
+        return this.setTaskStatus(ctx, tool, (args as Args<'pause_task'>).task_id, 'paused');
+      case 'resume_task':
+        return this.setTaskStatus(ctx, tool, (args as Args<'resume_task'>).task_id, 'active');
+      case 'cancel_task':
+        return this.cancelTask(ctx, (args as Args<'cancel_task'>).task_id);
+      case 'list_groups':
+        return this.listGroups(ctx);
+      case 'register_group':
+        return this.registerGroup(ctx, args as Args<'register_group'>);
+      case 'unregister_group':
+        return this.unregisterGroup(ctx, args as Args<'unregister_group'>);
+      case 'read_egress_allowlist':
+        this.authorize(ctx, { tool });
+        return this.options.readEgressAllowlist();
+    }
+  }
+
+  private authorize(
+    ctx: ToolContext,
+    request: Parameters<typeof authorizeTool>[1],
+    target: string = request.tool,
+  ): void {
+    const decision = authorizeTool(
+      { folder: ctx.group.folder, isMain: ctx.group.isMain, chatJid: ctx.group.jid },
+      request,
+    );
+    if (!decision.allowed) throw new Refusal(decision.reason, decision.message, target);
+  }
+
+  private async sendMessage(ctx: ToolContext, args: Args<'send_message'>): Promise<unknown> {
+    const chatJid = args.chat_jid ?? ctx.group.jid;
+    this.authorize(ctx, { tool: 'send_message', targetChatJid: chatJid }, `send_message:${chatJid}`);
+    const ids = this.options.outbox.enqueue(chatJid, args.text);
+    if (ids.length === 0) return { sent: false, reason: 'nothing to send after removing internal text' };
+    const delivery = await this.options.outbox.waitForDelivery(ids, this.options.sendTimeoutMs);
+    if (!delivery.ok) throw new ToolError(`message to ${chatJid} was not delivered: ${delivery.error}`);
+    return { sent: true, chunks: ids.length };
+  }
+
+  private scheduleTask(ctx: ToolContext, args: Args<'schedule_task'>): Task {
+    const folder = args.target_group_folder ?? ctx.group.folder;
+    this.authorize(ctx, { tool: 'schedule_task', targetGroupFolder: folder }, `schedule_task:${folder}`);
+    const target = this.options.store.getGroupByFolder(folder);
+    if (!target) throw new ToolError(`target_group_folder: no registered group has folder "${folder}"`);
+    const nextRunAt = this.checkSchedule(args.schedule_type, args.schedule_value);
+    const task = this.options.store.createTask({
+      id: `task-${randomBytes(6).toString('hex')}`,
+      groupFolder: target.folder,
+      chatJid: target.jid,
+      prompt: args.prompt,
+      scheduleType: args.schedule_type,
+      scheduleValue: args.schedule_value,
+      contextMode: args.context_mode ?? 'group',
+      nextRunAt,
+    });
+    this.options.onTasksChanged();
+    return task;
+  }
+
+  private checkSchedule(type: Task['scheduleType'], value: string): number {
+    const result = validateSchedule({
+      type,
+      value,
+      timeZone: this.options.timeZone,
+      minIntervalMs: this.options.minTaskIntervalMs,
+      nowMs: this.options.now(),
+    });
+    if (!result.ok) throw new ToolError(result.message);
+    return result.nextRunAt;
+  }
+
+  private listTasks(ctx: ToolContext): Task[] {
+    const caller = { folder: ctx.group.folder, isMain: ctx.group.isMain, chatJid: ctx.group.jid };
+    return this.options.store.listTasks(canSeeAllTasks(caller) ? undefined : ctx.group.folder);
+  }
+
+  /** Looks a task up and authorizes access to it (a foreign task is a refusal, audited). */
+  private ownTask(ctx: ToolContext, tool: ToolName, id: string): Task {
+    const task = this.options.store.getTask(id);
+    if (!task) {
+      throw new ToolError(`task_id: no task "${id}"`);
+    }
+    this.authorize(ctx, { tool, taskOwnerFolder: task.groupFolder }, `${tool}:${id}`);
+    return task;
+  }
+
+  private updateTask(ctx: ToolContext, args: Args<'update_task'>): Task | undefined {
+    const task = this.ownTask(ctx, 'update_task', args.task_id);
+    const type = args.schedule_type ?? task.scheduleType;
+    const value = args.schedule_value ?? task.scheduleValue;
+    const scheduleChanged = args.schedule_type !== undefined || args.schedule_value !== undefined;
+    const nextRunAt = scheduleChanged ? this.checkSchedule(type, value) : task.nextRunAt;
+    const updated = this.options.store.updateTask(task.id, {
+      prompt: args.prompt ?? task.prompt,
+      scheduleType: type,
+      scheduleValue: value,
+      contextMode: args.context_mode ?? task.contextMode,
+      nextRunAt: task.status === 'active' ? nextRunAt : task.nextRunAt,
+    });
+    this.options.onTasksChanged();
+    return updated;
+  }
+
+  private setTaskStatus(ctx: ToolContext, tool: ToolName, id: string, status: 'paused' | 'active'): Task | undefined {
+    const task = this.ownTask(ctx, tool, id);
+    if (status === 'active' && task.status !== 'paused') {
+      throw new ToolError(`task ${id} is ${task.status}; only a paused task can be resumed`);
+    }
+    let nextRunAt = task.nextRunAt;
+    if (status === 'active') {
+      const now = this.options.now();
+      // A one-off whose time passed while paused runs now rather than never.
+      nextRunAt =
+        task.scheduleType === 'once' && (task.nextRunAt ?? 0) < now
+          ? now
+          : this.checkSchedule(task.scheduleType, task.scheduleValue);
+    }
+    const updated = this.options.store.updateTask(id, { status, nextRunAt });
+    this.options.onTasksChanged();
+    return updated;
+  }
+
+  private cancelTask(ctx: ToolContext, id: string): { cancelled: string } {
+    this.ownTask(ctx, 'cancel_task', id);
+    this.options.store.deleteTask(id);
+    this.options.onTasksChanged();
+    return { cancelled: id };
+  }
+
+  private async listGroups(ctx: ToolContext): Promise<unknown> {
+    this.authorize(ctx, { tool: 'list_groups' });
+    await this.options.syncChatNames?.().catch(() => undefined);
+    const { store } = this.options;
+    const registered = new Map(store.listGroups().map((g) => [g.jid, g]));
+    return store.listChats().map((chat) => {
+      const group = registered.get(chat.jid);
+      return {
+        jid: chat.jid,
+        name: group?.name ?? chat.name,
+        lastActivity: chat.lastActivity,
+        registered: group ? { folder: group.folder, trigger: group.trigger, isMain: group.isMain } : null,
+      };
+    });
+  }
+
+  private registerGroup(ctx: ToolContext, args: Args<'register_group'>): Group {
+    this.authorize(ctx, { tool: 'register_group' }, `register_group:${args.jid}`);
+    const problem = validateJid(args.jid) ?? validateFolder(args.folder) ?? validateTrigger(args.trigger);
+    if (problem) throw new ToolError(problem);
+    const group: Group = {
+      jid: args.jid,
+      name: args.name,
+      folder: args.folder,
+      trigger: args.trigger,
+      requiresTrigger: args.requires_trigger ?? true,
+      isMain: false,
+      containerConfig: {},
+      dailyTokenBudget: null,
+      addedAt: new Date(this.options.now()).toISOString(),
+    };
+    try {
+      this.options.store.addGroup(group);
+    } catch (err) {
+      throw new ToolError(err instanceof Error ? err.message : String(err));
+    }
+    fs.mkdirSync(path.join(this.options.groupsDir, group.folder), { recursive: true });
+    return group;
+  }
+
+  private unregisterGroup(ctx: ToolContext, args: Args<'unregister_group'>): { unregistered: string } {
+    this.authorize(ctx, { tool: 'unregister_group' }, `unregister_group:${args.jid}`);
+    const group = this.options.store.getGroupByJid(args.jid);
+    if (!group) throw new ToolError(`jid: no registered group "${args.jid}"`);
+    if (group.isMain) throw new ToolError('the main group cannot be unregistered from a tool');
+    this.options.store.removeGroup(args.jid);
+    return { unregistered: args.jid };
+  }
+}

@@ -1,0 +1,278 @@
+// The default Linux backend: bubblewrap with an allow-only file system view, all
+// namespaces unshared (no network at all: the runner reaches the host only through
+// the unix sockets bound at /run/nanoclaw), uid 1000 and no capabilities.
+//
+// Limits, and why this mechanism:
+// - bwrap is spawned as host uid 1000 (SpawnSpec.uid) when the host is root, so the
+//   sandbox's uid maps to a real unprivileged host user. Mapped to host root, the
+//   kernel exempts it from RLIMIT_NPROC entirely.
+// - Inside the sandbox `prlimit` sets RLIMIT_NPROC (pids), RLIMIT_FSIZE (file size)
+//   and RLIMIT_CORE=0 before exec'ing node. NPROC is set inside the new user
+//   namespace so it counts only this run's processes (kernel ucounts are per
+//   namespace), not every process of host uid 1000.
+// - Memory: where per-run cgroups work (cgroup.ts, v1 memory+pids) the wrapper
+//   joins them before exec'ing bwrap: memory.limit_in_bytes is a real ceiling on
+//   the whole run and pids.max a second process ceiling. Without cgroups the
+//   fallback is RLIMIT_DATA per process, a weaker bound (pids × memory), and
+//   available() says so.
+// - tmpfs /tmp and HOME get a size cap so RAM-backed writes are bounded too.
+
+import { execFile, type ExecFileOptions } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import {
+  createRunCgroup,
+  detectCgroupLayout,
+  removeRunCgroup,
+  sweepRunCgroups,
+  type CgroupLayout,
+} from './cgroup.js';
+import { AGENT_GID, AGENT_UID, SANDBOX_PATHS, assertRunId, hostPathOf, sortMountsParentFirst } from './mounts.js';
+import { cleanupBwrapOrphans } from './orphans.js';
+import type { Availability, SandboxBackend, SandboxPaths, SandboxRunSpec, SpawnSpec } from './types.js';
+
+export interface BwrapOptions {
+  /** Host `data/runs/`: every run's socket dir is a direct child (orphan detection relies on it). */
+  runsDir: string;
+  /** Host directory for the synthetic /etc files (passwd, group, hosts, nsswitch.conf). */
+  etcDir: string;
+  bwrapPath?: string;
+  /** Must live under /usr so it is visible inside the sandbox. */
+  prlimitPath?: string;
+  shPath?: string;
+  /** Node binary; bound read-only at /opt/nanoclaw/bin/node unless it already lives under /usr. */
+  nodePath?: string;
+  /** Host uid/gid to spawn bwrap as; defaults to 1000 when the host is root, else unchanged. */
+  spawnUid?: number;
+  spawnGid?: number;
+  /** `auto` uses per-run cgroups when the host allows them; `off` uses rlimits only. */
+  cgroups?: 'auto' | 'off';
+  /** Injected for tests; defaults to detection on this host. */
+  cgroupLayout?: CgroupLayout | null;
+}
+
+const SYSTEM_DIRS = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
+const ETC_BINDS = ['/etc/ssl', '/etc/ca-certificates', '/etc/localtime'];
+const OPT_BIN = '/opt/nanoclaw/bin';
+const INNER_PATH = `${OPT_BIN}:/usr/local/bin:/usr/bin:/bin`;
+const TMPFS_HOME_BYTES = 256 * 1024 * 1024;
+/** A run cgroup younger than this may belong to a spawn that is being set up right now. */
+const CGROUP_SWEEP_MIN_AGE_MS = 60_000;
+
+const ETC_FILES: Record<string, string> = {
+  passwd: `agent:x:${AGENT_UID}:${AGENT_GID}:agent:${SANDBOX_PATHS.home}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`,
+  group: `agent:x:${AGENT_GID}:\nnogroup:x:65534:\n`,
+  hosts: '127.0.0.1 localhost\n::1 localhost\n',
+  'nsswitch.conf': 'passwd: files\ngroup: files\nhosts: files\n',
+};
+
+/** Joins the given cgroup.procs files, then becomes bwrap; exit 125 if joining fails. */
+const CGROUP_JOIN_SCRIPT =
+  'for f do [ "$f" = -- ] && break; echo $$ > "$f" || exit 125; done; ' +
+  'while [ "$1" != -- ]; do shift; done; shift; exec "$@"';
+
+function run(
+  cmd: string,
+  args: string[],
+  opts: ExecFileOptions,
+): Promise<{ ok: boolean; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { ...opts, encoding: 'utf8' }, (err, stdout, stderr) => {
+      resolve({ ok: !err, stdout: String(stdout), stderr: String(stderr || (err ? err.message : '')) });
+    });
+  });
+}
+
+export class BwrapBackend implements SandboxBackend {
+  readonly name = 'bwrap' as const;
+  private readonly bwrapPath: string;
+  private readonly prlimitPath: string;
+  private readonly shPath: string;
+  private readonly nodePath: string;
+  private readonly spawnUid: number | undefined;
+  private readonly spawnGid: number | undefined;
+  private readonly cgroupLayout: CgroupLayout | null;
+
+  constructor(private readonly opts: BwrapOptions) {
+    this.bwrapPath = opts.bwrapPath ?? '/usr/bin/bwrap';
+    this.prlimitPath = opts.prlimitPath ?? '/usr/bin/prlimit';
+    this.shPath = opts.shPath ?? '/bin/sh';
+    this.nodePath = fs.realpathSync(opts.nodePath ?? process.execPath);
+    const root = process.getuid?.() === 0;
+    this.spawnUid = opts.spawnUid ?? (root ? AGENT_UID : undefined);
+    this.spawnGid = opts.spawnGid ?? (root ? AGENT_GID : undefined);
+    this.cgroupLayout =
+      opts.cgroups === 'off' ? null : opts.cgroupLayout !== undefined ? opts.cgroupLayout : detectCgroupLayout();
+  }
+
+  /** How memory and process limits are enforced on this host, for doctor. */
+  limitMechanism(): string {
+    return this.cgroupLayout
+      ? 'limits: cgroup v1 memory+pids per run, rlimit nproc/fsize'
+      : 'limits: rlimit nproc/fsize/data per process (no writable cgroup; memory is per process)';
+  }
+
+  async available(): Promise<Availability> {
+    const version = await run(this.bwrapPath, ['--version'], { timeout: 3000, env: { PATH: '/usr/bin:/bin' } });
+    if (!version.ok) return { ok: false, detail: `bwrap not usable at ${this.bwrapPath}: ${version.stderr.trim()}` };
+    if (!this.prlimitPath.startsWith('/usr/') || !fs.existsSync(this.prlimitPath)) {
+      return { ok: false, detail: `prlimit not found at ${this.prlimitPath} (install util-linux)` };
+    }
+    this.writeEtcFiles();
+    const probe = await run(
+      this.bwrapPath,
+      [...this.coreArgs(), ...this.systemArgs(), '--', '/bin/true'],
+      { timeout: 5000, env: { PATH: '/usr/bin:/bin' }, uid: this.spawnUid, gid: this.spawnGid, cwd: '/' },
+    );
+    if (!probe.ok) {
+      return {
+        ok: false,
+        detail: `bwrap cannot start a sandbox here (unprivileged user namespaces disabled?): ${probe.stderr.trim()}`,
+      };
+    }
+    return { ok: true, detail: `${version.stdout.trim()}; ${this.limitMechanism()}` };
+  }
+
+  buildSpawn(spec: SandboxRunSpec): SpawnSpec {
+    assertRunId(spec.runId);
+    const socketDir = path.resolve(spec.socketDir);
+    if (path.dirname(socketDir) !== path.resolve(this.opts.runsDir)) {
+      throw new Error(`socket dir ${socketDir} must be a direct child of the runs dir ${this.opts.runsDir}`);
+    }
+    if (!hostPathOf(spec.mounts, SANDBOX_PATHS.group)) {
+      throw new Error(`mount table has no ${SANDBOX_PATHS.group}; build it with buildMountTable()`);
+    }
+    this.writeEtcFiles();
+
+    const args = [...this.coreArgs(), ...this.systemArgs()];
+    const tmpBytes = String(Math.max(spec.limits.fileSizeMb, 64) * 1024 * 1024);
+    args.push('--size', tmpBytes, '--tmpfs', '/tmp');
+    args.push('--perms', '0700', '--size', String(TMPFS_HOME_BYTES), '--tmpfs', SANDBOX_PATHS.home);
+
+    let nodeInside = this.nodePath;
+    if (!this.nodePath.startsWith('/usr/')) {
+      nodeInside = `${OPT_BIN}/node`;
+      args.push('--ro-bind', this.nodePath, nodeInside);
+    }
+    args.push('--ro-bind', path.resolve(spec.runnerEntry), SANDBOX_PATHS.runnerEntry);
+    args.push('--ro-bind', path.resolve(spec.runnerNodeModules), SANDBOX_PATHS.runnerNodeModules);
+    // Connecting to a unix socket is allowed on a read-only mount; nothing else is needed there.
+    args.push('--ro-bind', socketDir, SANDBOX_PATHS.socketDir);
+    for (const m of sortMountsParentFirst(spec.mounts)) {
+      args.push(m.readonly ? '--ro-bind' : '--bind', m.hostPath, m.sandboxPath);
+    }
+    // Nothing may be created in the sandbox root after the mounts are in place.
+    args.push('--remount-ro', '/');
+    args.push('--chdir', SANDBOX_PATHS.group, '--clearenv');
+    const env: Record<string, string> = { LANG: 'C.UTF-8', ...spec.env };
+    env.PATH = INNER_PATH;
+    env.HOME = SANDBOX_PATHS.home;
+    env.NANOCLAW_RUN_ID = spec.runId;
+    for (const [k, v] of Object.entries(env)) args.push('--setenv', k, v);
+
+    const rlimits = [
+      `--nproc=${spec.limits.pids}`,
+      `--fsize=${spec.limits.fileSizeMb * 1024 * 1024}`,
+      '--core=0',
+    ];
+    if (!this.cgroupLayout) rlimits.push(`--data=${spec.limits.memoryMb * 1024 * 1024}`);
+    args.push('--', this.prlimitPath, ...rlimits, '--', nodeInside, SANDBOX_PATHS.runnerEntry);
+
+    // bwrap's own environ is readable at /proc/1/environ inside: keep it to PATH.
+    const hostEnv = { PATH: '/usr/bin:/bin' };
+    const paths: SandboxPaths = {
+      groupDir: SANDBOX_PATHS.group,
+      globalDir: SANDBOX_PATHS.global,
+      homeDir: SANDBOX_PATHS.home,
+      socketDir: SANDBOX_PATHS.socketDir,
+    };
+    const ids = { uid: this.spawnUid, gid: this.spawnGid };
+    if (!this.cgroupLayout) return { command: this.bwrapPath, args, env: hostEnv, cwd: '/', ...ids, paths };
+
+    sweepRunCgroups(this.cgroupLayout, CGROUP_SWEEP_MIN_AGE_MS);
+    const owner = this.spawnUid !== undefined ? { uid: this.spawnUid, gid: this.spawnGid ?? AGENT_GID } : null;
+    const procs = createRunCgroup(this.cgroupLayout, spec.runId, spec.limits, owner);
+    return {
+      command: this.shPath,
+      args: ['-c', CGROUP_JOIN_SCRIPT, 'nanoclaw-sandbox', ...procs, '--', this.bwrapPath, ...args],
+      env: hostEnv,
+      cwd: '/',
+      ...ids,
+      paths,
+    };
+  }
+
+  /** Drops a finished run's cgroups now instead of at the next sweep. */
+  releaseRun(runId: string): void {
+    if (this.cgroupLayout) removeRunCgroup(this.cgroupLayout, runId);
+  }
+
+  async cleanupOrphans(): Promise<number> {
+    const killed = cleanupBwrapOrphans({
+      runsDir: this.opts.runsDir,
+      selfPid: process.pid,
+      onRunGone: (runId) => this.releaseRun(runId),
+    });
+    if (this.cgroupLayout) {
+      // Killed sandboxes leave their groups busy for a moment; sweep once they are gone.
+      await new Promise((r) => setTimeout(r, 200));
+      sweepRunCgroups(this.cgroupLayout, 0);
+    }
+    return killed;
+  }
+
+  private coreArgs(): string[] {
+    return [
+      '--unshare-all',
+      '--unshare-user',
+      '--disable-userns',
+      '--uid',
+      String(AGENT_UID),
+      '--gid',
+      String(AGENT_GID),
+      '--cap-drop',
+      'ALL',
+      '--new-session',
+      '--die-with-parent',
+      '--proc',
+      '/proc',
+      '--dev',
+      '/dev',
+    ];
+  }
+
+  /** Read-only system dirs; on merged-/usr hosts /bin, /lib… are symlinks and are recreated as such. */
+  private systemArgs(): string[] {
+    const args = ['--ro-bind', '/usr', '/usr'];
+    for (const dir of SYSTEM_DIRS) {
+      let st: fs.Stats;
+      try {
+        st = fs.lstatSync(dir);
+      } catch {
+        continue;
+      }
+      if (st.isSymbolicLink()) args.push('--symlink', fs.readlinkSync(dir), dir);
+      else if (st.isDirectory()) args.push('--ro-bind', dir, dir);
+    }
+    for (const p of ETC_BINDS) if (fs.existsSync(p)) args.push('--ro-bind', p, p);
+    for (const name of Object.keys(ETC_FILES)) {
+      args.push('--ro-bind', path.join(this.opts.etcDir, name), `/etc/${name}`);
+    }
+    return args;
+  }
+
+  private writeEtcFiles(): void {
+    fs.mkdirSync(this.opts.etcDir, { recursive: true, mode: 0o755 });
+    for (const [name, content] of Object.entries(ETC_FILES)) {
+      const file = path.join(this.opts.etcDir, name);
+      let current: string | null = null;
+      try {
+        current = fs.readFileSync(file, 'utf8');
+      } catch {
+        // Missing: written below.
+      }
+      if (current !== content) fs.writeFileSync(file, content, { mode: 0o644 });
+    }
+  }
+}

@@ -1,0 +1,118 @@
+// Finds bwrap sandboxes left behind by a previous host process. A process only
+// counts as ours when its argv[0] is bwrap AND it binds a directory directly under
+// this host's runs dir at /run/nanoclaw — a shape no unrelated process has — and
+// it is not a child of the current host (those are live runs). Killing the outer
+// bwrap takes the whole sandbox with it (--die-with-parent, own pid namespace).
+
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { SANDBOX_PATHS } from './mounts.js';
+
+export interface SandboxProcess {
+  pid: number;
+  runId: string;
+}
+
+export interface OrphanScanOptions {
+  runsDir: string;
+  /** The current host; its children are live runs, never orphans. */
+  selfPid: number;
+  procDir?: string;
+}
+
+function readArgv(procDir: string, pid: string): string[] | null {
+  try {
+    const raw = fs.readFileSync(path.join(procDir, pid, 'cmdline'), 'utf8');
+    return raw.split('\0').filter((a, i, all) => i < all.length - 1 || a !== '');
+  } catch {
+    return null;
+  }
+}
+
+function parentPid(procDir: string, pid: string): number | null {
+  try {
+    const stat = fs.readFileSync(path.join(procDir, pid, 'stat'), 'utf8');
+    // The command name may contain spaces and parentheses; fields resume after the last ')'.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(rest[1]);
+  } catch {
+    return null;
+  }
+}
+
+/** The run id a bwrap argv belongs to, when it binds `<runsDir>/<runId>` at /run/nanoclaw. */
+export function runIdFromArgv(argv: readonly string[], runsDir: string): string | null {
+  if (argv.length === 0 || path.basename(argv[0]) !== 'bwrap') return null;
+  const root = path.resolve(runsDir);
+  for (let i = 1; i + 2 < argv.length; i++) {
+    if (argv[i] === '--') break;
+    if ((argv[i] === '--ro-bind' || argv[i] === '--bind') && argv[i + 2] === SANDBOX_PATHS.socketDir) {
+      const src = path.resolve(argv[i + 1]);
+      if (path.dirname(src) === root) return path.basename(src);
+    }
+  }
+  return null;
+}
+
+/** Lists sandboxes of this runs dir; `orphans` excludes the current host's children. */
+export function scanSandboxes(opts: OrphanScanOptions): { live: SandboxProcess[]; orphans: SandboxProcess[] } {
+  const procDir = opts.procDir ?? '/proc';
+  const live: SandboxProcess[] = [];
+  const orphans: SandboxProcess[] = [];
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(procDir).filter((e) => /^\d+$/.test(e));
+  } catch {
+    return { live, orphans };
+  }
+  for (const pid of entries) {
+    if (Number(pid) === opts.selfPid) continue;
+    const argv = readArgv(procDir, pid);
+    if (!argv) continue;
+    const runId = runIdFromArgv(argv, opts.runsDir);
+    if (!runId) continue;
+    const entry = { pid: Number(pid), runId };
+    if (parentPid(procDir, pid) === opts.selfPid) live.push(entry);
+    else orphans.push(entry);
+  }
+  return { live, orphans };
+}
+
+export interface CleanupOptions extends OrphanScanOptions {
+  kill?: (pid: number) => void;
+  /** Called for each orphaned run after its sandbox is killed (e.g. to drop its cgroup). */
+  onRunGone?: (runId: string) => void;
+}
+
+/**
+ * Kills leftover sandboxes and removes run dirs no live sandbox uses; returns how
+ * many sandboxes were killed. Meant for host start, before any run is started.
+ */
+export function cleanupBwrapOrphans(opts: CleanupOptions): number {
+  const kill = opts.kill ?? ((pid: number) => process.kill(pid, 'SIGKILL'));
+  const { live, orphans } = scanSandboxes(opts);
+  let killed = 0;
+  for (const o of orphans) {
+    try {
+      kill(o.pid);
+      killed++;
+    } catch {
+      // Already gone.
+    }
+  }
+  const liveRuns = new Set(live.map((l) => l.runId));
+  let dirs: fs.Dirent[] = [];
+  try {
+    dirs = fs.readdirSync(opts.runsDir, { withFileTypes: true });
+  } catch {
+    // No runs dir yet: nothing to remove.
+  }
+  for (const d of dirs) {
+    if (!d.isDirectory() || liveRuns.has(d.name)) continue;
+    fs.rmSync(path.join(opts.runsDir, d.name), { recursive: true, force: true });
+    opts.onRunGone?.(d.name);
+  }
+  for (const o of orphans) if (!liveRuns.has(o.runId)) opts.onRunGone?.(o.runId);
+  return killed;
+}

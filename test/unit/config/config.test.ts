@@ -1,0 +1,281 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConfigError, ENV_SOURCE, loadConfig, loadCredential } from '../../../src/config/config.js';
+
+let root: string;
+let userHome: string;
+let configFile: string;
+
+beforeEach(() => {
+  root = mkdtempSync(path.join(tmpdir(), 'nanoclaw-config-'));
+  userHome = path.join(root, 'home');
+  mkdirSync(path.join(userHome, '.config', 'nanoclaw'), { recursive: true });
+  configFile = path.join(userHome, '.config', 'nanoclaw', 'config.json');
+});
+
+afterEach(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+
+function load(env: NodeJS.ProcessEnv = {}) {
+  return loadConfig({ env, cwd: root, userHome });
+}
+
+function loadError(env: NodeJS.ProcessEnv = {}): ConfigError {
+  try {
+    load(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error('expected loadConfig to throw');
+}
+
+describe('loadConfig defaults', () => {
+  it('uses small-board defaults and puts every path under the data root', () => {
+    const config = load({ TZ: 'UTC' });
+    expect(config).toMatchObject({
+      homeDir: root,
+      configDir: path.join(userHome, '.config', 'nanoclaw'),
+      assistantName: 'Andy',
+      timeZone: 'UTC',
+      sandbox: 'auto',
+      engine: 'claude-code',
+      allowUnsandboxedMain: false,
+      allowUnenforcedEgress: false,
+      dockerBinary: 'docker',
+      upstreamBaseUrl: 'https://api.anthropic.com',
+      logLevel: 'info',
+      maxConcurrentRuns: 2,
+      maxPendingTasksPerGroup: 20,
+      idleTimeoutMs: 300_000,
+      runTimeoutMs: 900_000,
+      shutdownGraceMs: 10_000,
+      maxOutputBytes: 1_048_576,
+      retryBaseMs: 5_000,
+      maxRetries: 5,
+      minTaskIntervalMs: 60_000,
+      messageRetentionDays: 90,
+      outboxRetryBaseMs: 2_000,
+      outboxRetryMaxMs: 300_000,
+      outboxMaxAttempts: 10,
+      sandboxLimits: { memoryMb: 1024, pids: 256, fileSizeMb: 512 },
+    });
+    expect(config.paths).toEqual({
+      storeDir: path.join(root, 'store'),
+      dbPath: path.join(root, 'store', 'nanoclaw.db'),
+      authDir: path.join(root, 'store', 'auth'),
+      groupsDir: path.join(root, 'groups'),
+      dataDir: path.join(root, 'data'),
+      sessionsDir: path.join(root, 'data', 'sessions'),
+      runsDir: path.join(root, 'data', 'runs'),
+      logsDir: path.join(root, 'logs'),
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('defaults the time zone to the system zone', () => {
+    expect(load().timeZone).toBe(Intl.DateTimeFormat().resolvedOptions().timeZone);
+  });
+});
+
+describe('loadConfig from the environment', () => {
+  it('honours every env-named knob', () => {
+    const config = load({
+      NANOCLAW_HOME: 'data-root',
+      NANOCLAW_CONFIG_DIR: path.join(root, 'policy'),
+      ASSISTANT_NAME: 'Bob',
+      TZ: 'Europe/Berlin',
+      NANOCLAW_SANDBOX: 'docker',
+      NANOCLAW_ENGINE: 'echo',
+      ANTHROPIC_BASE_URL: 'http://127.0.0.1:8080/',
+      LOG_LEVEL: 'debug',
+    });
+    expect(config.homeDir).toBe(path.join(root, 'data-root'));
+    expect(config.paths.dbPath).toBe(path.join(root, 'data-root', 'store', 'nanoclaw.db'));
+    expect(config.configDir).toBe(path.join(root, 'policy'));
+    expect(config.assistantName).toBe('Bob');
+    expect(config.timeZone).toBe('Europe/Berlin');
+    expect(config.sandbox).toBe('docker');
+    expect(config.engine).toBe('echo');
+    expect(config.upstreamBaseUrl).toBe('http://127.0.0.1:8080');
+    expect(config.logLevel).toBe('debug');
+  });
+
+  it('treats empty variables as unset and accepts POSIX ":Area/City"', () => {
+    const config = load({ ASSISTANT_NAME: '', TZ: ':Asia/Tokyo' });
+    expect(config.assistantName).toBe('Andy');
+    expect(config.timeZone).toBe('Asia/Tokyo');
+  });
+
+  it('rejects a bad time zone, naming the variable and an example', () => {
+    const err = loadError({ TZ: 'Mars/Olympus' });
+    expect(err.file).toBe(ENV_SOURCE);
+    expect(err.field).toBe('TZ');
+    expect(err.message).toMatch(/TZ="Mars\/Olympus" is invalid: .*"Europe\/Berlin"/);
+  });
+
+  it('rejects a bad assistant name, sandbox, engine and URL', () => {
+    expect(loadError({ ASSISTANT_NAME: 'Andy Bot' }).field).toBe('ASSISTANT_NAME');
+    expect(loadError({ NANOCLAW_SANDBOX: 'vm' }).message).toMatch(/NANOCLAW_SANDBOX="vm".*"bwrap"/);
+    expect(loadError({ NANOCLAW_ENGINE: 'gpt' }).field).toBe('NANOCLAW_ENGINE');
+    expect(loadError({ ANTHROPIC_BASE_URL: 'ftp://x' }).field).toBe('ANTHROPIC_BASE_URL');
+    expect(loadError({ LOG_LEVEL: 'loud' }).field).toBe('LOG_LEVEL');
+  });
+});
+
+describe('loadConfig from config.json', () => {
+  it('overrides defaults, merging nested sandbox limits', () => {
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        maxConcurrentRuns: 1,
+        idleTimeoutMs: 60_000,
+        sandbox: 'bwrap',
+        allowUnsandboxedMain: true,
+        dockerBinary: 'podman',
+        sandboxLimits: { memoryMb: 512 },
+      }),
+    );
+    const config = load({ TZ: 'UTC' });
+    expect(config.maxConcurrentRuns).toBe(1);
+    expect(config.idleTimeoutMs).toBe(60_000);
+    expect(config.sandbox).toBe('bwrap');
+    expect(config.allowUnsandboxedMain).toBe(true);
+    expect(config.dockerBinary).toBe('podman');
+    expect(config.sandboxLimits).toEqual({ memoryMb: 512, pids: 256, fileSizeMb: 512 });
+    expect(config.runTimeoutMs).toBe(900_000);
+  });
+
+  it('lets the environment win over the file for env-named knobs', () => {
+    writeFileSync(
+      configFile,
+      JSON.stringify({ assistantName: 'Filey', sandbox: 'bwrap', timeZone: 'Asia/Tokyo' }),
+    );
+    const config = load({ ASSISTANT_NAME: 'Envy', NANOCLAW_SANDBOX: 'none' });
+    expect(config.assistantName).toBe('Envy');
+    expect(config.sandbox).toBe('none');
+    expect(config.timeZone).toBe('Asia/Tokyo');
+  });
+
+  it('rejects an unknown key, naming it, the file and its line', () => {
+    writeFileSync(configFile, '{\n  "maxConcurrentRuns": 2,\n  "maxConcurentRuns": 3\n}\n');
+    const err = loadError();
+    expect(err.file).toBe(configFile);
+    expect(err.line).toBe(3);
+    expect(err.field).toBe('maxConcurentRuns');
+    expect(err.message).toContain(`${configFile}:3:`);
+    expect(err.message).toContain('unknown setting "maxConcurentRuns"');
+  });
+
+  it('rejects an unknown nested key', () => {
+    writeFileSync(configFile, '{\n  "sandboxLimits": {\n    "cpus": 2\n  }\n}');
+    const err = loadError();
+    expect(err.field).toBe('sandboxLimits.cpus');
+    expect(err.line).toBe(3);
+  });
+
+  it('rejects a wrongly typed value, naming the field, the line and what was expected', () => {
+    writeFileSync(configFile, '{\n  "sandbox": "bwrap",\n  "maxConcurrentRuns": "two"\n}');
+    const err = loadError();
+    expect(err.line).toBe(3);
+    expect(err.field).toBe('maxConcurrentRuns');
+    expect(err.message).toMatch(/:3: "maxConcurrentRuns": expected a whole number ≥ 1, got "two"$/);
+  });
+
+  it('rejects a bad time zone in the file', () => {
+    writeFileSync(configFile, '{"timeZone": "Nowhere/Land"}');
+    const err = loadError();
+    expect(err.field).toBe('timeZone');
+    expect(err.message).toMatch(/IANA time zone/);
+  });
+
+  it('rejects corrupt JSON, naming the file and the line', () => {
+    writeFileSync(configFile, '{\n  "maxConcurrentRuns": 2,\n  "idleTimeoutMs": 1000,\n}\n');
+    const err = loadError();
+    expect(err.file).toBe(configFile);
+    expect(err.line).toBe(4);
+    expect(err.message).toBe(`${configFile}:4: invalid JSON: trailing comma before "}"`);
+  });
+
+  it('finds the line of syntax errors JSON.parse reports without a position', () => {
+    writeFileSync(configFile, '{\n  "a": 1,\n\n  "b": tru\n}');
+    expect(loadError().line).toBe(4);
+    writeFileSync(configFile, '{\n  "a": 1');
+    expect(loadError().message).toMatch(/:2: invalid JSON: .*end of file/);
+    writeFileSync(configFile, '{\n  "a": "unterminated\n}');
+    expect(loadError().line).toBe(2);
+  });
+
+  it('rejects a file that is not an object', () => {
+    writeFileSync(configFile, '[1, 2]');
+    expect(loadError().message).toMatch(/expected a JSON object of settings/);
+  });
+
+  it('rejects inconsistent outbox backoff bounds', () => {
+    writeFileSync(configFile, '{"outboxRetryBaseMs": 600000}');
+    expect(loadError().field).toBe('outboxRetryMaxMs');
+  });
+
+  it('tolerates a byte-order mark', () => {
+    writeFileSync(configFile, '\ufeff{"maxRetries": 0}');
+    expect(load().maxRetries).toBe(0);
+  });
+});
+
+describe('loadCredential', () => {
+  it('reads the credential from the environment first', () => {
+    writeFileSync(path.join(root, '.env'), 'ANTHROPIC_API_KEY=from-file\n');
+    expect(loadCredential({ env: { ANTHROPIC_API_KEY: 'sk-env' }, homeDir: root })).toEqual({
+      kind: 'api_key',
+      value: 'sk-env',
+      source: 'env',
+    });
+    expect(loadCredential({ env: { CLAUDE_CODE_OAUTH_TOKEN: 'oat-env' }, homeDir: root })).toEqual({
+      kind: 'oauth',
+      value: 'oat-env',
+      source: 'env',
+    });
+  });
+
+  it('falls back to <homeDir>/.env with quotes, comments and export', () => {
+    writeFileSync(
+      path.join(root, '.env'),
+      [
+        '# model credential',
+        'OTHER_SECRET=ignored',
+        'export CLAUDE_CODE_OAUTH_TOKEN="oat-123" # set by auth',
+        '',
+      ].join('\n'),
+    );
+    expect(loadCredential({ env: {}, homeDir: root })).toEqual({
+      kind: 'oauth',
+      value: 'oat-123',
+      source: '.env',
+    });
+
+    writeFileSync(path.join(root, '.env'), "ANTHROPIC_API_KEY='sk-single'\r\n");
+    expect(loadCredential({ env: {}, homeDir: root })?.value).toBe('sk-single');
+
+    writeFileSync(path.join(root, '.env'), 'ANTHROPIC_API_KEY = sk-bare # comment\n');
+    expect(loadCredential({ env: {}, homeDir: root })).toEqual({
+      kind: 'api_key',
+      value: 'sk-bare',
+      source: '.env',
+    });
+  });
+
+  it('prefers the API key when both are present in one source', () => {
+    writeFileSync(path.join(root, '.env'), 'CLAUDE_CODE_OAUTH_TOKEN=oat\nANTHROPIC_API_KEY=sk\n');
+    expect(loadCredential({ env: {}, homeDir: root })?.kind).toBe('api_key');
+  });
+
+  it('returns null when there is no credential anywhere', () => {
+    expect(loadCredential({ env: {}, homeDir: root })).toBeNull();
+    expect(loadCredential({ env: { ANTHROPIC_API_KEY: '' }, homeDir: root })).toBeNull();
+    writeFileSync(path.join(root, '.env'), '# nothing here\nANTHROPIC_API_KEY=\n');
+    expect(loadCredential({ env: {}, homeDir: root })).toBeNull();
+  });
+});
