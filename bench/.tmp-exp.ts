@@ -13,20 +13,20 @@ function run(label: string, setup: (db: Database.Database) => void, pre: (db: Da
   const v = migrate(db, MIGRATIONS, 'x');
   setup(db);
   const store = new Store(db, v);
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 0; i < 20000; i++) {
     store.insertMessage({ chatJid: `c${i % 20}@g.us`, id: `m${i}`, sender: 's', senderName: 'S', text: `message ${i} quick brown fox`, timestamp: new Date(1.74e12 + Math.floor(i/4)*1000).toISOString(), fromMe: false, isBotMessage: i % 10 === 9, chatName: 'c' });
   }
   const ms = performance.now() - t0;
-  console.log(label, Math.round(20000 / ms * 1000));
+  const c = process.cpuUsage(c0);
+  console.log(label.padEnd(30), 'wall', Math.round(20000 / ms * 1000), 'cpu-rate', Math.round(20000 / ((c.user + c.system) / 1000) * 1000), 'user', Math.round(c.user/1000), 'sys', Math.round(c.system/1000));
   db.close(); fs.rmSync(dir, { recursive: true });
 }
-for (let k = 0; k < 2; k++) {
+for (let k = 0; k < 3; k++) {
 run('base', () => {});
-run('sync off', (db) => db.pragma('synchronous = OFF'));
-run('no ts idx', (db) => db.exec('DROP INDEX messages_ts'));
-run('autockpt 10000', (db) => db.pragma('wal_autocheckpoint = 10000'));
-run('page 1024', () => {}, (db) => db.pragma('page_size = 1024'));
-run('page 1024 + no ts + ckpt', (db) => { db.exec('DROP INDEX messages_ts'); db.pragma('wal_autocheckpoint = 20000'); }, (db) => db.pragma('page_size = 1024'));
-run('excl lock', (db) => db.pragma('locking_mode = EXCLUSIVE'));
+run('A no ts + ckpt4000', (db) => { db.exec('DROP INDEX messages_ts'); db.pragma('wal_autocheckpoint = 4000'); });
+run('A + ckpt 16000', (db) => { db.exec('DROP INDEX messages_ts'); db.pragma('wal_autocheckpoint = 16000'); });
+run('B = A + page 1024', (db) => { db.exec('DROP INDEX messages_ts'); db.pragma('wal_autocheckpoint = 16000'); }, (db) => db.pragma('page_size = 1024'));
+run('C = A + page 2048', (db) => { db.exec('DROP INDEX messages_ts'); db.pragma('wal_autocheckpoint = 8000'); }, (db) => db.pragma('page_size = 2048'));
 }

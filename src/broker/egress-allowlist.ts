@@ -128,7 +128,8 @@ export function jsonErrorOffset(text: string): number {
 
 function formatPath(path: ReadonlyArray<PropertyKey>): string {
   let out = '';
-  for (const part of path) out += typeof part === 'number' ? `[${part}]` : out === '' ? String(part) : `.${String(part)}`;
+  for (const part of path)
+    out += typeof part === 'number' ? `[${part}]` : out === '' ? String(part) : `.${String(part)}`;
   return out === '' ? '(top level)' : out;
 }
 
@@ -153,7 +154,10 @@ export function parseEgressAllowlist(text: string, file: string): EgressAllowlis
   // Compile every entry now so a bad host fails at start-up, not at the first request.
   const lists: Array<[string, EgressEntry[]]> = [
     ['default', result.default],
-    ...Object.entries(result.groups).map(([folder, list]): [string, EgressEntry[]] => [`groups.${folder}`, list]),
+    ...Object.entries(result.groups).map(([folder, list]): [string, EgressEntry[]] => [
+      `groups.${folder}`,
+      list,
+    ]),
   ];
   for (const [name, list] of lists) {
     list.forEach((entry, index) => {

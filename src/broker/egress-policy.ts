@@ -7,11 +7,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { domainToASCII } from 'node:url';
 
 export type EgressRefusalReason =
-  | 'host_not_allowlisted'
-  | 'port_not_allowed'
-  | 'private_address'
-  | 'resolve_failed'
-  | 'bad_request';
+  'host_not_allowlisted' | 'port_not_allowed' | 'private_address' | 'resolve_failed' | 'bad_request';
 
 export type HostKind = 'domain' | 'ipv4' | 'ipv6';
 
@@ -53,7 +49,8 @@ export type EgressDecision =
 export function parseIpv4(text: string): number | null {
   const parts = text.split('.');
   // As in the WHATWG URL parser: a host is IPv4 iff its last label is a number.
-  const last = parts[parts.length - 1] === '' && parts.length > 1 ? parts[parts.length - 2] : parts[parts.length - 1];
+  const last =
+    parts[parts.length - 1] === '' && parts.length > 1 ? parts[parts.length - 2] : parts[parts.length - 1];
   if (!/^(0x[0-9a-f]*|[0-9]+)$/i.test(last)) return null;
   if (parts[parts.length - 1] === '' && parts.length > 1) parts.pop();
   if (parts.length > 4) throw new Error('too many parts');
@@ -118,7 +115,7 @@ export function formatIpv6(bytes: Uint8Array): string {
   for (let i = 0; i < 16; i += 2) groups.push((bytes[i] << 8) | bytes[i + 1]);
   let bestStart = -1;
   let bestLength = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;
@@ -144,7 +141,9 @@ function isIpv4Mapped(bytes: Uint8Array): boolean {
 }
 
 function embeddedIpv4(bytes: Uint8Array, offset: number): number {
-  return ((bytes[offset] << 24) >>> 0) + (bytes[offset + 1] << 16) + (bytes[offset + 2] << 8) + bytes[offset + 3];
+  return (
+    ((bytes[offset] << 24) >>> 0) + (bytes[offset + 1] << 16) + (bytes[offset + 2] << 8) + bytes[offset + 3]
+  );
 }
 
 const DOMAIN_LABEL = /^(?!-)[a-z0-9_-]{1,63}(?<!-)$/;

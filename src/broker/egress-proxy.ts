@@ -10,7 +10,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AuditSink } from '../core/audit.js';
-import { decideEgress, parseAuthority, type EgressRefusalReason, type EgressRules, type Resolver } from './egress-policy.js';
+import {
+  decideEgress,
+  parseAuthority,
+  type EgressRefusalReason,
+  type EgressRules,
+  type Resolver,
+} from './egress-policy.js';
 import { withoutHopByHop } from './model-proxy.js';
 import { closeUnixServer, listenOnUnixSocket, trackSockets } from './socket.js';
 
@@ -80,7 +86,10 @@ function dialChecked(
       }
       upstreams.add(socket);
       socket.once('close', () => upstreams.delete(socket));
-      const timer = setTimeout(() => socket.destroy(new Error(`connect timeout after ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => socket.destroy(new Error(`connect timeout after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       socket.once('connect', () => {
         clearTimeout(timer);
         socket.removeAllListeners('error');
@@ -100,7 +109,8 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
   const rules = options.allowlist;
   const resolve = options.resolve ?? systemResolve;
   const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-  const connect = options.connect ?? ((address: string, port: number) => net.connect({ host: address, port }));
+  const connect =
+    options.connect ?? ((address: string, port: number) => net.connect({ host: address, port }));
   const upstreams = new Set<net.Socket>();
   const dial = (addresses: string[], port: number): Promise<net.Socket> =>
     dialChecked(connect, addresses, port, connectTimeoutMs, upstreams);
@@ -130,7 +140,11 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
       if (!decision.ok) {
         const target = decision.target ?? raw;
         audit(decision.reason, target);
-        writeRawResponse(client, decision.reason === 'bad_request' ? 400 : 403, refusalText(decision.reason, target));
+        writeRawResponse(
+          client,
+          decision.reason === 'bad_request' ? 400 : 403,
+          refusalText(decision.reason, target),
+        );
         return;
       }
       if (client.destroyed) return;
@@ -169,7 +183,8 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
       res.end(body);
     };
     // Only absolute http:// URLs; https goes through CONNECT so TLS stays end to end.
-    if (!/^http:\/\//i.test(raw)) return refuse('bad_request', /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : null);
+    if (!/^http:\/\//i.test(raw))
+      return refuse('bad_request', /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : null);
     let url: URL;
     try {
       url = new URL(raw);
@@ -225,6 +240,15 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
     socket.on('error', () => socket.destroy());
     audit('bad_request', req.url ?? null);
     writeRawResponse(socket, 400, refusalText('bad_request', null));
+  });
+  // Requests Node's parser rejects never reach a handler; they are refusals all the same.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (err.code?.startsWith('HPE_')) {
+      audit('bad_request', null);
+      writeRawResponse(socket, 400, refusalText('bad_request', null));
+    } else {
+      socket.destroy();
+    }
   });
   const sockets = trackSockets(server);
   await listenOnUnixSocket(server, options.socketPath);

@@ -16,7 +16,10 @@ import { createUsageExtractor } from './usage.js';
 export const OAUTH_BETA = 'oauth-2025-04-20';
 
 /** The only upstream paths a sandbox may reach (query strings allowed). */
-export const ALLOWED_MODEL_PATHS: ReadonlySet<string> = new Set(['/v1/messages', '/v1/messages/count_tokens']);
+export const ALLOWED_MODEL_PATHS: ReadonlySet<string> = new Set([
+  '/v1/messages',
+  '/v1/messages/count_tokens',
+]);
 
 /** Longest path kept in an audit record; the rest is noise an agent could use to stuff the log. */
 const MAX_AUDIT_TARGET_CHARS = 200;
@@ -152,7 +155,8 @@ export async function startModelProxy(options: ModelProxyOptions): Promise<Model
     const key = presentedKey(req.headers);
     if (key === null || !keysEqual(key, placeholderKey)) return refuse(res, 401, 'bad_placeholder_key', path);
     // Exact match on the raw path: `/v1/messages/../models` or `//v1/messages` are not these strings.
-    if (req.method !== 'POST' || !ALLOWED_MODEL_PATHS.has(path)) return refuse(res, 403, 'path_not_allowed', path);
+    if (req.method !== 'POST' || !ALLOWED_MODEL_PATHS.has(path))
+      return refuse(res, 403, 'path_not_allowed', path);
 
     let upReq: http.ClientRequest;
     try {
@@ -210,7 +214,9 @@ export async function startModelProxy(options: ModelProxyOptions): Promise<Model
 
     upReq.on('error', (err: NodeJS.ErrnoException) => {
       const detail = err.code ?? err.message;
-      logger?.warn(scrub(`model proxy: upstream request failed for run ${options.run.runId}: ${err.message}`));
+      logger?.warn(
+        scrub(`model proxy: upstream request failed for run ${options.run.runId}: ${err.message}`),
+      );
       sendError(res, 502, 'api_error', scrub(`model upstream unreachable (${detail})`));
     });
 

@@ -46,7 +46,11 @@ export function trackSockets(server: Server): Set<Socket> {
   return sockets;
 }
 
-export async function closeUnixServer(server: Server, sockets: Set<Socket>, socketPath: string): Promise<void> {
+export async function closeUnixServer(
+  server: Server,
+  sockets: Set<Socket>,
+  socketPath: string,
+): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   for (const socket of sockets) socket.destroy();
   await closed;

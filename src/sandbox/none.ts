@@ -63,7 +63,7 @@ export class NoneBackend implements SandboxBackend {
   }
 
   async cleanupOrphans(): Promise<number> {
-    // Plain children die with the host's process group; nothing is left to find.
+    // No marker identifies a plain child; the host kills its own runs at shutdown.
     return 0;
   }
 }

@@ -227,4 +227,42 @@ describe('runner with Claude Code against the fake model', () => {
     },
     E2E_TIMEOUT_MS,
   );
+
+  it(
+    'close during a turn lets the turn finish, then ends with done',
+    async () => {
+      const fake = await startServer([
+        { toolUse: { name: 'mcp__nanoclaw__list_tasks', input: {} } },
+        (req) => ({ text: `tasks: ${lastToolResult(req)?.text}` }),
+      ]);
+      const r = startRun(fake, 'List my tasks');
+      const call = await r.waitFor(isType('tool_call'));
+      r.send({ type: 'close' });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      r.send({ type: 'tool_result', id: call.id, ok: true, result: [] });
+      const output = await r.waitFor(isType('output'));
+      expect(output.text).toBe('tasks: []');
+      const done = await r.waitFor(isType('done'));
+      expect(done.error).toBeUndefined();
+      expect((await r.exit).code).toBe(0);
+    },
+    E2E_TIMEOUT_MS,
+  );
+
+  it(
+    'a model API error fails the run with done{error} and exit 1',
+    async () => {
+      // Claude Code re-sends a refused request a few times (6 attempts observed) before giving up.
+      const refusal: Turn = {
+        error: { status: 400, type: 'invalid_request_error', message: 'budget exceeded for this group' },
+      };
+      const fake = await startServer(Array<Turn>(12).fill(refusal));
+      const r = startRun(fake, 'Hello');
+      const done = await r.waitFor(isType('done'));
+      expect(done.error).toMatch(/budget exceeded for this group/);
+      expect((await r.exit).code).toBe(1);
+      expect(r.lines.filter((l) => l.type === 'output')).toEqual([]);
+    },
+    E2E_TIMEOUT_MS,
+  );
 });

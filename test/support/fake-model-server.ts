@@ -33,7 +33,9 @@ export interface RecordedRequest {
 
 export type StaticTurn =
   | { text: string; usage?: Partial<Usage> }
-  | { toolUse: { name: string; input: unknown }; text?: string; usage?: Partial<Usage> };
+  | { toolUse: { name: string; input: unknown }; text?: string; usage?: Partial<Usage> }
+  /** An API error response, e.g. status 400 invalid_request_error (Claude Code does not retry 4xx). */
+  | { error: { status: number; type: string; message: string } };
 /** A turn computed from the request, e.g. to answer with the last tool result it carries. */
 export type Turn = StaticTurn | ((request: RecordedRequest) => StaticTurn);
 
@@ -156,6 +158,14 @@ export async function startFakeModelServer(options: FakeModelServerOptions): Pro
       if (kind === 'count_tokens') return sendJson(res, 200, { input_tokens: baseUsage.input_tokens });
       if (kind === 'other') return sendJson(res, 200, {});
       const turn: StaticTurn = kind === 'conversation' ? nextTurn(recorded) : { text: SIDE_REPLY_TEXT };
+      if ('error' in turn) {
+        sendJson(res, turn.error.status, {
+          type: 'error',
+          error: { type: turn.error.type, message: turn.error.message },
+        });
+        for (const w of [...waiters]) w();
+        return;
+      }
       const model = (body as MessagesBody).model ?? 'claude-fake';
       const usage = { ...baseUsage, ...turn.usage };
       if ((body as MessagesBody).stream) sendStream(res, turn, model, usage);
@@ -231,7 +241,9 @@ function toolUseId(): string {
   return `toolu_fake_${randomBytes(8).toString('hex')}`;
 }
 
-function contentOf(turn: StaticTurn): ContentBlock[] {
+type ReplyTurn = Exclude<StaticTurn, { error: unknown }>;
+
+function contentOf(turn: ReplyTurn): ContentBlock[] {
   const blocks: ContentBlock[] = [];
   if ('toolUse' in turn) {
     if (turn.text) blocks.push({ type: 'text', text: turn.text });
@@ -242,7 +254,7 @@ function contentOf(turn: StaticTurn): ContentBlock[] {
   return blocks;
 }
 
-function messageJson(turn: StaticTurn, model: string, usage: Usage): unknown {
+function messageJson(turn: ReplyTurn, model: string, usage: Usage): unknown {
   return {
     id: messageId(),
     type: 'message',
@@ -255,7 +267,7 @@ function messageJson(turn: StaticTurn, model: string, usage: Usage): unknown {
   };
 }
 
-function sendStream(res: http.ServerResponse, turn: StaticTurn, model: string, usage: Usage): void {
+function sendStream(res: http.ServerResponse, turn: ReplyTurn, model: string, usage: Usage): void {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
   const event = (type: string, data: object): void => {
     res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);

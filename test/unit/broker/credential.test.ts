@@ -12,7 +12,9 @@ describe('credential helpers', () => {
   });
 
   it('leaves text alone when there is nothing to scrub', () => {
-    expect(scrubSecrets('connect ECONNREFUSED 127.0.0.1:1', ['sk-secret'])).toBe('connect ECONNREFUSED 127.0.0.1:1');
+    expect(scrubSecrets('connect ECONNREFUSED 127.0.0.1:1', ['sk-secret'])).toBe(
+      'connect ECONNREFUSED 127.0.0.1:1',
+    );
     expect(scrubSecrets('a b c', ['', 'a'])).toBe('a b c');
   });
 

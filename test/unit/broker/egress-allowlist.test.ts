@@ -57,21 +57,23 @@ describe('egress allowlist file', () => {
   });
 
   it('names the field of a schema error', () => {
-    expect(() => parseEgressAllowlist('{"groups":{"family":[{"host":"a.com","ports":[70000]}]}}', 'x.json')).toThrow(
-      /^x\.json: groups\.family\[0\]/,
-    );
+    expect(() =>
+      parseEgressAllowlist('{"groups":{"family":[{"host":"a.com","ports":[70000]}]}}', 'x.json'),
+    ).toThrow(/^x\.json: groups\.family\[0\]/);
     expect(() => parseEgressAllowlist('{"default":"a.com"}', 'x.json')).toThrow(/^x\.json: default: /);
     expect(() => parseEgressAllowlist('{"defaults":[]}', 'x.json')).toThrow(/^x\.json: /);
-    expect(() => parseEgressAllowlist('{"default":[{"host":"a.com","allowprivate":true}]}', 'x.json')).toThrow(
-      /x\.json/,
-    );
+    expect(() =>
+      parseEgressAllowlist('{"default":[{"host":"a.com","allowprivate":true}]}', 'x.json'),
+    ).toThrow(/x\.json/);
   });
 
   it('refuses entries whose host is invalid, naming where they are', () => {
     expect(() => parseEgressAllowlist('{"groups":{"work":["ok.com","*.com"]}}', 'x.json')).toThrow(
       /^x\.json: groups\.work\[1\]: .*top-level/,
     );
-    expect(() => parseEgressAllowlist('{"default":["bad host"]}', 'x.json')).toThrow(/^x\.json: default\[0\]: invalid host/);
+    expect(() => parseEgressAllowlist('{"default":["bad host"]}', 'x.json')).toThrow(
+      /^x\.json: default\[0\]: invalid host/,
+    );
   });
 });
 

@@ -74,12 +74,18 @@ describe('parseAuthority', () => {
     expect(parseAuthority('example.com:443')).toEqual({ host: 'example.com', port: 443 });
     expect(parseAuthority('[::1]:8443')).toEqual({ host: '[::1]', port: 8443 });
   });
-  it.each(['example.com', 'example.com:', 'example.com:0', 'example.com:65536', 'example.com:+80', '::1:443', ':443', '[::1]'])(
-    'rejects %j',
-    (raw) => {
-      expect(parseAuthority(raw)).toBeNull();
-    },
-  );
+  it.each([
+    'example.com',
+    'example.com:',
+    'example.com:0',
+    'example.com:65536',
+    'example.com:+80',
+    '::1:443',
+    ':443',
+    '[::1]',
+  ])('rejects %j', (raw) => {
+    expect(parseAuthority(raw)).toBeNull();
+  });
 });
 
 describe('address classes', () => {
@@ -118,23 +124,47 @@ describe('address classes', () => {
     expect(isForbiddenAddress(canonicalHost(address))).toBe(true);
   });
 
-  it.each(['8.8.8.8', '1.1.1.1', '172.32.0.1', '172.15.255.255', '100.128.0.1', '100.63.255.255', '93.184.216.34', '2606:4700::1111', '2a00:1450::1', '64:ff9b::808:808', '2002:808:808::'])(
-    '%s is public',
-    (address) => {
-      expect(isForbiddenAddress(canonicalHost(address))).toBe(false);
-    },
-  );
+  it.each([
+    '8.8.8.8',
+    '1.1.1.1',
+    '172.32.0.1',
+    '172.15.255.255',
+    '100.128.0.1',
+    '100.63.255.255',
+    '93.184.216.34',
+    '2606:4700::1111',
+    '2a00:1450::1',
+    '64:ff9b::808:808',
+    '2002:808:808::',
+  ])('%s is public', (address) => {
+    expect(isForbiddenAddress(canonicalHost(address))).toBe(false);
+  });
 });
 
 describe('rules and matching', () => {
-  const list = rules('*.example.com', 'exact.test', { host: 'ports.test', ports: [8443] }, '10.0.0.5', '[::1]');
+  const list = rules(
+    '*.example.com',
+    'exact.test',
+    { host: 'ports.test', ports: [8443] },
+    '10.0.0.5',
+    '[::1]',
+  );
 
   it('wildcards match strict subdomains only', () => {
     expect(checkTarget(list, 'a.example.com', 443).ok).toBe(true);
     expect(checkTarget(list, 'deep.a.EXAMPLE.com.', 443).ok).toBe(true);
-    expect(checkTarget(list, 'example.com', 443)).toMatchObject({ ok: false, reason: 'host_not_allowlisted' });
-    expect(checkTarget(list, 'evil-example.com', 443)).toMatchObject({ ok: false, reason: 'host_not_allowlisted' });
-    expect(checkTarget(list, 'a.example.com.evil.test', 443)).toMatchObject({ ok: false, reason: 'host_not_allowlisted' });
+    expect(checkTarget(list, 'example.com', 443)).toMatchObject({
+      ok: false,
+      reason: 'host_not_allowlisted',
+    });
+    expect(checkTarget(list, 'evil-example.com', 443)).toMatchObject({
+      ok: false,
+      reason: 'host_not_allowlisted',
+    });
+    expect(checkTarget(list, 'a.example.com.evil.test', 443)).toMatchObject({
+      ok: false,
+      reason: 'host_not_allowlisted',
+    });
   });
 
   it('exact entries match only themselves, in any spelling', () => {
@@ -143,7 +173,11 @@ describe('rules and matching', () => {
   });
 
   it('uses ports 80/443 unless the entry lists ports', () => {
-    expect(checkTarget(list, 'exact.test', 22)).toEqual({ ok: false, reason: 'port_not_allowed', target: 'exact.test:22' });
+    expect(checkTarget(list, 'exact.test', 22)).toEqual({
+      ok: false,
+      reason: 'port_not_allowed',
+      target: 'exact.test:22',
+    });
     expect(checkTarget(list, 'ports.test', 8443).ok).toBe(true);
     expect(checkTarget(list, 'ports.test', 443)).toMatchObject({ reason: 'port_not_allowed' });
   });
@@ -151,7 +185,10 @@ describe('rules and matching', () => {
   it('matches IP literals only when listed, in canonical form', () => {
     expect(checkTarget(list, '10.0.0.5', 443).ok).toBe(true);
     expect(checkTarget(list, '012.0.0.5', 443).ok).toBe(true);
-    expect(checkTarget(list, '10.0.0.6', 443)).toMatchObject({ reason: 'host_not_allowlisted', target: '10.0.0.6:443' });
+    expect(checkTarget(list, '10.0.0.6', 443)).toMatchObject({
+      reason: 'host_not_allowlisted',
+      target: '10.0.0.6:443',
+    });
     expect(checkTarget(list, '[0::1]', 443).ok).toBe(true);
     expect(checkTarget(list, '127.0.0.1', 443)).toMatchObject({ reason: 'host_not_allowlisted' });
   });
@@ -173,14 +210,21 @@ describe('decideEgress', () => {
     const calls: string[] = [];
     const resolve = async (host: string) => (calls.push(host), ['8.8.8.8']);
     const list = rules('allowed.test');
-    expect(await decideEgress(list, 'other.test', 443, resolve)).toMatchObject({ reason: 'host_not_allowlisted' });
-    expect(await decideEgress(list, 'allowed.test', 22, resolve)).toMatchObject({ reason: 'port_not_allowed' });
+    expect(await decideEgress(list, 'other.test', 443, resolve)).toMatchObject({
+      reason: 'host_not_allowlisted',
+    });
+    expect(await decideEgress(list, 'allowed.test', 22, resolve)).toMatchObject({
+      reason: 'port_not_allowed',
+    });
     expect(calls).toEqual([]);
   });
 
   it('refuses when ANY resolved address is internal', async () => {
     const list = rules('*.example.com');
-    const decision = await decideEgress(list, 'mixed.example.com', 443, async () => ['93.184.216.34', '10.0.0.1']);
+    const decision = await decideEgress(list, 'mixed.example.com', 443, async () => [
+      '93.184.216.34',
+      '10.0.0.1',
+    ]);
     expect(decision).toEqual({ ok: false, reason: 'private_address', target: 'mixed.example.com:443' });
   });
 
@@ -197,7 +241,9 @@ describe('decideEgress', () => {
       throw new Error('ENOTFOUND');
     };
     expect(await decideEgress(list, 'a.test', 443, failing)).toMatchObject({ reason: 'resolve_failed' });
-    expect(await decideEgress(list, 'a.test', 443, async () => [])).toMatchObject({ reason: 'resolve_failed' });
+    expect(await decideEgress(list, 'a.test', 443, async () => [])).toMatchObject({
+      reason: 'resolve_failed',
+    });
     expect(await decideEgress(list, 'a.test', 443, async () => ['internal.corp'])).toMatchObject({
       reason: 'resolve_failed',
     });

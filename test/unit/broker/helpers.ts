@@ -102,12 +102,22 @@ export function requestOverSocket(
 ): Promise<SocketResponse> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { socketPath, method: options.method ?? 'POST', path: options.path, headers: options.headers, agent: false },
+      {
+        socketPath,
+        method: options.method ?? 'POST',
+        path: options.path,
+        headers: options.headers,
+        agent: false,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }),
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString('utf8'),
+          }),
         );
         res.on('error', reject);
       },

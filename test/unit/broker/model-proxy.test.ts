@@ -25,7 +25,12 @@ afterEach(async () => {
 async function setup(
   upstreamBaseUrl: string,
   overrides: Partial<ModelProxyOptions> = {},
-): Promise<{ socketPath: string; audit: ReturnType<typeof collectAudit>; usage: TokenUsage[]; logs: string[] }> {
+): Promise<{
+  socketPath: string;
+  audit: ReturnType<typeof collectAudit>;
+  usage: TokenUsage[];
+  logs: string[];
+}> {
   const tmp = await tempDir();
   cleanups.push(tmp.cleanup);
   const socketPath = join(tmp.dir, 'model.sock');
@@ -108,7 +113,9 @@ describe('model proxy: credentials', () => {
 
   it('in oauth mode sends a bearer token and the oauth beta, keeping client betas', async () => {
     const fake = await upstream(jsonReply({}));
-    const { socketPath } = await setup(fake.baseUrl, { credential: { kind: 'oauth', value: 'sk-ant-oat01-REAL' } });
+    const { socketPath } = await setup(fake.baseUrl, {
+      credential: { kind: 'oauth', value: 'sk-ant-oat01-REAL' },
+    });
     await requestOverSocket(socketPath, {
       path: '/v1/messages',
       headers: { 'x-api-key': PLACEHOLDER, 'anthropic-beta': 'fine-grained-tool-streaming-2025-05-14' },
@@ -215,7 +222,12 @@ describe('model proxy: streaming and usage', () => {
       res.write(bytes.subarray(0, firstCut));
       await restReleased;
       // Split inside a multi-byte character and between `\r` and `\n`.
-      const cuts = [firstCut, bytes.indexOf('ü') + 1, bytes.indexOf('\r\n\r\nevent: message_delta') + 1, bytes.length];
+      const cuts = [
+        firstCut,
+        bytes.indexOf('ü') + 1,
+        bytes.indexOf('\r\n\r\nevent: message_delta') + 1,
+        bytes.length,
+      ];
       for (let i = 0; i < cuts.length - 1; i++) {
         res.write(bytes.subarray(cuts[i], cuts[i + 1]));
         await new Promise((resolve) => setTimeout(resolve, 5));
@@ -230,7 +242,13 @@ describe('model proxy: streaming and usage', () => {
     const started = performance.now();
     await new Promise<void>((resolve, reject) => {
       const req = http.request(
-        { socketPath, method: 'POST', path: '/v1/messages', headers: { 'x-api-key': PLACEHOLDER }, agent: false },
+        {
+          socketPath,
+          method: 'POST',
+          path: '/v1/messages',
+          headers: { 'x-api-key': PLACEHOLDER },
+          agent: false,
+        },
         (res) => {
           expect(res.headers['content-type']).toBe('text/event-stream');
           res.on('data', (chunk: Buffer) => {
@@ -265,7 +283,10 @@ describe('model proxy: streaming and usage', () => {
       res.end('ens":8,"cache_read_input_tokens":0,"cache_creation_input_tokens":2}}');
     });
     const { socketPath, usage } = await setup(fake.baseUrl);
-    const res = await requestOverSocket(socketPath, { path: '/v1/messages', headers: { 'x-api-key': PLACEHOLDER } });
+    const res = await requestOverSocket(socketPath, {
+      path: '/v1/messages',
+      headers: { 'x-api-key': PLACEHOLDER },
+    });
     expect(JSON.parse(res.body).id).toBe('msg_2');
     const count = await requestOverSocket(socketPath, {
       path: '/v1/messages/count_tokens',
@@ -281,7 +302,10 @@ describe('model proxy: streaming and usage', () => {
       res.end('{"type":"error","error":{"type":"overloaded_error","message":"busy"}}');
     });
     const { socketPath, usage } = await setup(fake.baseUrl);
-    const res = await requestOverSocket(socketPath, { path: '/v1/messages', headers: { 'x-api-key': PLACEHOLDER } });
+    const res = await requestOverSocket(socketPath, {
+      path: '/v1/messages',
+      headers: { 'x-api-key': PLACEHOLDER },
+    });
     expect(res.status).toBe(529);
     expect(res.headers['retry-after']).toBe('3');
     expect(usage).toEqual([]);
@@ -309,7 +333,10 @@ describe('model proxy: streaming and usage', () => {
     const { socketPath, logs } = await setup(fake.baseUrl, {
       credential: { kind: 'api_key', value: 'sk-bad\nvalue-SECRET' },
     });
-    const res = await requestOverSocket(socketPath, { path: '/v1/messages', headers: { 'x-api-key': PLACEHOLDER } });
+    const res = await requestOverSocket(socketPath, {
+      path: '/v1/messages',
+      headers: { 'x-api-key': PLACEHOLDER },
+    });
     expect(res.status).toBe(502);
     expect(res.body).not.toContain('value-SECRET');
     expect(logs.join('\n')).not.toContain('value-SECRET');
@@ -327,7 +354,13 @@ describe('model proxy: streaming and usage', () => {
     const { socketPath } = await setup(fake.baseUrl);
     await new Promise<void>((resolve) => {
       const req = http.request(
-        { socketPath, method: 'POST', path: '/v1/messages', headers: { 'x-api-key': PLACEHOLDER }, agent: false },
+        {
+          socketPath,
+          method: 'POST',
+          path: '/v1/messages',
+          headers: { 'x-api-key': PLACEHOLDER },
+          agent: false,
+        },
         (res) => res.once('data', () => (req.destroy(), resolve())),
       );
       req.on('error', () => undefined);

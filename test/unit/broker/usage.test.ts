@@ -61,7 +61,12 @@ describe('SSE usage extraction', () => {
 
   it('parses a final event that lacks the closing blank line', () => {
     const text = 'data: {"type":"message_delta","usage":{"output_tokens":8}}';
-    expect(runSse([Buffer.from(text)])).toEqual({ inputTokens: 0, outputTokens: 8, cacheReadTokens: 0, cacheWriteTokens: 0 });
+    expect(runSse([Buffer.from(text)])).toEqual({
+      inputTokens: 0,
+      outputTokens: 8,
+      cacheReadTokens: 0,
+      cacheWriteTokens: 0,
+    });
   });
 
   it('returns null for a stream without usage and ignores malformed data', () => {
@@ -84,7 +89,12 @@ describe('JSON usage extraction', () => {
     const body = JSON.stringify({
       id: 'msg_1',
       content: [{ type: 'text', text: 'hi' }],
-      usage: { input_tokens: 11, output_tokens: 22, cache_read_input_tokens: 33, cache_creation_input_tokens: 44 },
+      usage: {
+        input_tokens: 11,
+        output_tokens: 22,
+        cache_read_input_tokens: 33,
+        cache_creation_input_tokens: 44,
+      },
     });
     expect(usageFromJsonBody(body)).toEqual({
       inputTokens: 11,
@@ -110,7 +120,12 @@ describe('JSON usage extraction', () => {
     const json = createUsageExtractor('application/json; charset=utf-8');
     json?.push(Buffer.from('{"usage":{"input_'));
     json?.push(Buffer.from('tokens":3,"output_tokens":4}}'));
-    expect(json?.finish()).toEqual({ inputTokens: 3, outputTokens: 4, cacheReadTokens: 0, cacheWriteTokens: 0 });
+    expect(json?.finish()).toEqual({
+      inputTokens: 3,
+      outputTokens: 4,
+      cacheReadTokens: 0,
+      cacheWriteTokens: 0,
+    });
     expect(createUsageExtractor('text/event-stream')).not.toBeNull();
     expect(createUsageExtractor('text/html')).toBeNull();
     expect(createUsageExtractor(undefined)).toBeNull();

@@ -138,7 +138,12 @@ describe('startAgentProcess driving the real runner bundle', () => {
     command: process.execPath,
     args: [RUNNER_BUNDLE],
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-    paths: { groupDir: dirs.groupDir, globalDir: dirs.globalDir, homeDir: dirs.homeDir, socketDir: dirs.socketDir },
+    paths: {
+      groupDir: dirs.groupDir,
+      globalDir: dirs.globalDir,
+      homeDir: dirs.homeDir,
+      socketDir: dirs.socketDir,
+    },
   });
 
   it('runs a tool round trip, a follow-up and an idle close', async () => {

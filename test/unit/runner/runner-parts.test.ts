@@ -8,7 +8,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOOL_NAMES, type StartLine } from '../../../src/core/protocol.js';
 import { startBridge } from '../../../runner/bridge.js';
-import { buildClaudeEnv, buildQueryOptions, globalMemory, PromptStream } from '../../../runner/engine-claude.js';
+import {
+  buildClaudeEnv,
+  buildQueryOptions,
+  globalMemory,
+  PromptStream,
+} from '../../../runner/engine-claude.js';
 import { promptText } from '../../../runner/engine-echo.js';
 import { HostConnection } from '../../../runner/protocol-io.js';
 import { TOOL_SPECS, toToolResult, type McpSdk } from '../../../runner/tools.js';
@@ -42,7 +47,9 @@ describe('bridge', () => {
     const bridge = await startBridge(socketPath);
     try {
       const reply = await new Promise<string>((resolve, reject) => {
-        const client = net.createConnection({ host: '127.0.0.1', port: bridge.port }, () => client.write('ping'));
+        const client = net.createConnection({ host: '127.0.0.1', port: bridge.port }, () =>
+          client.write('ping'),
+        );
         client.on('data', (d) => {
           resolve(d.toString());
           client.destroy();
@@ -95,9 +102,9 @@ describe('Claude Code environment', () => {
     writeFileSync(path.join(dir, 'CLAUDE.md'), 'shared memory\n');
     expect(globalMemory(start())).toBe('shared memory');
     expect(globalMemory(start({ group: { folder: 'main', isMain: true, name: 'Main' } }))).toBeUndefined();
-    expect(globalMemory(start({ paths: { groupDir: dir, globalDir: path.join(dir, 'none'), homeDir: dir } }))).toBe(
-      undefined,
-    );
+    expect(
+      globalMemory(start({ paths: { groupDir: dir, globalDir: path.join(dir, 'none'), homeDir: dir } })),
+    ).toBe(undefined);
   });
 
   it('builds query options: cwd, resume, bypass permissions, project settings, nanoclaw server', () => {
@@ -156,7 +163,9 @@ describe('tools', () => {
     await new Promise((r) => setImmediate(r));
     const call = JSON.parse(written[0] ?? '{}');
     expect(call).toMatchObject({ type: 'tool_call', name: 'get_task', args: { task_id: 't9' } });
-    input.write(JSON.stringify({ type: 'tool_result', id: call.id, ok: true, result: { status: 'active' } }) + '\n');
+    input.write(
+      JSON.stringify({ type: 'tool_result', id: call.id, ok: true, result: { status: 'active' } }) + '\n',
+    );
     expect(await pending).toEqual({ ok: true, result: { status: 'active' } });
   });
 });

@@ -1,0 +1,210 @@
+// SPEC §2 and §4 through the whole host: real SQLite, real queue and outbox,
+// an in-process run double.
+import { afterEach, describe, expect, it } from 'vitest';
+import { FakeRuns, type FakeRun } from '../../support/fake-runs.js';
+import { buildTestHost, type TestHost } from '../../support/test-host.js';
+
+const MAIN = 'fake:main';
+const FAMILY = 'fake:family';
+
+let t: TestHost | null = null;
+afterEach(async () => {
+  await t?.cleanup();
+  t = null;
+});
+
+async function until(check: () => boolean, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+async function started(runs: FakeRuns, count: number): Promise<FakeRun> {
+  await until(() => runs.runs.length >= count);
+  return runs.runs[count - 1];
+}
+
+describe('inbound routing', () => {
+  it('keeps only metadata for unregistered chats', async () => {
+    t = buildTestHost();
+    await t.host.start();
+    t.channel.receive('fake:stranger', '@Andy hello', { chatName: 'Stranger' });
+    expect(t.host.store.listChats().map((c) => c.jid)).toContain('fake:stranger');
+    expect(t.host.store.messagesSince('fake:stranger', 0)).toEqual([]);
+    expect((t.runs as FakeRuns).runs).toHaveLength(0);
+  });
+
+  it('wakes main on any message and answers through the outbox', async () => {
+    t = buildTestHost();
+    t.addGroup({ jid: MAIN, folder: 'main', isMain: true, requiresTrigger: false });
+    await t.host.start();
+    t.channel.receive(MAIN, 'hello there');
+    await t.channel.waitForSent(1);
+    expect(t.channel.sent[0].jid).toBe(MAIN);
+    expect(t.channel.sent[0].text).toContain('hello there');
+    expect(t.channel.sent[0].text).toMatch(/^reply: <messages>/);
+  });
+
+  it('gates a non-main group on its own trigger and gives earlier messages as context', async () => {
+    const runs = new FakeRuns();
+    t = buildTestHost({ runs });
+    t.addGroup({ jid: FAMILY, folder: 'family', trigger: '@Bob' });
+    await t.host.start();
+    t.channel.receive(FAMILY, 'we need milk');
+    t.channel.receive(FAMILY, '@Andy not me');
+    t.channel.receive(FAMILY, 'hey @Bob mid-text');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(runs.runs).toHaveLength(0);
+    t.channel.receive(FAMILY, '@bob, add it to the list');
+    const run = await started(runs, 1);
+    const prompt = run.request.prompt;
+    expect(prompt).toContain('we need milk');
+    expect(prompt).toContain('hey @Bob mid-text');
+    expect(prompt.indexOf('we need milk')).toBeLessThan(prompt.indexOf('add it to the list'));
+  });
+
+  it('sees two messages stamped in the same second, and stores a redelivered one once', async () => {
+    const runs = new FakeRuns(async () => undefined);
+    t = buildTestHost({ runs });
+    t.addGroup({ jid: FAMILY, folder: 'family' });
+    await t.host.start();
+    const first = t.channel.receive(FAMILY, 'first');
+    t.channel.events.onMessage(first); // redelivery of the same id
+    t.channel.receive(FAMILY, '@Andy second');
+    const run = await started(runs, 1);
+    expect(run.request.prompt.match(/<message /g)).toHaveLength(2);
+    expect(t.host.store.messagesSince(FAMILY, 0)).toHaveLength(2);
+  });
+
+  it('never treats the assistant’s own messages as input', async () => {
+    const runs = new FakeRuns();
+    t = buildTestHost({ runs });
+    t.addGroup({ jid: MAIN, folder: 'main', isMain: true, requiresTrigger: false });
+    await t.host.start();
+    t.channel.receive(MAIN, 'Andy: an old reply', { isBotMessage: true, fromMe: true });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(runs.runs).toHaveLength(0);
+  });
+
+  it('passes a follow-up to the live run instead of starting another', async () => {
+    const runs = new FakeRuns(async (run) => {
+      await run.output('first answer');
+    });
+    t = buildTestHost({ runs });
+    t.addGroup({ jid: MAIN, folder: 'main', isMain: true, requiresTrigger: false });
+    await t.host.start();
+    t.channel.receive(MAIN, 'one');
+    const run = await started(runs, 1);
+    await t.channel.waitForSent(1);
+    t.channel.receive(MAIN, 'two');
+    await until(() => run.followUps.length === 1);
+    expect(runs.runs).toHaveLength(1);
+    expect(run.followUps[0]).toContain('two');
+    const last = t.host.store.messagesSince(MAIN, 0).at(-1);
+    expect(t.host.store.getCursor(MAIN)).toBe(last?.seq);
+  });
+});
+
+describe('cursor and retry semantics (SPEC §4)', () => {
+  it('moves the cursor to the last message on success', async () => {
+    const runs = new FakeRuns(async (run) => {
+      await run.output('ok');
+      run.finish({ ok: true });
+    });
+    t = buildTestHost({ runs });
+    t.addGroup({ jid: MAIN, folder: 'main', isMain: true, requiresTrigger: false });
+    await t.host.start();
+    t.channel.receive(MAIN, 'a');
+    await t.host.settled();
+    expect(t.host.store.getCursor(MAIN)).toBe(t.host.store.latestSeq(MAIN));
+  });
+
+  it('rolls the cursor back and retries with backoff when a run fails silently, then tells the chat', async () => {
+    const runs = new FakeRuns((run) => run.finish({ ok: false, error: 'boom' }));
+    t = buildTestHost({ runs, config: { retryBaseMs: 10, maxRetries: 2 } });
+    t.addGroup({ jid: MAIN, folder: 'main', isMain: true, requiresTrigger: false });
+    await t.host.start();
+    t.channel.receive(MAIN, 'please');
+    await t.channel.waitForSent(1);
+    expect(runs.runs).toHaveLength(3); // first try + 2 retries
+    expect(t.channel.sent).toHaveLength(1);
+    expect(t.channel.sent[0].text).toMatch(/couldn't process.*boom/);
+    expect(t.host.store.getCursor(MAIN)).toBe(0);
+    // Every retry saw the same messages.
+    for (const run of runs.runs) expect(run.request.prompt).toContain('please');
+  });
+
+  it('does not roll back after something was sent (no duplicate replies)', async () => {
+    const runs = new FakeRuns(async (run) => {
+      await run.output('partial answer');
+      run.finish({ ok: false, error: 'crashed later' });
+    });
+    t = buildTestHost({ runs });
+    t.addGroup({ jid: MAIN, folder: 'main', isMain: true, requiresTrigger: false });
+    await t.host.start();
+    t.channel.receive(MAIN, 'question');
+    await t.host.settled();
+    expect(runs.runs).toHaveLength(1);
+    expect(t.host.store.getCursor(MAIN)).toBe(t.host.store.latestSeq(MAIN));
+    expect(t.channel.sent.map((s) => s.text)).toEqual(['partial answer']);
+  });
+
+  it('tells the chat once when a run cannot start, without retrying', async () => {
+    const runs = new FakeRuns((run) => run.finish({ ok: false, refusedToStart: true, error: 'sandbox missing' }));
+    t = buildTestHost({ runs });
+    t.addGroup({ jid: MAIN, folder: 'main', isMain: true, requiresTrigger: false });
+    await t.host.start();
+    t.channel.receive(MAIN, 'hi');
+    await t.channel.waitForSent(1);
+    await t.host.settled();
+    expect(runs.runs).toHaveLength(1);
+    expect(t.channel.sent[0].text).toContain('sandbox missing');
+    expect(t.host.store.getCursor(MAIN)).toBe(0);
+  });
+
+  it('recovers unprocessed messages at start-up', async () => {
+    const first = buildTestHost({ runs: new FakeRuns(async () => undefined) });
+    first.addGroup({ jid: MAIN, folder: 'main', isMain: true, requiresTrigger: false });
+    // Stored, then the host "crashes" before any run: the store is closed without processing.
+    first.host.store.insertMessage({
+      chatJid: MAIN,
+      id: 'x1',
+      sender: 's',
+      senderName: 'S',
+      text: 'left over',
+      timestamp: new Date().toISOString(),
+      fromMe: false,
+      isBotMessage: false,
+    });
+    first.host.store.close();
+    const runs = new FakeRuns();
+    t = buildTestHost({ runs, dir: first.dir });
+    await t.host.start();
+    const run = await started(runs, 1);
+    expect(run.request.prompt).toContain('left over');
+  });
+});
+
+describe('queue limits through the host', () => {
+  it('never runs more than maxConcurrentRuns at once across many groups', async () => {
+    let live = 0;
+    let peak = 0;
+    const runs = new FakeRuns(async (run) => {
+      live++;
+      peak = Math.max(peak, live);
+      await new Promise((r) => setTimeout(r, 5));
+      await run.output('done');
+      live--;
+      run.finish({ ok: true });
+    });
+    t = buildTestHost({ runs, config: { maxConcurrentRuns: 2 } });
+    for (let i = 0; i < 12; i++) t.addGroup({ jid: `fake:g${i}`, folder: `g${i}`, requiresTrigger: false });
+    await t.host.start();
+    for (let i = 0; i < 12; i++) t.channel.receive(`fake:g${i}`, 'go');
+    await t.channel.waitForSent(12);
+    expect(peak).toBe(2);
+    expect(runs.runs).toHaveLength(12);
+  });
+});
