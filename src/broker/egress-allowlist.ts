@@ -53,7 +53,10 @@ export function jsonErrorOffset(text: string): number {
     throw i;
   };
   const literal = (word: string): void => {
-    for (const ch of word) if (text[i++] !== ch) (i--, fail());
+    for (const ch of word) {
+      if (text[i] !== ch) fail();
+      i++;
+    }
   };
   const string = (): void => {
     if (text[i] !== '"') fail();

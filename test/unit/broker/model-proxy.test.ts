@@ -277,7 +277,10 @@ describe('model proxy: streaming and usage', () => {
   it('records usage once from a JSON response, and none from count_tokens', async () => {
     const fake = await upstream((req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
-      if (req.url?.startsWith('/v1/messages/count_tokens')) return res.end('{"input_tokens":99}');
+      if (req.url?.startsWith('/v1/messages/count_tokens')) {
+        res.end('{"input_tokens":99}');
+        return;
+      }
       // Written in two pieces so the proxy sees the body split.
       res.write('{"id":"msg_2","usage":{"input_tokens":7,"output_tok');
       res.end('ens":8,"cache_read_input_tokens":0,"cache_creation_input_tokens":2}}');

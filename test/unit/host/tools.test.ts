@@ -1,0 +1,145 @@
+// SPEC §7 through the ToolHost: identity comes from the run, refusals change
+// nothing and leave exactly one audit record, bad arguments name the field.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Group } from '../../../src/core/types.js';
+import { buildTestHost, type TestHost } from '../../support/test-host.js';
+
+let t: TestHost;
+let main: Group;
+let family: Group;
+let work: Group;
+
+beforeEach(async () => {
+  t = buildTestHost();
+  main = t.addGroup({ jid: 'fake:main', folder: 'main', isMain: true, requiresTrigger: false });
+  family = t.addGroup({ jid: 'fake:family', folder: 'family' });
+  work = t.addGroup({ jid: 'fake:work', folder: 'work' });
+  await t.host.start();
+});
+afterEach(() => t.cleanup());
+
+const call = (group: Group, name: string, args: unknown) => t.host.tools.handle({ runId: 'run-1', group }, name, args);
+const inAnHour = () => new Date(Date.now() + 3_600_000).toISOString();
+
+function audits() {
+  return t.host.store.listAudit();
+}
+
+describe('send_message', () => {
+  it('lets any group send to its own chat', async () => {
+    expect(await call(family, 'send_message', { text: 'hi' })).toMatchObject({ ok: true });
+    expect(t.channel.sent).toEqual([{ jid: 'fake:family', text: 'hi' }]);
+  });
+
+  it('lets main send to another chat, refuses others and audits', async () => {
+    expect(await call(main, 'send_message', { text: 'from main', chat_jid: 'fake:work' })).toMatchObject({ ok: true });
+    const refused = await call(family, 'send_message', { text: 'sneaky', chat_jid: 'fake:work' });
+    expect(refused.ok).toBe(false);
+    expect(t.channel.sent.map((s) => s.text)).toEqual(['from main']);
+    expect(audits()).toEqual([
+      expect.objectContaining({ group: 'family', runId: 'run-1', action: 'tool_call', reason: 'not_authorized' }),
+    ]);
+  });
+});
+
+describe('tasks', () => {
+  it('schedules for its own group; only main may schedule for another', async () => {
+    const own = await call(family, 'schedule_task', { prompt: 'p', schedule_type: 'once', schedule_value: inAnHour() });
+    expect(own.ok).toBe(true);
+    const foreign = await call(family, 'schedule_task', {
+      prompt: 'p',
+      schedule_type: 'once',
+      schedule_value: inAnHour(),
+      target_group_folder: 'work',
+    });
+    expect(foreign.ok).toBe(false);
+    expect(t.host.store.listTasks('work')).toEqual([]);
+    const byMain = await call(main, 'schedule_task', {
+      prompt: 'p',
+      schedule_type: 'interval',
+      schedule_value: '3600000',
+      target_group_folder: 'work',
+    });
+    expect(byMain.ok).toBe(true);
+    expect(t.host.store.listTasks('work')).toHaveLength(1);
+    expect(audits().map((a) => a.reason)).toEqual(['not_authorized']);
+  });
+
+  it('lists only own tasks for non-main and all for main; foreign task ops are refused', async () => {
+    await call(family, 'schedule_task', { prompt: 'f', schedule_type: 'once', schedule_value: inAnHour() });
+    await call(work, 'schedule_task', { prompt: 'w', schedule_type: 'once', schedule_value: inAnHour() });
+    const familyList = await call(family, 'list_tasks', {});
+    expect(familyList.ok && (familyList.result as Array<{ prompt: string }>).map((x) => x.prompt)).toEqual(['f']);
+    const mainList = await call(main, 'list_tasks', {});
+    expect(mainList.ok && (mainList.result as unknown[]).length).toBe(2);
+
+    const workTask = t.host.store.listTasks('work')[0];
+    for (const tool of ['get_task', 'pause_task', 'cancel_task', 'resume_task']) {
+      expect((await call(family, tool, { task_id: workTask.id })).ok).toBe(false);
+    }
+    expect((await call(family, 'update_task', { task_id: workTask.id, prompt: 'hijacked' })).ok).toBe(false);
+    expect(t.host.store.getTask(workTask.id)).toMatchObject({ prompt: 'w', status: 'active' });
+    expect(audits()).toHaveLength(5);
+    expect((await call(main, 'pause_task', { task_id: workTask.id })).ok).toBe(true);
+    expect(t.host.store.getTask(workTask.id)?.status).toBe('paused');
+    expect((await call(work, 'resume_task', { task_id: workTask.id })).ok).toBe(true);
+    expect((await call(work, 'cancel_task', { task_id: workTask.id })).ok).toBe(true);
+    expect(t.host.store.getTask(workTask.id)).toBeUndefined();
+  });
+
+  it('refuses an invalid schedule with a message naming the field and an example', async () => {
+    const answer = await call(family, 'schedule_task', { prompt: 'p', schedule_type: 'cron', schedule_value: 'every day' });
+    expect(answer.ok).toBe(false);
+    expect(answer.ok ? '' : answer.error).toMatch(/schedule_value.*e\.g\./);
+    expect(t.host.store.listTasks()).toEqual([]);
+  });
+});
+
+describe('groups', () => {
+  it('lets only main list, register and unregister groups', async () => {
+    for (const [tool, args] of [
+      ['list_groups', {}],
+      ['register_group', { jid: 'fake:new', name: 'New', folder: 'new-group', trigger: '@Andy' }],
+      ['unregister_group', { jid: 'fake:work' }],
+      ['read_egress_allowlist', {}],
+    ] as const) {
+      expect((await call(family, tool, args)).ok).toBe(false);
+    }
+    expect(t.host.store.getGroupByJid('fake:work')).toBeDefined();
+    expect(t.host.store.getGroupByJid('fake:new')).toBeUndefined();
+    expect(audits()).toHaveLength(4);
+
+    expect((await call(main, 'register_group', { jid: 'local:new', name: 'New', folder: 'new-group', trigger: '@Andy' })).ok).toBe(
+      true,
+    );
+    expect(t.host.store.getGroupByFolder('new-group')).toMatchObject({ jid: 'local:new', isMain: false });
+    const listed = await call(main, 'list_groups', {});
+    expect(listed.ok).toBe(true);
+    expect((await call(main, 'unregister_group', { jid: 'fake:work' })).ok).toBe(true);
+  });
+
+  it('refuses a bad folder with the field named and an example', async () => {
+    const answer = await call(main, 'register_group', { jid: 'local:x', name: 'X', folder: '../etc', trigger: '@Andy' });
+    expect(answer.ok ? '' : answer.error).toMatch(/folder.*e\.g\./);
+  });
+});
+
+describe('bad calls (SPEC §12)', () => {
+  it('answers an unknown tool with an error and an audit record', async () => {
+    const answer = await call(family, 'delete_everything', {});
+    expect(answer).toMatchObject({ ok: false });
+    expect(audits()).toEqual([expect.objectContaining({ reason: 'unknown_tool', target: 'delete_everything' })]);
+  });
+
+  it('rejects a forged identity riding in the arguments', async () => {
+    const answer = await call(family, 'list_tasks', { group_folder: 'main', isMain: true });
+    expect(answer.ok).toBe(false);
+    expect(answer.ok ? '' : answer.error).toMatch(/group_folder|isMain|Unrecognized/i);
+    expect(audits()[0]).toMatchObject({ reason: 'invalid_args' });
+  });
+
+  it('names the wrong field', async () => {
+    const answer = await call(family, 'schedule_task', { prompt: 'p', schedule_type: 'weekly', schedule_value: 'x' });
+    expect(answer.ok ? '' : answer.error).toContain('schedule_type');
+  });
+});
