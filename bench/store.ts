@@ -40,7 +40,13 @@ export async function benchStoreInsert(): Promise<BenchFigure[]> {
     }
     const elapsedMs = performance.now() - startedMs;
     if (stored !== MESSAGE_COUNT) throw new Error(`bench stored ${stored} of ${MESSAGE_COUNT} messages`);
-    return [{ name: 'store_insert_msgs_per_s', value: Math.round(MESSAGE_COUNT / (elapsedMs / 1000)), unit: 'msgs/s' }];
+    return [
+      {
+        name: 'store_insert_msgs_per_s',
+        value: Math.round(MESSAGE_COUNT / (elapsedMs / 1000)),
+        unit: 'msgs/s',
+      },
+    ];
   } finally {
     store.close();
     fs.rmSync(dir, { recursive: true, force: true });

@@ -3,7 +3,7 @@
 // ends it after the current turn. Claude Code gets an explicit minimal
 // environment: nothing of the runner's own environment leaks into it.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Options, SDKMessage, SDKUserMessage } from '@anthropic-ai/claude-agent-sdk';
 import type { StartLine } from '../src/core/protocol.js';
@@ -118,6 +118,24 @@ export function buildQueryOptions(
 
 type ExitCode = number;
 
+/**
+ * Claude Code hangs without a word when it cannot write its state, so check
+ * first and fail with a message that says which directory is the problem.
+ */
+export function checkWritableDirs(start: StartLine): string | undefined {
+  const claudeDir = path.join(start.paths.homeDir, '.claude');
+  for (const dir of [start.paths.homeDir, claudeDir, start.paths.groupDir]) {
+    try {
+      if (dir === claudeDir) mkdirSync(dir, { recursive: true });
+      accessSync(dir, constants.W_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      return `${dir} is not writable for uid ${process.getuid?.() ?? '?'} (${code})`;
+    }
+  }
+  return undefined;
+}
+
 function resultText(message: SDKMessage): string | undefined {
   if (message.type !== 'result' || message.subtype !== 'success') return undefined;
   return message.result;
@@ -128,6 +146,11 @@ export async function runClaudeEngine(
   start: StartLine,
   bridges: { model?: Bridge; egress?: Bridge },
 ): Promise<ExitCode> {
+  const unwritable = checkWritableDirs(start);
+  if (unwritable) {
+    await conn.send({ type: 'done', sessionId: start.sessionId, error: unwritable });
+    return 1;
+  }
   const prompts = new PromptStream();
   prompts.push(start.prompt);
   conn.subscribe({ onMessage: (text) => prompts.push(text), onClose: () => prompts.end() });

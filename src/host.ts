@@ -177,10 +177,12 @@ export function createHost(deps: HostDeps): Host {
     },
     async settled() {
       for (;;) {
-        await queueRef.onIdle();
+        await queueRef.onSettled();
         await routerRef.liveRunsDone();
         await outboxRef.drained();
-        if (queueRef.activeCount() === 0 && queueRef.pendingCount() === 0 && routerRef.liveRunCount() === 0) return;
+        const queueQuiet =
+          queueRef.activeCount() === 0 && queueRef.pendingCount() === 0 && queueRef.retryingCount() === 0;
+        if (queueQuiet && routerRef.liveRunCount() === 0) return;
       }
     },
     async stop() {

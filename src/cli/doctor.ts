@@ -12,6 +12,7 @@ import { selectBackend } from '../sandbox/select.js';
 import { openStore } from '../store/store.js';
 import type { Print } from './admin.js';
 import { findPackageRoot, runnerPaths } from './package-root.js';
+import { backendSelection } from './run-host.js';
 
 interface Check {
   name: string;
@@ -39,13 +40,7 @@ export async function doctorCommand(config: Config, print: Print, env: NodeJS.Pr
     store.close();
     return { ok: true, detail: `${config.paths.dbPath} (${groups} groups registered)` };
   });
-  const selection = await selectBackend({
-    requested: config.sandbox,
-    platform: process.platform,
-    allowUnsandboxedMain: config.allowUnsandboxedMain,
-    allowUnenforcedEgress: config.allowUnenforcedEgress,
-    dockerBinary: config.dockerBinary,
-  });
+  const selection = await selectBackend(backendSelection(config));
   checks.push({
     name: 'sandbox',
     required: true,

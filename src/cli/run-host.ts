@@ -3,6 +3,7 @@
 // ends and everything pending is answered and delivered.
 
 import os from 'node:os';
+import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { loadEgressAllowlist } from '../broker/egress-allowlist.js';
 import { LOCAL_MAIN_JID, LocalChannel } from '../channels/local/local-channel.js';
@@ -12,7 +13,7 @@ import { loadCredential, type Config } from '../config/config.js';
 import { createHost, type Host } from '../host.js';
 import { ProcessRuns } from '../runs/process-runs.js';
 import { loadMountAllowlist } from '../sandbox/mount-policy.js';
-import { sandboxWarning, selectBackend } from '../sandbox/select.js';
+import { sandboxWarning, selectBackend, type SelectOptions } from '../sandbox/select.js';
 import type { StoreApi } from '../store/api.js';
 import { addGroup } from './admin.js';
 import { CliError } from './context.js';
@@ -31,15 +32,22 @@ export interface RunHostOptions {
   prepare?: (store: StoreApi) => void;
 }
 
-export async function runHost(options: RunHostOptions): Promise<number> {
-  const { config, logger, env } = options;
-  const selection = await selectBackend({
+/** The one description of which sandbox to pick, shared by `start`, `chat` and `doctor`. */
+export function backendSelection(config: Config): SelectOptions {
+  return {
     requested: config.sandbox,
     platform: process.platform,
     allowUnsandboxedMain: config.allowUnsandboxedMain,
     allowUnenforcedEgress: config.allowUnenforcedEgress,
     dockerBinary: config.dockerBinary,
-  });
+    bwrap: { runsDir: config.paths.runsDir, etcDir: path.join(config.paths.dataDir, 'sandbox-etc') },
+    noneHomesDir: path.join(config.paths.dataDir, 'homes'),
+  };
+}
+
+export async function runHost(options: RunHostOptions): Promise<number> {
+  const { config, logger, env } = options;
+  const selection = await selectBackend(backendSelection(config));
   const backend = selection.backend;
   if (backend?.name === 'none') options.errors.write(`${sandboxWarning(backend)}\n`);
   if (!backend) logger.error({ reason: selection.reason }, 'no sandbox available: runs will be refused');

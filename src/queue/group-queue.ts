@@ -65,6 +65,7 @@ export class GroupQueue {
   private stopped = false;
   private pumping = false;
   private idleWaiters: Array<() => void> = [];
+  private settledWaiters: Array<() => void> = [];
   private drainWaiters: Array<() => void> = [];
 
   constructor(options: GroupQueueOptions) {
@@ -138,6 +139,23 @@ export class GroupQueue {
   onIdle(): Promise<void> {
     if (this.isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Groups whose failed messages wait for a backoff retry. */
+  retryingCount(): number {
+    let count = 0;
+    for (const state of this.groups.values()) if (state.retryTimer) count++;
+    return count;
+  }
+
+  /**
+   * Like onIdle, but also waits for every pending retry to play out (until it
+   * succeeds or its retries are exhausted): "all work is answered", for
+   * `chat --json` at end of input.
+   */
+  onSettled(): Promise<void> {
+    if (this.isIdle() && this.retryingCount() === 0) return Promise.resolve();
+    return new Promise((resolve) => this.settledWaiters.push(resolve));
   }
 
   /** Starts nothing new, cancels retry timers; resolves when the active units have finished. */
@@ -269,5 +287,6 @@ export class GroupQueue {
 
   private settleWaiters(): void {
     if (this.isIdle()) for (const resolve of this.idleWaiters.splice(0)) resolve();
+    if (this.isIdle() && this.retryingCount() === 0) for (const resolve of this.settledWaiters.splice(0)) resolve();
   }
 }

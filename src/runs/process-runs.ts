@@ -207,6 +207,7 @@ export class ProcessRuns implements AgentRuns {
             callbacks.onSessionId?.(newSessionId);
           }
           if (text !== null) await callbacks.onOutput(text);
+          callbacks.onTurnEnd?.();
           // A task run answers once (SPEC §6.7); it takes no follow-ups.
           if (request.task) run.close();
         },
@@ -229,6 +230,7 @@ export class ProcessRuns implements AgentRuns {
       return { ok: false, error: message };
     } finally {
       for (const close of closers) await close().catch(() => undefined);
+      backend.releaseRun?.(run.runId);
       fs.rmSync(runDir, { recursive: true, force: true });
     }
   }

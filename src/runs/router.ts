@@ -18,6 +18,8 @@ export type WorkResult = { ok: boolean; retry?: boolean };
 export interface WorkQueue {
   enqueueMessages(groupJid: string): void;
   enqueueTask(groupJid: string, taskId: string): boolean;
+  /** Units waiting for a slot or for their group's current run. */
+  pendingCount(): number;
 }
 
 export interface TaskFinish {
@@ -48,6 +50,8 @@ export interface RouterOptions {
 interface LiveEntry {
   run: LiveRun;
   kind: 'messages' | 'task';
+  /** Prompts given to the run that it has not answered yet; 0 means idle, waiting for follow-ups. */
+  unansweredTurns: number;
 }
 
 export class Router {
@@ -86,16 +90,31 @@ export class Router {
     if (!shouldWake(group, stored.text)) return;
 
     const entry = this.live.get(group.jid);
-    if (entry && entry.kind === 'messages' && this.pipeToLiveRun(group, entry.run)) return;
+    if (entry && entry.kind === 'messages' && this.pipeToLiveRun(group, entry)) return;
     this.queue.enqueueMessages(group.jid);
+    this.yieldIdleRuns();
+  }
+
+  /**
+   * A run idling for follow-ups holds a slot (and memory) for up to the idle
+   * timeout. When other work is waiting — another group's, or a task of the
+   * same group — idle runs are asked to finish so that work starts now.
+   */
+  private yieldIdleRuns(): void {
+    if (this.queue.pendingCount() === 0) return;
+    for (const entry of this.live.values()) {
+      if (entry.kind === 'messages' && entry.unansweredTurns === 0) entry.run.close();
+    }
   }
 
   /** SPEC §2.8: every message since the cursor goes to the live run at once. */
-  private pipeToLiveRun(group: Group, run: LiveRun): boolean {
+  private pipeToLiveRun(group: Group, entry: LiveEntry): boolean {
     const { store } = this.options;
     const messages = store.messagesSince(group.jid, store.getCursor(group.jid), this.maxPromptMessages());
     if (messages.length === 0) return true;
-    if (!run.send(formatPrompt(messages))) return false;
+    if (!entry.run.send(formatPrompt(messages))) return false;
+    entry.unansweredTurns++;
+    this.options.onBusyChange?.(group.jid, true);
     store.setCursor(group.jid, messages[messages.length - 1].seq);
     return true;
   }
@@ -105,7 +124,9 @@ export class Router {
     if (!this.accepting) return false;
     const group = this.options.store.getGroupByFolder(task.groupFolder);
     if (!group) return false;
-    return this.queue.enqueueTask(group.jid, task.id);
+    const accepted = this.queue.enqueueTask(group.jid, task.id);
+    this.yieldIdleRuns();
+    return accepted;
   }
 
   /** SPEC §4.4: enqueue every group whose cursor is behind its newest message. */
@@ -183,17 +204,26 @@ export class Router {
 
     store.setCursor(groupJid, messages[messages.length - 1].seq);
     let sentSomething = false;
+    let entry: LiveEntry | undefined;
     const run = runs.start(
       { group, prompt: formatPrompt(messages), sessionId: store.getSession(group.folder) },
       {
         onOutput: (text) => {
           if (outbox.enqueue(groupJid, text).length > 0) sentSomething = true;
         },
+        onTurnEnd: () => {
+          if (!entry) return;
+          entry.unansweredTurns = Math.max(0, entry.unansweredTurns - 1);
+          if (entry.unansweredTurns > 0) return;
+          this.options.onBusyChange?.(groupJid, false);
+          this.yieldIdleRuns();
+        },
         onSessionId: (sessionId) => store.setSession(group.folder, sessionId),
       },
     );
+    entry = { run, kind: 'messages', unansweredTurns: 1 };
     if (this.closeAfterTurn) run.close();
-    const outcome = await this.track(group, run, 'messages');
+    const outcome = await this.track(group, entry);
 
     if (outcome.ok) {
       this.lastErrors.delete(groupJid);
@@ -263,7 +293,7 @@ export class Router {
       },
     );
     // The runs layer closes a task run after its first answer (no follow-ups).
-    const outcome = await this.track(group, run, 'task');
+    const outcome = await this.track(group, { run, kind: 'task', unansweredTurns: 1 });
     if (outcome.ok) {
       this.options.onTaskFinished(taskId, { status: 'success', result: lastOutput, startedAtMs });
     } else {
@@ -274,14 +304,14 @@ export class Router {
     return { ok: true };
   }
 
-  private async track(group: Group, run: LiveRun, kind: LiveEntry['kind']): Promise<RunOutcome> {
-    this.live.set(group.jid, { run, kind });
-    if (kind === 'messages') this.options.onBusyChange?.(group.jid, true);
+  private async track(group: Group, entry: LiveEntry): Promise<RunOutcome> {
+    this.live.set(group.jid, entry);
+    if (entry.kind === 'messages') this.options.onBusyChange?.(group.jid, true);
     try {
-      return await run.done;
+      return await entry.run.done;
     } finally {
-      if (this.live.get(group.jid)?.run === run) this.live.delete(group.jid);
-      if (kind === 'messages') this.options.onBusyChange?.(group.jid, false);
+      if (this.live.get(group.jid) === entry) this.live.delete(group.jid);
+      if (entry.kind === 'messages') this.options.onBusyChange?.(group.jid, false);
     }
   }
 

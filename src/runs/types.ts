@@ -14,6 +14,8 @@ export interface RunRequest {
 export interface RunCallbacks {
   /** One result text of the agent, raw (the host applies SPEC §3 rules). */
   onOutput(text: string): Promise<void> | void;
+  /** The agent finished a turn (with or without text) and waits for input. */
+  onTurnEnd?(): void;
   /** The agent's session id, as soon as it is known. */
   onSessionId?(sessionId: string): void;
 }

@@ -46,7 +46,8 @@ export class AppleBackend implements SandboxBackend {
     if (!this.opts.allowUnenforcedEgress) {
       return {
         ok: false,
-        detail: 'apple container cannot enforce the egress allowlist; set allowUnenforcedEgress: true to accept that',
+        detail:
+          'apple container cannot enforce the egress allowlist; set allowUnenforcedEgress: true to accept that',
       };
     }
     const r = await this.exec(this.binary, ['system', 'status'], { timeoutMs: 5000, env: this.cliEnv });

@@ -28,7 +28,14 @@ import {
   sweepRunCgroups,
   type CgroupLayout,
 } from './cgroup.js';
-import { AGENT_GID, AGENT_UID, SANDBOX_PATHS, assertRunId, hostPathOf, sortMountsParentFirst } from './mounts.js';
+import {
+  AGENT_GID,
+  AGENT_UID,
+  SANDBOX_PATHS,
+  assertRunId,
+  hostPathOf,
+  sortMountsParentFirst,
+} from './mounts.js';
 import { cleanupBwrapOrphans } from './orphans.js';
 import type { Availability, SandboxBackend, SandboxPaths, SandboxRunSpec, SpawnSpec } from './types.js';
 
@@ -84,6 +91,26 @@ function run(
   });
 }
 
+/**
+ * bwrap runs as the agent uid, so every bind source must be reachable by it; a
+ * clear error here beats bwrap's "Can't find source path" at run time.
+ */
+function assertTraversableBy(target: string, uid: number, gid: number): void {
+  let dir = path.dirname(target);
+  for (;;) {
+    const st = fs.statSync(dir);
+    const bit = st.uid === uid ? 0o100 : st.gid === gid ? 0o010 : 0o001;
+    if ((st.mode & bit) === 0) {
+      throw new Error(
+        `sandbox user ${uid} cannot reach ${target}: ${dir} is not searchable by it (chmod o+x ${dir}, or move the project)`,
+      );
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) return;
+    dir = parent;
+  }
+}
+
 export class BwrapBackend implements SandboxBackend {
   readonly name = 'bwrap' as const;
   private readonly bwrapPath: string;
@@ -103,7 +130,11 @@ export class BwrapBackend implements SandboxBackend {
     this.spawnUid = opts.spawnUid ?? (root ? AGENT_UID : undefined);
     this.spawnGid = opts.spawnGid ?? (root ? AGENT_GID : undefined);
     this.cgroupLayout =
-      opts.cgroups === 'off' ? null : opts.cgroupLayout !== undefined ? opts.cgroupLayout : detectCgroupLayout();
+      opts.cgroups === 'off'
+        ? null
+        : opts.cgroupLayout !== undefined
+          ? opts.cgroupLayout
+          : detectCgroupLayout();
   }
 
   /** How memory and process limits are enforced on this host, for doctor. */
@@ -114,17 +145,23 @@ export class BwrapBackend implements SandboxBackend {
   }
 
   async available(): Promise<Availability> {
-    const version = await run(this.bwrapPath, ['--version'], { timeout: 3000, env: { PATH: '/usr/bin:/bin' } });
-    if (!version.ok) return { ok: false, detail: `bwrap not usable at ${this.bwrapPath}: ${version.stderr.trim()}` };
+    const version = await run(this.bwrapPath, ['--version'], {
+      timeout: 3000,
+      env: { PATH: '/usr/bin:/bin' },
+    });
+    if (!version.ok)
+      return { ok: false, detail: `bwrap not usable at ${this.bwrapPath}: ${version.stderr.trim()}` };
     if (!this.prlimitPath.startsWith('/usr/') || !fs.existsSync(this.prlimitPath)) {
       return { ok: false, detail: `prlimit not found at ${this.prlimitPath} (install util-linux)` };
     }
     this.writeEtcFiles();
-    const probe = await run(
-      this.bwrapPath,
-      [...this.coreArgs(), ...this.systemArgs(), '--', '/bin/true'],
-      { timeout: 5000, env: { PATH: '/usr/bin:/bin' }, uid: this.spawnUid, gid: this.spawnGid, cwd: '/' },
-    );
+    const probe = await run(this.bwrapPath, [...this.coreArgs(), ...this.systemArgs(), '--', '/bin/true'], {
+      timeout: 5000,
+      env: { PATH: '/usr/bin:/bin' },
+      uid: this.spawnUid,
+      gid: this.spawnGid,
+      cwd: '/',
+    });
     if (!probe.ok) {
       return {
         ok: false,
@@ -144,6 +181,12 @@ export class BwrapBackend implements SandboxBackend {
       throw new Error(`mount table has no ${SANDBOX_PATHS.group}; build it with buildMountTable()`);
     }
     this.writeEtcFiles();
+    if (this.spawnUid !== undefined && this.spawnUid !== process.getuid?.()) {
+      const sources = [spec.runnerEntry, spec.runnerNodeModules, socketDir, this.nodePath, this.opts.etcDir];
+      for (const p of [...sources, ...spec.mounts.map((m) => m.hostPath)]) {
+        assertTraversableBy(path.resolve(p), this.spawnUid, this.spawnGid ?? AGENT_GID);
+      }
+    }
 
     const args = [...this.coreArgs(), ...this.systemArgs()];
     const tmpBytes = String(Math.max(spec.limits.fileSizeMb, 64) * 1024 * 1024);
@@ -191,7 +234,8 @@ export class BwrapBackend implements SandboxBackend {
     if (!this.cgroupLayout) return { command: this.bwrapPath, args, env: hostEnv, cwd: '/', ...ids, paths };
 
     sweepRunCgroups(this.cgroupLayout, CGROUP_SWEEP_MIN_AGE_MS);
-    const owner = this.spawnUid !== undefined ? { uid: this.spawnUid, gid: this.spawnGid ?? AGENT_GID } : null;
+    const owner =
+      this.spawnUid !== undefined ? { uid: this.spawnUid, gid: this.spawnGid ?? AGENT_GID } : null;
     const procs = createRunCgroup(this.cgroupLayout, spec.runId, spec.limits, owner);
     return {
       command: this.shPath,

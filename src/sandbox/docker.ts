@@ -52,9 +52,15 @@ export class DockerBackend implements SandboxBackend {
       const why = r.stderr.trim().split('\n')[0] || 'no answer';
       return { ok: false, detail: `${this.binary} engine not reachable (${this.binary} info: ${why})` };
     }
-    const img = await this.exec(this.binary, ['image', 'inspect', this.image], { timeoutMs: 5000, env: this.cliEnv });
+    const img = await this.exec(this.binary, ['image', 'inspect', this.image], {
+      timeoutMs: 5000,
+      env: this.cliEnv,
+    });
     if (!img.ok) {
-      return { ok: false, detail: `${this.binary} works but image ${this.image} is missing; build container/Dockerfile` };
+      return {
+        ok: false,
+        detail: `${this.binary} works but image ${this.image} is missing; build container/Dockerfile`,
+      };
     }
     return { ok: true, detail: `${this.binary} engine reachable, image ${this.image}` };
   }

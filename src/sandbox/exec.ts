@@ -18,9 +18,14 @@ export type CommandRunner = (
 
 export const execCommand: CommandRunner = (command, args, opts) =>
   new Promise((resolve) => {
-    execFile(command, args, { timeout: opts.timeoutMs, env: opts.env, encoding: 'utf8' }, (err, stdout, stderr) => {
-      resolve({ ok: !err, stdout: String(stdout), stderr: String(stderr || (err ? err.message : '')) });
-    });
+    execFile(
+      command,
+      args,
+      { timeout: opts.timeoutMs, env: opts.env, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        resolve({ ok: !err, stdout: String(stdout), stderr: String(stderr || (err ? err.message : '')) });
+      },
+    );
   });
 
 /** The non-secret parts of the host environment a container CLI needs to find its engine. */

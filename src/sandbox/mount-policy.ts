@@ -97,11 +97,29 @@ export function loadMountAllowlist(configDir: string): MountAllowlist | null {
   return parsed.data;
 }
 
+/** Node 20's JSON.parse does not report where it failed; find the first bad offset by bisecting prefixes. */
 function jsonErrorLine(text: string, err: unknown): string {
-  const msg = err instanceof Error ? err.message : String(err);
-  const m = /position (\d+)/.exec(msg);
-  if (!m) return ` (${msg})`;
-  const line = text.slice(0, Number(m[1])).split('\n').length;
+  const msg = err instanceof Error ? err.message.split('\n')[0] : String(err);
+  const failsBefore = (k: number): boolean => {
+    try {
+      JSON.parse(text.slice(0, k));
+      return false;
+    } catch (e) {
+      const m = (e as Error).message;
+      // Errors at the very end of a prefix only mean "incomplete", not "wrong".
+      const at = /at position (\d+)/.exec(m);
+      if (at) return Number(at[1]) < k;
+      return !/end of JSON input/i.test(m);
+    }
+  };
+  let lo = 0;
+  let hi = text.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (failsBefore(mid)) hi = mid;
+    else lo = mid + 1;
+  }
+  const line = text.slice(0, Math.max(lo - 1, 0)).split('\n').length;
   return ` at line ${line} (${msg})`;
 }
 
@@ -136,7 +154,8 @@ export function findBlockedComponent(p: string, patterns: readonly string[]): st
     const lc = c.toLowerCase();
     for (const pat of patterns) {
       const lp = pat.toLowerCase();
-      if (lc === lp || lc.startsWith(lp + '.') || lc.startsWith(lp + '_') || lc.startsWith(lp + '-')) return pat;
+      if (lc === lp || lc.startsWith(lp + '.') || lc.startsWith(lp + '_') || lc.startsWith(lp + '-'))
+        return pat;
     }
   }
   return null;
@@ -155,7 +174,10 @@ function resolveRoots(allowlist: MountAllowlist, homeDir: string): ResolvedRoot[
   const roots: ResolvedRoot[] = [];
   for (const r of allowlist.allowedRoots) {
     try {
-      roots.push({ realPath: fs.realpathSync(expandHome(r.path, homeDir)), allowReadWrite: r.allowReadWrite });
+      roots.push({
+        realPath: fs.realpathSync(expandHome(r.path, homeDir)),
+        allowReadWrite: r.allowReadWrite,
+      });
     } catch {
       // A root that does not exist allows nothing.
     }
@@ -166,14 +188,23 @@ function resolveRoots(allowlist: MountAllowlist, homeDir: string): ResolvedRoot[
 function checkOne(
   index: number,
   req: AdditionalMount,
-  ctx: { group: Group; allowlist: MountAllowlist; roots: ResolvedRoot[]; patterns: string[]; homeDir: string },
+  ctx: {
+    group: Group;
+    allowlist: MountAllowlist;
+    roots: ResolvedRoot[];
+    patterns: string[];
+    homeDir: string;
+  },
   usedTargets: Set<string>,
 ): Refusal | MountSpec {
   const field = `additionalMounts[${index}]`;
   const hostField = `${field}.hostPath`;
   const example = `e.g. ${EXAMPLE_MOUNT}`;
   if (typeof req.hostPath !== 'string' || req.hostPath.trim() === '') {
-    return { reason: 'outside_allowed_roots', message: `${hostField} is empty; give a host directory, ${example}` };
+    return {
+      reason: 'outside_allowed_roots',
+      message: `${hostField} is empty; give a host directory, ${example}`,
+    };
   }
   const expanded = expandHome(req.hostPath, ctx.homeDir);
   if (!path.isAbsolute(expanded)) {
@@ -194,7 +225,10 @@ function checkOne(
   try {
     real = fs.realpathSync(expanded);
   } catch {
-    return { reason: 'path_missing', message: `${hostField} "${req.hostPath}" does not exist on the host, ${example}` };
+    return {
+      reason: 'path_missing',
+      message: `${hostField} "${req.hostPath}" does not exist on the host, ${example}`,
+    };
   }
   const realHit = findBlockedComponent(real, ctx.patterns);
   if (realHit) {
@@ -219,7 +253,10 @@ function checkOne(
   const cp = req.containerPath ?? path.basename(expanded);
   const cpExample = `use a relative name such as "webapp" (it appears at ${SANDBOX_PATHS.extraRoot}/webapp)`;
   if (typeof cp !== 'string' || cp.trim() === '' || cp.includes('\0') || cp.includes('\\')) {
-    return { reason: 'invalid_container_path', message: `${cpField} "${String(cp)}" is invalid; ${cpExample}` };
+    return {
+      reason: 'invalid_container_path',
+      message: `${cpField} "${String(cp)}" is invalid; ${cpExample}`,
+    };
   }
   if (cp.startsWith('/') || cp.split('/').includes('..')) {
     return {
@@ -229,7 +266,10 @@ function checkOne(
   }
   const target = path.posix.join(SANDBOX_PATHS.extraRoot, cp);
   if (!target.startsWith(SANDBOX_PATHS.extraRoot + '/')) {
-    return { reason: 'invalid_container_path', message: `${cpField} "${cp}" does not name a directory; ${cpExample}` };
+    return {
+      reason: 'invalid_container_path',
+      message: `${cpField} "${cp}" does not name a directory; ${cpExample}`,
+    };
   }
   if (usedTargets.has(target)) {
     return { reason: 'invalid_container_path', message: `${cpField} "${cp}" is used twice; ${cpExample}` };

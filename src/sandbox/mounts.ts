@@ -51,7 +51,9 @@ export function assertGroupFolder(folder: string): void {
     throw new Error(`group folder "${folder}" is invalid: use [a-z0-9][a-z0-9-]{0,63}, e.g. "family-chat"`);
   }
   if (folder === GLOBAL_FOLDER) {
-    throw new Error(`group folder "${folder}" is reserved for shared memory; pick another, e.g. "family-chat"`);
+    throw new Error(
+      `group folder "${folder}" is reserved for shared memory; pick another, e.g. "family-chat"`,
+    );
   }
 }
 
@@ -115,6 +117,8 @@ const RUN_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 /** Run ids become path components, cgroup names and container names, so they are kept plain. */
 export function assertRunId(runId: string): void {
   if (!RUN_ID_RE.test(runId) || runId.includes('..')) {
-    throw new Error(`run id "${runId}" is invalid: use letters, digits, "_", "-", ".", e.g. "r-20250101-abc123"`);
+    throw new Error(
+      `run id "${runId}" is invalid: use letters, digits, "_", "-", ".", e.g. "r-20250101-abc123"`,
+    );
   }
 }

@@ -26,7 +26,9 @@ export class NoneBackend implements SandboxBackend {
 
   buildSpawn(spec: SandboxRunSpec): SpawnSpec {
     if (!spec.group.isMain) {
-      throw new Error(`sandbox "none" runs only the main group; group "${spec.group.folder}" needs a sandbox`);
+      throw new Error(
+        `sandbox "none" runs only the main group; group "${spec.group.folder}" needs a sandbox`,
+      );
     }
     assertRunId(spec.runId);
     const groupDir = hostPathOf(spec.mounts, SANDBOX_PATHS.group);

@@ -56,7 +56,10 @@ export function runIdFromArgv(argv: readonly string[], runsDir: string): string 
 }
 
 /** Lists sandboxes of this runs dir; `orphans` excludes the current host's children. */
-export function scanSandboxes(opts: OrphanScanOptions): { live: SandboxProcess[]; orphans: SandboxProcess[] } {
+export function scanSandboxes(opts: OrphanScanOptions): {
+  live: SandboxProcess[];
+  orphans: SandboxProcess[];
+} {
   const procDir = opts.procDir ?? '/proc';
   const live: SandboxProcess[] = [];
   const orphans: SandboxProcess[] = [];

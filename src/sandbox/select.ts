@@ -48,7 +48,8 @@ export async function selectBackend(opts: SelectOptions): Promise<SelectResult> 
     if (!opts.allowUnsandboxedMain) {
       return {
         backend: null,
-        reason: 'sandbox "none" was requested but allowUnsandboxedMain is not true; set it to run main unsandboxed',
+        reason:
+          'sandbox "none" was requested but allowUnsandboxedMain is not true; set it to run main unsandboxed',
       };
     }
     return { backend: create('none'), reason: 'sandbox "none" (explicit opt-in): main only, no isolation' };

@@ -65,6 +65,8 @@ export interface SandboxBackend {
   readonly name: BackendName;
   available(): Promise<Availability>;
   buildSpawn(spec: SandboxRunSpec): SpawnSpec;
+  /** Frees per-run resources (e.g. cgroups) once the run's process has exited. */
+  releaseRun?(runId: string): void;
   /** Kills sandboxes left by a previous host process; returns how many. */
   cleanupOrphans(): Promise<number>;
 }

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Group } from '../../src/core/types.js';
 import { BwrapBackend, type BwrapOptions } from '../../src/sandbox/bwrap.js';
-import { detectCgroupLayout } from '../../src/sandbox/cgroup.js';
+import { detectCgroupLayout, sweepRunCgroups } from '../../src/sandbox/cgroup.js';
 import { buildMountTable } from '../../src/sandbox/mounts.js';
 import { scanSandboxes } from '../../src/sandbox/orphans.js';
 import type { SandboxLimits, SpawnSpec } from '../../src/sandbox/types.js';
@@ -19,7 +19,9 @@ import { makeGroup, makeSandboxWorld, type SandboxWorld } from '../support/sandb
 
 const BWRAP = '/usr/bin/bwrap';
 if (spawnSync(BWRAP, ['--version']).status !== 0) {
-  throw new Error(`bubblewrap is required for this test but ${BWRAP} does not run; install it (apt install bubblewrap)`);
+  throw new Error(
+    `bubblewrap is required for this test but ${BWRAP} does not run; install it (apt install bubblewrap)`,
+  );
 }
 
 const FAKE_SECRET = 'sk-ant-FAKE-host-secret-must-not-leak';
@@ -160,6 +162,8 @@ describe('bwrap sandbox (real bubblewrap)', () => {
   });
 
   afterAll(() => {
+    const layout = detectCgroupLayout();
+    if (layout) sweepRunCgroups(layout, 0);
     server?.close();
     world?.cleanup();
   });
@@ -203,7 +207,14 @@ describe('bwrap sandbox (real bubblewrap)', () => {
   });
 
   it('isolates a non-main group: user, caps, pid/net namespaces, file system, environment', async () => {
-    const forbidden = ['/root', path.resolve('.'), path.resolve('store'), world.configDir, world.sessionsDir, '/work'];
+    const forbidden = [
+      '/root',
+      path.resolve('.'),
+      path.resolve('store'),
+      world.configDir,
+      world.sessionsDir,
+      '/work',
+    ];
     const spec = build(backend(), makeGroup('alpha'), {
       PROBE_MODE: 'inspect',
       PROBE_PORT: String(port),
@@ -285,7 +296,8 @@ describe('bwrap sandbox (real bubblewrap)', () => {
       it('kills a memory hog', async () => {
         const spec = build(backend({ cgroups: mode }), makeGroup('alpha'), { PROBE_MODE: 'memhog' });
         const r = await runSpawn(spec);
-        if (process.env.SANDBOX_E2E_DEBUG) console.log(mode, r.code, r.signal, r.stderr.slice(-300), r.lines.at(-1));
+        if (process.env.SANDBOX_E2E_DEBUG)
+          console.log(mode, r.code, r.signal, r.stderr.slice(-300), r.lines.at(-1));
         expect(r.stdout).not.toContain('survived');
         expect(r.code === 0 && r.signal === null).toBe(false);
         const allocated = r.lines.map((l) => Number(l.allocatedMb ?? 0));

@@ -24,6 +24,7 @@ export class FakeRun implements LiveRun {
 
   async output(text: string): Promise<void> {
     await this.callbacks.onOutput(text);
+    this.callbacks.onTurnEnd?.();
   }
 
   finish(outcome: RunOutcome = { ok: true }): void {

@@ -11,6 +11,7 @@ import { startBridge } from '../../../runner/bridge.js';
 import {
   buildClaudeEnv,
   buildQueryOptions,
+  checkWritableDirs,
   globalMemory,
   PromptStream,
 } from '../../../runner/engine-claude.js';
@@ -134,6 +135,19 @@ describe('Claude Code environment', () => {
     expect(Object.keys(options.mcpServers ?? {})).toEqual(['nanoclaw']);
     expect(registered).toEqual([...TOOL_NAMES]);
     expect(options.env?.ANTHROPIC_API_KEY).toBeUndefined();
+  });
+});
+
+describe('preflight', () => {
+  it('names the directory Claude Code could not write, instead of letting it hang', () => {
+    const file = path.join(dir, 'not-a-dir');
+    writeFileSync(file, '');
+    const problem = checkWritableDirs(start({ paths: { groupDir: dir, globalDir: dir, homeDir: file } }));
+    expect(problem).toMatch(/not-a-dir.* is not writable/);
+    const home = mkdtempSync(path.join(dir, 'home-'));
+    expect(
+      checkWritableDirs(start({ paths: { groupDir: dir, globalDir: dir, homeDir: home } })),
+    ).toBeUndefined();
   });
 });
 

@@ -1,0 +1,246 @@
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { AppleBackend } from '../../../src/sandbox/apple.js';
+import { BwrapBackend } from '../../../src/sandbox/bwrap.js';
+import { DockerBackend } from '../../../src/sandbox/docker.js';
+import type { CommandRunner } from '../../../src/sandbox/exec.js';
+import { buildMountTable } from '../../../src/sandbox/mounts.js';
+import { NoneBackend } from '../../../src/sandbox/none.js';
+import { runIdFromArgv } from '../../../src/sandbox/orphans.js';
+import type { SandboxRunSpec } from '../../../src/sandbox/types.js';
+import { makeGroup, makeSandboxWorld, type SandboxWorld } from '../../support/sandbox-fixtures.js';
+
+const PLACEHOLDER = 'nc-placeholder-123';
+
+describe('sandbox backends (argv)', () => {
+  let w: SandboxWorld;
+  beforeEach(() => (w = makeSandboxWorld('nc-backends-')));
+  afterEach(() => w.cleanup());
+
+  function spec(folder = 'family', isMain = false): SandboxRunSpec {
+    const group = makeGroup(folder, { isMain });
+    const runId = 'run1';
+    const socketDir = path.join(w.runsDir, runId);
+    fs.mkdirSync(socketDir, { recursive: true });
+    return {
+      runId,
+      group,
+      mounts: buildMountTable({ group, groupsDir: w.groupsDir, sessionsDir: w.sessionsDir, extraMounts: [] }),
+      socketDir,
+      runnerEntry: path.join(w.root, 'runner.mjs'),
+      runnerNodeModules: path.join(w.root, 'node_modules'),
+      env: { ANTHROPIC_API_KEY: PLACEHOLDER, ANTHROPIC_BASE_URL: 'http://127.0.0.1:9' },
+      limits: { memoryMb: 512, pids: 128, fileSizeMb: 64 },
+    };
+  }
+
+  const pairAfter = (args: string[], flag: string): string[] =>
+    args.flatMap((a, i) => (a === flag ? [args[i + 1]] : []));
+
+  describe('docker', () => {
+    const calls: string[][] = [];
+    const exec: CommandRunner = async (cmd, args) => {
+      calls.push([cmd, ...args]);
+      if (args[0] === 'ps') return { ok: true, stdout: 'abc\ndef\n', stderr: '' };
+      return { ok: true, stdout: '', stderr: '' };
+    };
+
+    it('builds a hardened run with mounts, limits and env values kept out of argv', () => {
+      const s = new DockerBackend({
+        binary: 'podman',
+        exec,
+        hostEnv: { PATH: '/usr/bin', SECRET_X: 'no' },
+      }).buildSpawn(spec());
+      expect(s.command).toBe('podman');
+      const a = s.args;
+      expect(a.slice(0, 3)).toEqual(['run', '--rm', '-i']);
+      for (const [flag, value] of [
+        ['--name', 'nanoclaw-run1'],
+        ['--label', 'nanoclaw.run=run1'],
+        ['--network', 'none'],
+        ['--cap-drop', 'ALL'],
+        ['--security-opt', 'no-new-privileges'],
+        ['--user', '1000:1000'],
+        ['--pids-limit', '128'],
+        ['--memory', '512m'],
+        ['--workdir', '/workspace/group'],
+      ]) {
+        expect(pairAfter(a, flag)).toContain(value);
+      }
+      expect(a).toContain('--read-only');
+      expect(pairAfter(a, '--tmpfs')[0]).toBe('/tmp');
+      expect(pairAfter(a, '--ulimit')).toContain(`fsize=${64 * 1024 * 1024}`);
+      const vols = pairAfter(a, '-v');
+      expect(vols).toContain(`${path.join(w.groupsDir, 'family')}:/workspace/group`);
+      expect(vols).toContain(`${path.join(w.groupsDir, 'global')}:/workspace/global:ro`);
+      expect(vols).toContain(`${path.join(w.runsDir, 'run1')}:/run/nanoclaw`);
+      expect(a.slice(-3)).toEqual(['nanoclaw-agent:latest', 'node', '/opt/nanoclaw/runner.mjs']);
+      expect(pairAfter(a, '-e')).toContain('ANTHROPIC_API_KEY');
+      expect(a.join(' ')).not.toContain(PLACEHOLDER);
+      expect(s.env.ANTHROPIC_API_KEY).toBe(PLACEHOLDER);
+      expect(s.env.SECRET_X).toBeUndefined();
+    });
+
+    it('checks the engine with info and removes labelled containers', async () => {
+      calls.length = 0;
+      const b = new DockerBackend({ exec });
+      expect((await b.available()).ok).toBe(true);
+      expect(calls[0]).toEqual(['docker', 'info']);
+      expect(await b.cleanupOrphans()).toBe(2);
+      expect(calls.at(-2)).toEqual(['docker', 'ps', '-aq', '--filter', 'label=nanoclaw.run']);
+      expect(calls.at(-1)).toEqual(['docker', 'rm', '-f', 'abc', 'def']);
+    });
+
+    it('reports an unreachable engine', async () => {
+      const down: CommandRunner = async () => ({
+        ok: false,
+        stdout: '',
+        stderr: 'Cannot connect to the Docker daemon',
+      });
+      const a = await new DockerBackend({ exec: down }).available();
+      expect(a).toEqual({ ok: false, detail: expect.stringContaining('Cannot connect') });
+    });
+  });
+
+  describe('apple', () => {
+    const exec: CommandRunner = async () => ({ ok: true, stdout: '', stderr: '' });
+
+    it('is unavailable unless unenforced egress is accepted', async () => {
+      expect((await new AppleBackend({ allowUnenforcedEgress: false, exec }).available()).ok).toBe(false);
+      expect((await new AppleBackend({ allowUnenforcedEgress: true, exec }).available()).ok).toBe(true);
+    });
+
+    it('builds a run with readonly mounts, user and memory', () => {
+      const s = new AppleBackend({ allowUnenforcedEgress: true, exec }).buildSpawn(spec());
+      expect(s.command).toBe('container');
+      expect(pairAfter(s.args, '--user')).toEqual(['1000:1000']);
+      expect(pairAfter(s.args, '--memory')).toEqual(['512M']);
+      expect(pairAfter(s.args, '--mount')).toContain(
+        `type=bind,source=${path.join(w.groupsDir, 'global')},target=/workspace/global,readonly`,
+      );
+      expect(s.args).toContain('--no-dns');
+      expect(s.args.slice(-3)).toEqual(['nanoclaw-agent:latest', 'node', '/opt/nanoclaw/runner.mjs']);
+    });
+  });
+
+  describe('none', () => {
+    it('refuses every group but main', () => {
+      const b = new NoneBackend({ homesDir: path.join(w.root, 'homes') });
+      expect(() => b.buildSpawn(spec('family'))).toThrow(/only the main group/);
+    });
+
+    it('runs main with host paths and a HOME whose .claude is the session dir', () => {
+      const b = new NoneBackend({ homesDir: path.join(w.root, 'homes'), nodePath: '/usr/bin/node' });
+      const s = b.buildSpawn(spec('main', true));
+      expect(s.command).toBe('/usr/bin/node');
+      expect(s.args).toEqual([path.join(w.root, 'runner.mjs')]);
+      expect(s.paths.groupDir).toBe(path.join(w.groupsDir, 'main'));
+      expect(s.cwd).toBe(s.paths.groupDir);
+      expect(fs.realpathSync(path.join(s.paths.homeDir, '.claude'))).toBe(
+        fs.realpathSync(path.join(w.sessionsDir, 'main')),
+      );
+      expect(s.env.HOME).toBe(s.paths.homeDir);
+      expect(Object.keys(s.env)).not.toContain('USER');
+    });
+  });
+
+  describe('bwrap', () => {
+    const b = () =>
+      new BwrapBackend({ runsDir: w.runsDir, etcDir: w.etcDir, nodePath: '/usr/bin/node', cgroups: 'off' });
+
+    it('builds an allow-only sandbox with a minimal bwrap environment', () => {
+      const s = b().buildSpawn(spec());
+      const a = s.args;
+      expect(s.command).toBe('/usr/bin/bwrap');
+      expect(s.env).toEqual({ PATH: '/usr/bin:/bin' });
+      for (const f of [
+        '--unshare-all',
+        '--unshare-user',
+        '--new-session',
+        '--die-with-parent',
+        '--clearenv',
+      ]) {
+        expect(a).toContain(f);
+      }
+      expect(pairAfter(a, '--cap-drop')).toEqual(['ALL']);
+      expect(pairAfter(a, '--uid')).toEqual(['1000']);
+      expect(pairAfter(a, '--chdir')).toEqual(['/workspace/group']);
+      expect(a.join(' ')).not.toMatch(/--ro-bind \/ \/|--bind \/ \//);
+      expect(a.join(' ')).not.toContain('resolv.conf');
+      expect(pairAfter(a, '--ro-bind')).toContain(path.join(w.groupsDir, 'global'));
+      expect(a.slice(a.lastIndexOf('--') + 1)).toEqual(['/usr/bin/node', '/opt/nanoclaw/runner.mjs']);
+      expect(a).toContain(`--nproc=128`);
+      expect(a).toContain(`--fsize=${64 * 1024 * 1024}`);
+      expect(a).toContain(`--data=${512 * 1024 * 1024}`);
+      expect(fs.readFileSync(path.join(w.etcDir, 'passwd'), 'utf8')).toMatch(/^agent:x:1000:1000:/);
+      expect(runIdFromArgv([s.command, ...a], w.runsDir)).toBe('run1');
+    });
+
+    it('refuses a socket dir outside the runs dir and a table without the group dir', () => {
+      expect(() => b().buildSpawn({ ...spec(), socketDir: '/tmp' })).toThrow(/runs dir/);
+      expect(() => b().buildSpawn({ ...spec(), mounts: [] })).toThrow(/mount table/);
+    });
+  });
+
+  it('orphan detection only matches bwrap binding a run dir at /run/nanoclaw', () => {
+    const runs = '/srv/nc/data/runs';
+    expect(runIdFromArgv(['/usr/bin/bwrap', '--ro-bind', `${runs}/r1`, '/run/nanoclaw'], runs)).toBe('r1');
+    expect(runIdFromArgv(['/usr/bin/sleep', '--ro-bind', `${runs}/r1`, '/run/nanoclaw'], runs)).toBeNull();
+    expect(runIdFromArgv(['bwrap', '--ro-bind', `${runs}/r1/x`, '/run/nanoclaw'], runs)).toBeNull();
+    expect(runIdFromArgv(['bwrap', '--ro-bind', `/other/r1`, '/run/nanoclaw'], runs)).toBeNull();
+    expect(runIdFromArgv(['bwrap', '--', 'x', '--ro-bind', `${runs}/r1`, '/run/nanoclaw'], runs)).toBeNull();
+  });
+
+  it('container/Dockerfile ships the prebuilt runner, installs only runtime deps and runs as non-root', () => {
+    const df = fs.readFileSync(path.resolve('container/Dockerfile'), 'utf8');
+    const lines = df.split('\n').filter((l) => !l.trim().startsWith('#'));
+    const text = lines.join('\n');
+    expect(text).toMatch(/^COPY dist\/runner\.mjs \/opt\/nanoclaw\/runner\.mjs$/m);
+    expect(text).toMatch(/npm install --omit=dev/);
+    expect(text).not.toMatch(/\b(tsc|esbuild|npm run build|npm ci)\b/);
+    expect(text).not.toMatch(/COPY (src|\.)\b/);
+    const user = lines.filter((l) => l.startsWith('USER ')).at(-1);
+    expect(user).toBe('USER 1000:1000');
+    expect(text).toMatch(/CMD \["node", "\/opt\/nanoclaw\/runner\.mjs"\]/);
+    const ignore = fs.readFileSync(path.resolve('container/Dockerfile.dockerignore'), 'utf8');
+    expect(ignore.split('\n').filter((l) => l && !l.startsWith('#'))).toEqual(['*', '!dist/runner.mjs']);
+  });
+});
+
+describe('bwrap reachability check', () => {
+  it('refuses bind sources the sandbox uid cannot reach', () => {
+    if (process.getuid?.() !== 0) return;
+    const w = makeSandboxWorld('nc-reach-');
+    try {
+      const group = makeGroup('family');
+      const socketDir = path.join(w.runsDir, 'run1');
+      fs.mkdirSync(socketDir);
+      const hidden = path.join(w.root, 'private');
+      fs.mkdirSync(path.join(hidden, 'app'), { recursive: true, mode: 0o700 });
+      fs.chmodSync(hidden, 0o700);
+      const b = new BwrapBackend({ runsDir: w.runsDir, etcDir: w.etcDir, cgroups: 'off' });
+      expect(() =>
+        b.buildSpawn({
+          runId: 'run1',
+          group,
+          mounts: buildMountTable({
+            group,
+            groupsDir: w.groupsDir,
+            sessionsDir: w.sessionsDir,
+            extraMounts: [],
+          }),
+          socketDir,
+          runnerEntry: path.join(hidden, 'app', 'runner.mjs'),
+          runnerNodeModules: path.join(w.root, 'node_modules'),
+          env: {},
+          limits: { memoryMb: 256, pids: 64, fileSizeMb: 8 },
+        }),
+      ).toThrow(/cannot reach .*private/);
+    } finally {
+      w.cleanup();
+    }
+  });
+});
