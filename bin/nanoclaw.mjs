@@ -1,5 +1,7 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --optimize-for-size --max-semi-space-size=1
 // The `nanoclaw` command: runs the compiled CLI (build first with `npm run build`).
+// The V8 flags above size the heap for a 1 GB board (a small young generation,
+// code and heap tuned for memory over peak speed); the host is I/O-bound.
 import { main } from '../dist/src/cli/main.js';
 
 process.exitCode = await main(process.argv.slice(2));

@@ -50,7 +50,12 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 export function createHost(deps: HostDeps): Host {
   const { config, logger } = deps;
   const now = deps.now ?? Date.now;
-  for (const dir of [config.paths.storeDir, config.paths.groupsDir, config.paths.sessionsDir, config.paths.runsDir]) {
+  for (const dir of [
+    config.paths.storeDir,
+    config.paths.groupsDir,
+    config.paths.sessionsDir,
+    config.paths.runsDir,
+  ]) {
     fs.mkdirSync(dir, { recursive: true });
   }
   fs.mkdirSync(`${config.paths.groupsDir}/global`, { recursive: true });
@@ -66,7 +71,12 @@ export function createHost(deps: HostDeps): Host {
     },
     onChatMetadata: (chat) => {
       const channel = channels.find((c) => c.ownsJid(chat.jid));
-      store.upsertChat({ jid: chat.jid, name: chat.name, channel: channel?.name ?? 'unknown', timestamp: chat.timestamp });
+      store.upsertChat({
+        jid: chat.jid,
+        name: chat.name,
+        channel: channel?.name ?? 'unknown',
+        timestamp: chat.timestamp,
+      });
     },
     onConnectionChange: (connected) => {
       if (connected) outbox?.kick();

@@ -23,7 +23,8 @@ export function groupsCommand(args: string[], config: Config, store: StoreApi, p
       if (groups.length === 0) print('no registered groups');
       for (const g of groups) {
         print(
-          `${g.jid}\t${g.folder}\t${g.isMain ? 'main' : g.requiresTrigger ? `trigger ${g.trigger}` : 'no trigger'}\t${g.name}`,
+          `${g.jid}\t${g.folder}\t${g.isMain ? 'main' : g.requiresTrigger ? `trigger ${g.trigger}` : 'no trigger'}\t${g.name}` +
+            (g.dailyTokenBudget === null ? '' : `\tbudget ${g.dailyTokenBudget}/day`),
         );
       }
       return;
@@ -65,9 +66,34 @@ export function groupsCommand(args: string[], config: Config, store: StoreApi, p
       print(`unregistered ${jid} (its folder and messages are kept)`);
       return;
     }
+    case 'budget': {
+      const [jid, value] = rest;
+      if (!jid || value === undefined || rest.length > 2) {
+        throw new CliError('usage: nanoclaw groups budget <jid> <tokens|none>, e.g. 200000', 2);
+      }
+      const group = store.getGroupByJid(jid);
+      if (!group) throw new CliError(`no registered group ${jid}`);
+      const tokens = parseBudget(value);
+      store.setDailyTokenBudget(group.folder, tokens);
+      print(
+        tokens === null
+          ? `${jid}: no daily token budget`
+          : `${jid}: daily token budget ${tokens} tokens (UTC day)`,
+      );
+      return;
+    }
     default:
-      throw new CliError(`unknown groups command "${sub}": use list, add, add-main or remove`, 2);
+      throw new CliError(`unknown groups command "${sub}": use list, add, add-main, remove or budget`, 2);
   }
+}
+
+/** `none` clears the budget; otherwise a whole number of tokens per UTC day. */
+export function parseBudget(value: string): number | null {
+  if (value === 'none') return null;
+  if (!/^[0-9]{1,12}$/.test(value)) {
+    throw new CliError(`budget "${value}" must be a whole number of tokens or "none", e.g. 200000`, 2);
+  }
+  return Number(value);
 }
 
 export function addGroup(
@@ -102,7 +128,9 @@ export function tasksCommand(args: string[], store: StoreApi, print: Print): voi
     if (tasks.length === 0) print('no tasks');
     for (const t of tasks) {
       const next = t.nextRunAt === null ? '-' : new Date(t.nextRunAt).toISOString();
-      print(`${t.id}\t${t.groupFolder}\t${t.status}\t${t.scheduleType} ${t.scheduleValue}\tnext ${next}\t${t.prompt.slice(0, 60)}`);
+      print(
+        `${t.id}\t${t.groupFolder}\t${t.status}\t${t.scheduleType} ${t.scheduleValue}\tnext ${next}\t${t.prompt.slice(0, 60)}`,
+      );
     }
     return;
   }
@@ -117,11 +145,14 @@ export function tasksCommand(args: string[], store: StoreApi, print: Print): voi
   } else if (sub === 'pause') {
     store.updateTask(id, { status: 'paused' });
   } else {
-    if (task.status !== 'paused') throw new CliError(`task ${id} is ${task.status}; only a paused task can be resumed`);
+    if (task.status !== 'paused')
+      throw new CliError(`task ${id} is ${task.status}; only a paused task can be resumed`);
     // The running host re-arms from the stored time; a past time runs at once.
     store.updateTask(id, { status: 'active', nextRunAt: Math.max(task.nextRunAt ?? 0, Date.now()) });
   }
-  const done = { pause: 'paused', resume: 'resumed', cancel: 'cancelled' }[sub as 'pause' | 'resume' | 'cancel'];
+  const done = { pause: 'paused', resume: 'resumed', cancel: 'cancelled' }[
+    sub as 'pause' | 'resume' | 'cancel'
+  ];
   print(`${done} ${id}`);
 }
 
@@ -135,7 +166,10 @@ export function parseSince(value: string | undefined, nowMs: number): string | u
   }
   const ms = Date.parse(value);
   if (Number.isNaN(ms)) {
-    throw new CliError(`--since "${value}" is neither an ISO time nor a duration; e.g. --since 24h or --since 2026-01-31`, 2);
+    throw new CliError(
+      `--since "${value}" is neither an ISO time nor a duration; e.g. --since 24h or --since 2026-01-31`,
+      2,
+    );
   }
   return new Date(ms).toISOString();
 }
@@ -173,7 +207,11 @@ export function auditCommand(args: string[], store: StoreApi, print: Print): voi
 export function usageCommand(args: string[], store: StoreApi, print: Print): void {
   const { values } = parseArgs({
     args,
-    options: { since: { type: 'string' }, group: { type: 'string' }, json: { type: 'boolean', default: false } },
+    options: {
+      since: { type: 'string' },
+      group: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
   });
   const since = parseSince(values.since, Date.now());
   const rows = store.usageByDay({ sinceDay: since?.slice(0, 10), group: values.group });

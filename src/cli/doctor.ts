@@ -21,7 +21,11 @@ interface Check {
   detail: string;
 }
 
-export async function doctorCommand(config: Config, print: Print, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function doctorCommand(
+  config: Config,
+  print: Print,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
   const checks: Check[] = [];
   const add = (name: string, required: boolean, run: () => { ok: boolean; detail: string }): void => {
     try {
@@ -32,7 +36,10 @@ export async function doctorCommand(config: Config, print: Print, env: NodeJS.Pr
   };
 
   const major = Number(process.versions.node.split('.')[0]);
-  add('node', true, () => ({ ok: major >= 20, detail: `v${process.versions.node}${major >= 20 ? '' : ' (need >= 20)'}` }));
+  add('node', true, () => ({
+    ok: major >= 20,
+    detail: `v${process.versions.node}${major >= 20 ? '' : ' (need >= 20)'}`,
+  }));
   add('config', true, () => ({ ok: true, detail: `home ${config.homeDir}, policy dir ${config.configDir}` }));
   add('database', true, () => {
     const store = openStore(config.paths.dbPath);
@@ -50,8 +57,14 @@ export async function doctorCommand(config: Config, print: Print, env: NodeJS.Pr
   add('credential', config.engine === 'claude-code', () => {
     const credential = loadCredential({ env, homeDir: config.homeDir });
     return credential
-      ? { ok: true, detail: `${credential.kind === 'api_key' ? 'ANTHROPIC_API_KEY' : 'CLAUDE_CODE_OAUTH_TOKEN'} present (from ${credential.source})` }
-      : { ok: false, detail: 'missing: set ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN in the environment or in .env' };
+      ? {
+          ok: true,
+          detail: `${credential.kind === 'api_key' ? 'ANTHROPIC_API_KEY' : 'CLAUDE_CODE_OAUTH_TOKEN'} present (from ${credential.source})`,
+        }
+      : {
+          ok: false,
+          detail: 'missing: set ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN in the environment or in .env',
+        };
   });
   add('runner', true, () => {
     const ok = fs.existsSync(runnerPaths(findPackageRoot(import.meta.url)).runnerEntry);
@@ -67,7 +80,10 @@ export async function doctorCommand(config: Config, print: Print, env: NodeJS.Pr
     const allowlist = loadMountAllowlist(config.configDir);
     return allowlist
       ? { ok: true, detail: `${allowlist.allowedRoots.length} allowed roots` }
-      : { ok: true, detail: `none (${config.configDir}/${MOUNT_ALLOWLIST_FILE} absent): no additional mounts` };
+      : {
+          ok: true,
+          detail: `none (${config.configDir}/${MOUNT_ALLOWLIST_FILE} absent): no additional mounts`,
+        };
   });
   add('egress allowlist', false, () => {
     const file = loadEgressAllowlist(config.configDir);

@@ -11,6 +11,7 @@ import { openStore } from '../store/store.js';
 import type { Config } from '../config/config.js';
 import type { StoreApi } from '../store/api.js';
 import { whatsappAuthCommand, whatsappChannels, linkedAccountOrThrow } from './whatsapp.js';
+import { readLinkedAccount } from '../channels/whatsapp/auth.js';
 
 const USAGE = `usage: nanoclaw <command>
 
@@ -32,6 +33,35 @@ function withStore<T>(config: Config, fn: (store: StoreApi) => T): T {
   }
 }
 
+/**
+ * On a terminal, a first `start` links WhatsApp and registers the self-chat as
+ * main, so one command takes a fresh install to a running assistant. Without a
+ * terminal it only says what to run (no prompt loop in a service).
+ */
+async function firstRunSetup(config: Config, print: Print): Promise<void> {
+  if (readLinkedAccount(config.paths.authDir)) return;
+  if (!process.stdin.isTTY) linkedAccountOrThrow(config);
+  print('No WhatsApp account is linked yet; linking one now.');
+  await whatsappAuthCommand(config, print);
+  const account = linkedAccountOrThrow(config);
+  withStore(config, (store) => {
+    if (store.listGroups().some((g) => g.isMain)) return;
+    addGroup(config, store, mainGroupFor(config, account.jid));
+    print(`Registered your self-chat ${account.jid} as the main group.`);
+  });
+}
+
+function mainGroupFor(config: Config, jid: string) {
+  return {
+    jid,
+    name: 'Main (self-chat)',
+    folder: 'main',
+    trigger: `@${config.assistantName}`,
+    requiresTrigger: false,
+    isMain: true,
+  };
+}
+
 export async function main(argv: string[]): Promise<number> {
   const print: Print = (line) => process.stdout.write(`${line}\n`);
   const [command, ...rest] = argv;
@@ -40,6 +70,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'start': {
         const config = loadCliConfig();
         const logger = makeLogger(config.logLevel);
+        await firstRunSetup(config, print);
         return await runHost({
           config,
           logger,
@@ -71,16 +102,7 @@ export async function main(argv: string[]): Promise<number> {
         const config = loadCliConfig();
         if (rest[0] === 'add-main') {
           const account = linkedAccountOrThrow(config);
-          withStore(config, (store) =>
-            addGroup(config, store, {
-              jid: account.jid,
-              name: 'Main (self-chat)',
-              folder: 'main',
-              trigger: `@${config.assistantName}`,
-              requiresTrigger: false,
-              isMain: true,
-            }),
-          );
+          withStore(config, (store) => addGroup(config, store, mainGroupFor(config, account.jid)));
           print(`registered your self-chat ${account.jid} as the main group`);
           return 0;
         }
@@ -116,7 +138,11 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`${err.message}\n`);
       return err.exitCode;
     }
-    if (err instanceof Error && /schema version|database/i.test(err.message) && err.name === 'StoreVersionError') {
+    if (
+      err instanceof Error &&
+      /schema version|database/i.test(err.message) &&
+      err.name === 'StoreVersionError'
+    ) {
       process.stderr.write(`nanoclaw: ${err.message}\n`);
       return 2;
     }

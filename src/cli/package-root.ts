@@ -20,5 +20,8 @@ export function findPackageRoot(fromUrl: string): string {
 }
 
 export function runnerPaths(root: string): { runnerEntry: string; runnerNodeModules: string } {
-  return { runnerEntry: path.join(root, 'dist', 'runner.mjs'), runnerNodeModules: path.join(root, 'node_modules') };
+  return {
+    runnerEntry: path.join(root, 'dist', 'runner.mjs'),
+    runnerNodeModules: path.join(root, 'node_modules'),
+  };
 }

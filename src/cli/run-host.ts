@@ -47,10 +47,16 @@ export function backendSelection(config: Config): SelectOptions {
 
 export async function runHost(options: RunHostOptions): Promise<number> {
   const { config, logger, env } = options;
-  const selection = await selectBackend(backendSelection(config));
-  const backend = selection.backend;
-  if (backend?.name === 'none') options.errors.write(`${sandboxWarning(backend)}\n`);
-  if (!backend) logger.error({ reason: selection.reason }, 'no sandbox available: runs will be refused');
+  // Probing the sandbox starts a trial one (~200 ms): do it beside start-up, not before it.
+  const sandbox = selectBackend(backendSelection(config)).then(async (selection) => {
+    const { backend } = selection;
+    if (backend?.name === 'none') options.errors.write(`${sandboxWarning(backend)}\n`);
+    if (!backend) logger.error({ reason: selection.reason }, 'no sandbox available: runs will be refused');
+    // Before any run of ours: remove sandboxes a previous host left behind.
+    const cleaned = (await backend?.cleanupOrphans()) ?? 0;
+    if (cleaned > 0) logger.warn({ cleaned }, 'removed sandboxes left by a previous run');
+    return selection;
+  });
   const credential = loadCredential({ env, homeDir: config.homeDir });
   if (config.engine === 'claude-code' && !credential) {
     logger.error('no model credential (ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN): runs will be refused');
@@ -68,8 +74,7 @@ export async function runHost(options: RunHostOptions): Promise<number> {
         logger,
         store,
         tools,
-        backend,
-        backendProblem: selection.reason,
+        sandbox,
         credential: credential ? { kind: credential.kind, value: credential.value } : null,
         ...runnerPaths(findPackageRoot(import.meta.url)),
         loadMountAllowlist: () => loadMountAllowlist(config.configDir),
@@ -77,10 +82,6 @@ export async function runHost(options: RunHostOptions): Promise<number> {
         userHome: os.homedir(),
         now: Date.now,
       }),
-    beforeStart: async () => {
-      const cleaned = (await backend?.cleanupOrphans()) ?? 0;
-      if (cleaned > 0) logger.warn({ cleaned }, 'removed sandboxes left by a previous run');
-    },
     readEgressAllowlist: () => loadEgressAllowlist(config.configDir),
   });
   storeRef = host.store;
@@ -96,7 +97,10 @@ export async function runHost(options: RunHostOptions): Promise<number> {
   process.once('SIGTERM', onSignal);
   try {
     await host.start();
-    logger.info({ sandbox: backend?.name ?? 'none available', engine: config.engine }, 'host ready');
+    logger.info({ engine: config.engine }, 'host ready');
+    void sandbox.then(({ backend, reason }) =>
+      logger.info({ sandbox: backend?.name ?? null, reason }, 'sandbox selected'),
+    );
     if (!options.untilDone) return await new Promise<number>(() => undefined);
     const code = await options.untilDone(host);
     await stop();

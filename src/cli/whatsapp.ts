@@ -19,7 +19,9 @@ const lazyBaileysFactory: SocketFactory = async (authDir) => {
 export function linkedAccountOrThrow(config: Config): LinkedAccount {
   const account = readLinkedAccount(config.paths.authDir);
   if (!account) {
-    throw new CliError('no WhatsApp account is linked yet: run `nanoclaw auth whatsapp` first (add --phone <number> for a pairing code)');
+    throw new CliError(
+      'no WhatsApp account is linked yet: run `nanoclaw auth whatsapp` first (add --phone <number> for a pairing code)',
+    );
   }
   return account;
 }
@@ -49,8 +51,16 @@ export function whatsappChannels(
   ];
 }
 
-export async function whatsappAuthCommand(config: Config, print: Print, phoneNumber?: string): Promise<number> {
-  print(phoneNumber ? 'Requesting a pairing code…' : 'Scan this QR code in WhatsApp → Linked devices → Link a device:');
+export async function whatsappAuthCommand(
+  config: Config,
+  print: Print,
+  phoneNumber?: string,
+): Promise<number> {
+  print(
+    phoneNumber
+      ? 'Requesting a pairing code…'
+      : 'Scan this QR code in WhatsApp → Linked devices → Link a device:',
+  );
   const { jid } = await pairWhatsApp({
     authDir: config.paths.authDir,
     phoneNumber,

@@ -287,6 +287,7 @@ export class GroupQueue {
 
   private settleWaiters(): void {
     if (this.isIdle()) for (const resolve of this.idleWaiters.splice(0)) resolve();
-    if (this.isIdle() && this.retryingCount() === 0) for (const resolve of this.settledWaiters.splice(0)) resolve();
+    if (this.isIdle() && this.retryingCount() === 0)
+      for (const resolve of this.settledWaiters.splice(0)) resolve();
   }
 }

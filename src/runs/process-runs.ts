@@ -28,9 +28,12 @@ export interface ProcessRunsOptions {
   logger: Logger;
   store: StoreApi;
   tools: ToolHost;
-  /** Null when no sandbox is usable; `backendProblem` says why. */
-  backend: SandboxBackend | null;
-  backendProblem: string;
+  /**
+   * The sandbox chosen at start-up, settled in the background so the host is
+   * ready before the probe finishes; `backend` null means none is usable and
+   * `reason` says why. The first run waits for it.
+   */
+  sandbox: Promise<{ backend: SandboxBackend | null; reason: string }>;
   credential: ModelCredential | null;
   runnerEntry: string;
   runnerNodeModules: string;
@@ -115,11 +118,18 @@ export class ProcessRuns implements AgentRuns {
     let backend: SandboxBackend;
     let extraMounts;
     try {
-      ({ backend, extraMounts } = this.checkGates(run.runId, request));
+      const sandbox = await this.options.sandbox;
+      ({ backend, extraMounts } = this.checkGates(run.runId, request, sandbox));
     } catch (err) {
       if (!(err instanceof StartRefused)) throw err;
       if (err.reason) {
-        store.audit({ group: group.folder, runId: run.runId, action: 'run_start', target: group.folder, reason: err.reason });
+        store.audit({
+          group: group.folder,
+          runId: run.runId,
+          action: 'run_start',
+          target: group.folder,
+          reason: err.reason,
+        });
       }
       logger.error({ group: group.folder, runId: run.runId, error: err.message }, 'run refused to start');
       return { ok: false, refusedToStart: true, error: err.message };
@@ -187,10 +197,18 @@ export class ProcessRuns implements AgentRuns {
         assistantName: config.assistantName,
         scheduledTask: request.task,
         engine: config.engine,
-        paths: { groupDir: spawn.paths.groupDir, globalDir: spawn.paths.globalDir, homeDir: spawn.paths.homeDir },
-        model: usesModel ? { socketPath: path.posix.join(spawn.paths.socketDir, 'model.sock'), placeholderKey } : undefined,
+        paths: {
+          groupDir: spawn.paths.groupDir,
+          globalDir: spawn.paths.globalDir,
+          homeDir: spawn.paths.homeDir,
+        },
+        model: usesModel
+          ? { socketPath: path.posix.join(spawn.paths.socketDir, 'model.sock'), placeholderKey }
+          : undefined,
         egress:
-          egressRules.length > 0 ? { socketPath: path.posix.join(spawn.paths.socketDir, 'egress.sock') } : undefined,
+          egressRules.length > 0
+            ? { socketPath: path.posix.join(spawn.paths.socketDir, 'egress.sock') }
+            : undefined,
       };
 
       let sessionId: string | undefined;
@@ -221,7 +239,9 @@ export class ProcessRuns implements AgentRuns {
       const result = await agent.done;
       return {
         ok: result.ok,
-        error: result.ok ? undefined : (run.killed ?? result.error ?? `runner exited with code ${result.exitCode}`),
+        error: result.ok
+          ? undefined
+          : (run.killed ?? result.error ?? `runner exited with code ${result.exitCode}`),
         sessionId: result.sessionId ?? sessionId,
       };
     } catch (err) {
@@ -236,8 +256,13 @@ export class ProcessRuns implements AgentRuns {
   }
 
   /** Every reason a run must not start, checked before anything is created. */
-  private checkGates(runId: string, request: RunRequest) {
-    const { config, store, backend } = this.options;
+  private checkGates(
+    runId: string,
+    request: RunRequest,
+    sandbox: { backend: SandboxBackend | null; reason: string },
+  ) {
+    const { config, store } = this.options;
+    const { backend } = sandbox;
     const { group } = request;
     if (group.dailyTokenBudget !== null) {
       const used = store.tokensUsedOnDay(group.folder, this.options.now());
@@ -248,9 +273,13 @@ export class ProcessRuns implements AgentRuns {
         );
       }
     }
-    if (!backend) throw new StartRefused('sandbox_unavailable', `no sandbox is available (${this.options.backendProblem})`);
+    if (!backend)
+      throw new StartRefused('sandbox_unavailable', `no sandbox is available (${sandbox.reason})`);
     if (backend.name === 'none' && !(group.isMain && config.allowUnsandboxedMain)) {
-      throw new StartRefused('unsandboxed_refused', 'running without a sandbox is allowed only for the main group, by explicit opt-in');
+      throw new StartRefused(
+        'unsandboxed_refused',
+        'running without a sandbox is allowed only for the main group, by explicit opt-in',
+      );
     }
     if (config.engine === 'claude-code' && !this.options.credential) {
       throw new StartRefused(

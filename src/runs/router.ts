@@ -204,7 +204,6 @@ export class Router {
 
     store.setCursor(groupJid, messages[messages.length - 1].seq);
     let sentSomething = false;
-    let entry: LiveEntry | undefined;
     const run = runs.start(
       { group, prompt: formatPrompt(messages), sessionId: store.getSession(group.folder) },
       {
@@ -212,7 +211,8 @@ export class Router {
           if (outbox.enqueue(groupJid, text).length > 0) sentSomething = true;
         },
         onTurnEnd: () => {
-          if (!entry) return;
+          const entry = this.live.get(groupJid);
+          if (!entry || entry.run !== run) return;
           entry.unansweredTurns = Math.max(0, entry.unansweredTurns - 1);
           if (entry.unansweredTurns > 0) return;
           this.options.onBusyChange?.(groupJid, false);
@@ -221,9 +221,8 @@ export class Router {
         onSessionId: (sessionId) => store.setSession(group.folder, sessionId),
       },
     );
-    entry = { run, kind: 'messages', unansweredTurns: 1 };
     if (this.closeAfterTurn) run.close();
-    const outcome = await this.track(group, entry);
+    const outcome = await this.track(group, { run, kind: 'messages', unansweredTurns: 1 });
 
     if (outcome.ok) {
       this.lastErrors.delete(groupJid);
@@ -266,7 +265,11 @@ export class Router {
     const startedAtMs = now();
     if (!task || task.status !== 'active') {
       // Paused or cancelled while queued: the scheduler still has it in flight.
-      this.options.onTaskFinished(taskId, { status: 'error', error: 'not run: paused or cancelled while queued', startedAtMs });
+      this.options.onTaskFinished(taskId, {
+        status: 'error',
+        error: 'not run: paused or cancelled while queued',
+        startedAtMs,
+      });
       return { ok: true };
     }
     if (!group) {

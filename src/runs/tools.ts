@@ -253,7 +253,12 @@ export class ToolHost {
     return updated;
   }
 
-  private setTaskStatus(ctx: ToolContext, tool: ToolName, id: string, status: 'paused' | 'active'): Task | undefined {
+  private setTaskStatus(
+    ctx: ToolContext,
+    tool: ToolName,
+    id: string,
+    status: 'paused' | 'active',
+  ): Task | undefined {
     const task = this.ownTask(ctx, tool, id);
     if (status === 'active' && task.status !== 'paused') {
       throw new ToolError(`task ${id} is ${task.status}; only a paused task can be resumed`);

@@ -13,25 +13,40 @@ afterEach(() => home?.cleanup());
 describe('nanoclaw chat --json', () => {
   it('answers each line, then exits 0 once everything is delivered', async () => {
     home = makeCliHome();
-    const result = await runCli(['chat', '--json'], home.env, '{"text":"hello world"}\n{"text":"and more"}\n');
+    const result = await runCli(
+      ['chat', '--json'],
+      home.env,
+      '{"text":"hello world"}\n{"text":"and more"}\n',
+    );
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
-    const lines = result.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = result.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines[0]).toEqual({ chat: 'local:main', text: 'echo: hello world' });
     expect(lines.map((l) => l.text).join('\n')).toContain('and more');
   });
 
   it('reports a bad input line clearly and loses nothing else', async () => {
     home = makeCliHome();
-    const input = ['not json', '{"text": 5}', '{"text":"valid one"}', '{"text":"x","chat":"local:nobody"}'].join('\n');
+    const input = [
+      'not json',
+      '{"text": 5}',
+      '{"text":"valid one"}',
+      '{"text":"x","chat":"local:nobody"}',
+    ].join('\n');
     const result = await runCli(['chat', '--json'], home.env, `${input}\n`);
     expect(result.code).toBe(0);
     expect(result.stderr).toContain('not JSON');
     expect(result.stderr).toContain('field "text" must be a string');
     expect(result.stderr).toContain('"local:nobody" is not a registered group');
-    expect(result.stdout.trim().split('\n').map((l) => JSON.parse(l))).toEqual([
-      { chat: 'local:main', text: 'echo: valid one' },
-    ]);
+    expect(
+      result.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual([{ chat: 'local:main', text: 'echo: valid one' }]);
   });
 
   it('gates a registered local group on its trigger and includes earlier messages as context', async () => {
@@ -50,10 +65,15 @@ describe('nanoclaw chat --json', () => {
       .join('\n');
     const result = await runCli(['chat', '--json'], home.env, `${input}\n`);
     expect(result.code).toBe(0);
-    const lines = result.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = result.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(1);
     expect(lines[0].chat).toBe('local:family');
-    expect(lines[0].text).toBe('echo: we need milk\nhey @Andy mid-text does not wake\n@andy add it to the list');
+    expect(lines[0].text).toBe(
+      'echo: we need milk\nhey @Andy mid-text does not wake\n@andy add it to the list',
+    );
   });
 
   it('passes a follow-up to the live run (one sandbox, not two)', async () => {
@@ -89,7 +109,10 @@ describe('nanoclaw chat --json', () => {
     home.writeConfig({ retryBaseMs: 50, maxRetries: 2 });
     const result = await runCli(['chat', '--json'], home.env, '{"text":"/crash"}\n');
     expect(result.code).toBe(0);
-    const lines = result.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = result.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(1);
     expect(lines[0].text).toMatch(/couldn't process your last messages after several tries/);
   });

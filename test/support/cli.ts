@@ -14,7 +14,8 @@ export const CLI = path.join(REPO_ROOT, 'bin', 'nanoclaw.mjs');
 /** Fails loudly when the build is missing: these tests exercise the shipped bundle. */
 export function assertBuilt(): void {
   for (const file of ['dist/src/cli/main.js', 'dist/runner.mjs']) {
-    if (!fs.existsSync(path.join(REPO_ROOT, file))) throw new Error(`${file} is missing: run npm run build first`);
+    if (!fs.existsSync(path.join(REPO_ROOT, file)))
+      throw new Error(`${file} is missing: run npm run build first`);
   }
 }
 
@@ -43,7 +44,8 @@ export function makeCliHome(extraEnv: NodeJS.ProcessEnv = {}): CliHome {
   return {
     dir,
     env,
-    writeConfig: (config) => fs.writeFileSync(path.join(policy, 'config.json'), JSON.stringify(config, null, 2)),
+    writeConfig: (config) =>
+      fs.writeFileSync(path.join(policy, 'config.json'), JSON.stringify(config, null, 2)),
     cleanup: () => fs.rmSync(dir, { recursive: true, force: true }),
   };
 }
@@ -54,7 +56,12 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(args: string[], env: NodeJS.ProcessEnv, input = '', timeoutMs = 30_000): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  input = '',
+  timeoutMs = 30_000,
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { env, cwd: env.NANOCLAW_HOME });
     let stdout = '';

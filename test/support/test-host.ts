@@ -24,15 +24,33 @@ export interface TestHost {
 
 export function makeTestConfig(dir: string, overrides: Partial<Config> = {}): Config {
   const base = loadConfig({
-    env: { NANOCLAW_HOME: dir, NANOCLAW_CONFIG_DIR: path.join(dir, 'policy'), TZ: 'UTC', ASSISTANT_NAME: 'Andy' },
+    env: {
+      NANOCLAW_HOME: dir,
+      NANOCLAW_CONFIG_DIR: path.join(dir, 'policy'),
+      TZ: 'UTC',
+      ASSISTANT_NAME: 'Andy',
+    },
     cwd: dir,
     userHome: dir,
   });
-  return { ...base, retryBaseMs: 20, outboxRetryBaseMs: 20, outboxRetryMaxMs: 100, shutdownGraceMs: 500, ...overrides };
+  return {
+    ...base,
+    retryBaseMs: 20,
+    outboxRetryBaseMs: 20,
+    outboxRetryMaxMs: 100,
+    shutdownGraceMs: 500,
+    ...overrides,
+  };
 }
 
 export function buildTestHost(
-  options: { runs?: AgentRuns; config?: Partial<Config>; dir?: string; showsBotName?: boolean; now?: () => number } = {},
+  options: {
+    runs?: AgentRuns;
+    config?: Partial<Config>;
+    dir?: string;
+    showsBotName?: boolean;
+    now?: () => number;
+  } = {},
 ): TestHost {
   const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'nanoclaw-host-'));
   const config = makeTestConfig(dir, options.config);

@@ -78,7 +78,9 @@ export class LocalChannel implements Channel {
 
   private onLine(raw: string): void {
     if (raw.trim() === '') return;
-    const parsed = this.options.json ? this.parseJson(raw) : { text: raw, sender: 'you', chat: LOCAL_MAIN_JID };
+    const parsed = this.options.json
+      ? this.parseJson(raw)
+      : { text: raw, sender: 'you', chat: LOCAL_MAIN_JID };
     if (!parsed) return;
     const timestamp = new Date(this.options.now()).toISOString();
     this.options.events.onChatMetadata({ jid: parsed.chat, timestamp });

@@ -152,7 +152,9 @@ describe('cursor and retry semantics (SPEC §4)', () => {
   });
 
   it('tells the chat once when a run cannot start, without retrying', async () => {
-    const runs = new FakeRuns((run) => run.finish({ ok: false, refusedToStart: true, error: 'sandbox missing' }));
+    const runs = new FakeRuns((run) =>
+      run.finish({ ok: false, refusedToStart: true, error: 'sandbox missing' }),
+    );
     t = buildTestHost({ runs });
     t.addGroup({ jid: MAIN, folder: 'main', isMain: true, requiresTrigger: false });
     await t.host.start();

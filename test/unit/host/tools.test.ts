@@ -18,7 +18,8 @@ beforeEach(async () => {
 });
 afterEach(() => t.cleanup());
 
-const call = (group: Group, name: string, args: unknown) => t.host.tools.handle({ runId: 'run-1', group }, name, args);
+const call = (group: Group, name: string, args: unknown) =>
+  t.host.tools.handle({ runId: 'run-1', group }, name, args);
 const inAnHour = () => new Date(Date.now() + 3_600_000).toISOString();
 
 function audits() {
@@ -32,19 +33,30 @@ describe('send_message', () => {
   });
 
   it('lets main send to another chat, refuses others and audits', async () => {
-    expect(await call(main, 'send_message', { text: 'from main', chat_jid: 'fake:work' })).toMatchObject({ ok: true });
+    expect(await call(main, 'send_message', { text: 'from main', chat_jid: 'fake:work' })).toMatchObject({
+      ok: true,
+    });
     const refused = await call(family, 'send_message', { text: 'sneaky', chat_jid: 'fake:work' });
     expect(refused.ok).toBe(false);
     expect(t.channel.sent.map((s) => s.text)).toEqual(['from main']);
     expect(audits()).toEqual([
-      expect.objectContaining({ group: 'family', runId: 'run-1', action: 'tool_call', reason: 'not_authorized' }),
+      expect.objectContaining({
+        group: 'family',
+        runId: 'run-1',
+        action: 'tool_call',
+        reason: 'not_authorized',
+      }),
     ]);
   });
 });
 
 describe('tasks', () => {
   it('schedules for its own group; only main may schedule for another', async () => {
-    const own = await call(family, 'schedule_task', { prompt: 'p', schedule_type: 'once', schedule_value: inAnHour() });
+    const own = await call(family, 'schedule_task', {
+      prompt: 'p',
+      schedule_type: 'once',
+      schedule_value: inAnHour(),
+    });
     expect(own.ok).toBe(true);
     const foreign = await call(family, 'schedule_task', {
       prompt: 'p',
@@ -69,7 +81,9 @@ describe('tasks', () => {
     await call(family, 'schedule_task', { prompt: 'f', schedule_type: 'once', schedule_value: inAnHour() });
     await call(work, 'schedule_task', { prompt: 'w', schedule_type: 'once', schedule_value: inAnHour() });
     const familyList = await call(family, 'list_tasks', {});
-    expect(familyList.ok && (familyList.result as Array<{ prompt: string }>).map((x) => x.prompt)).toEqual(['f']);
+    expect(familyList.ok && (familyList.result as Array<{ prompt: string }>).map((x) => x.prompt)).toEqual([
+      'f',
+    ]);
     const mainList = await call(main, 'list_tasks', {});
     expect(mainList.ok && (mainList.result as unknown[]).length).toBe(2);
 
@@ -88,7 +102,11 @@ describe('tasks', () => {
   });
 
   it('refuses an invalid schedule with a message naming the field and an example', async () => {
-    const answer = await call(family, 'schedule_task', { prompt: 'p', schedule_type: 'cron', schedule_value: 'every day' });
+    const answer = await call(family, 'schedule_task', {
+      prompt: 'p',
+      schedule_type: 'cron',
+      schedule_value: 'every day',
+    });
     expect(answer.ok).toBe(false);
     expect(answer.ok ? '' : answer.error).toMatch(/schedule_value.*e\.g\./);
     expect(t.host.store.listTasks()).toEqual([]);
@@ -109,9 +127,16 @@ describe('groups', () => {
     expect(t.host.store.getGroupByJid('fake:new')).toBeUndefined();
     expect(audits()).toHaveLength(4);
 
-    expect((await call(main, 'register_group', { jid: 'local:new', name: 'New', folder: 'new-group', trigger: '@Andy' })).ok).toBe(
-      true,
-    );
+    expect(
+      (
+        await call(main, 'register_group', {
+          jid: 'local:new',
+          name: 'New',
+          folder: 'new-group',
+          trigger: '@Andy',
+        })
+      ).ok,
+    ).toBe(true);
     expect(t.host.store.getGroupByFolder('new-group')).toMatchObject({ jid: 'local:new', isMain: false });
     const listed = await call(main, 'list_groups', {});
     expect(listed.ok).toBe(true);
@@ -119,7 +144,12 @@ describe('groups', () => {
   });
 
   it('refuses a bad folder with the field named and an example', async () => {
-    const answer = await call(main, 'register_group', { jid: 'local:x', name: 'X', folder: '../etc', trigger: '@Andy' });
+    const answer = await call(main, 'register_group', {
+      jid: 'local:x',
+      name: 'X',
+      folder: '../etc',
+      trigger: '@Andy',
+    });
     expect(answer.ok ? '' : answer.error).toMatch(/folder.*e\.g\./);
   });
 });
@@ -128,7 +158,9 @@ describe('bad calls (SPEC §12)', () => {
   it('answers an unknown tool with an error and an audit record', async () => {
     const answer = await call(family, 'delete_everything', {});
     expect(answer).toMatchObject({ ok: false });
-    expect(audits()).toEqual([expect.objectContaining({ reason: 'unknown_tool', target: 'delete_everything' })]);
+    expect(audits()).toEqual([
+      expect.objectContaining({ reason: 'unknown_tool', target: 'delete_everything' }),
+    ]);
   });
 
   it('rejects a forged identity riding in the arguments', async () => {
@@ -139,7 +171,11 @@ describe('bad calls (SPEC §12)', () => {
   });
 
   it('names the wrong field', async () => {
-    const answer = await call(family, 'schedule_task', { prompt: 'p', schedule_type: 'weekly', schedule_value: 'x' });
+    const answer = await call(family, 'schedule_task', {
+      prompt: 'p',
+      schedule_type: 'weekly',
+      schedule_value: 'x',
+    });
     expect(answer.ok ? '' : answer.error).toContain('schedule_type');
   });
 });

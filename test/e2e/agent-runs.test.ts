@@ -1,0 +1,206 @@
+// Agent runs end to end: `nanoclaw chat --json` as a child process with the real
+// runner, Agent SDK and Claude Code inside real bubblewrap, through the host's
+// model broker; only the model is a scripted fake. Covers the credential path,
+// trigger gating, follow-ups to a live run, session resume and crash retries.
+
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ChatSession, runCli, type CliHome } from '../support/cli.js';
+import {
+  requestText,
+  startFakeModelServer,
+  type FakeModelServer,
+  type RecordedRequest,
+  type StaticTurn,
+} from '../support/fake-model-server.js';
+import {
+  REAL_KEY,
+  answeredToolResult,
+  assertAgentPrerequisites,
+  chatLines,
+  lastUserText,
+  liveRunIds,
+  makeAgentHome,
+  routed,
+} from './agent-support.js';
+
+let home: CliHome | undefined;
+let fake: FakeModelServer | undefined;
+let chat: ChatSession | undefined;
+
+beforeAll(() => assertAgentPrerequisites());
+afterEach(async () => {
+  if (chat && chat.child.exitCode === null) chat.child.kill('SIGKILL');
+  chat = undefined;
+  await fake?.close();
+  fake = undefined;
+  home?.cleanup();
+  home = undefined;
+});
+
+/** A fake model answering by content, and a home pointed at it. */
+async function setUp(route: (request: RecordedRequest) => StaticTurn): Promise<{
+  fake: FakeModelServer;
+  home: CliHome;
+}> {
+  fake = await startFakeModelServer({ script: routed(route) });
+  home = makeAgentHome(fake);
+  return { fake, home };
+}
+
+describe('agent runs through nanoclaw chat --json (bwrap + Claude Code)', () => {
+  it('answers with the scripted reply; the real key reaches only the model, never the sandbox', async () => {
+    // Every process of the sandbox: env, bwrap's own environ (pid 1), and all /proc/*/environ.
+    const command =
+      "env; echo '--- pid1'; tr '\\0' '\\n' < /proc/1/environ; echo '--- self'; " +
+      "tr '\\0' '\\n' < /proc/self/environ; echo '--- all'; " +
+      "for f in /proc/[0-9]*/environ /proc/[0-9]*/cmdline; do tr '\\0' '\\n' < \"$f\" 2>/dev/null; done";
+    const { fake, home } = await setUp((req) => {
+      const tool = answeredToolResult(req);
+      if (tool) return { text: 'environment checked' };
+      if (lastUserText(req).includes('show me your environment'))
+        return { toolUse: { name: 'Bash', input: { command, description: 'print the environment' } } };
+      return { text: 'unexpected request' };
+    });
+    const result = await runCli(['chat', '--json'], home.env, '{"text":"show me your environment"}\n');
+    expect(result.code, result.stderr).toBe(0);
+    expect(chatLines(result.stdout)).toEqual([{ chat: 'local:main', text: 'environment checked' }]);
+
+    const conversation = fake.conversationRequests();
+    expect(conversation).toHaveLength(2);
+    // The broker swapped the per-run placeholder for the host's key on every request.
+    expect(fake.requests.length).toBeGreaterThanOrEqual(2);
+    for (const req of fake.requests) {
+      expect(req.headers['x-api-key']).toBe(REAL_KEY);
+      expect(req.headers.authorization).toBeUndefined();
+    }
+
+    // The command really ran inside the sandbox, and the key was nowhere in it.
+    const seen = answeredToolResult(conversation[1]);
+    expect(seen?.isError).toBe(false);
+    const output = seen?.text ?? '';
+    expect(output).toContain('HOME=/home/agent');
+    expect(output).toMatch(/--- pid1\n[\s\S]*PATH=/);
+    expect(output).toMatch(/--- all\n[\s\S]*runner\.mjs/);
+    // What the sandbox had instead: a per-run placeholder that is worthless outside the run.
+    expect(output).toMatch(/ANTHROPIC_API_KEY=sk-ant-run-[0-9a-f]{48}/);
+    expect(output).not.toContain(REAL_KEY);
+    expect(output).not.toContain('REAL-host-credential');
+    expect(result.stdout + result.stderr).not.toContain(REAL_KEY);
+  });
+
+  it('gates a non-main group on its trigger; the trigger run gets the earlier messages as context', async () => {
+    const { fake, home } = await setUp((req) =>
+      lastUserText(req).includes('ping from main') ? { text: 'pong' } : { text: 'family reply' },
+    );
+    const added = await runCli(
+      ['groups', 'add', 'local:family', '--name', 'Family', '--folder', 'family', '--trigger', '@Andy'],
+      home.env,
+    );
+    expect(added.code).toBe(0);
+    chat = new ChatSession(home.env);
+    chat.send({ text: 'we need milk', sender: 'bob', chat: 'local:family' });
+    chat.send({ text: 'hey @Andy mid-text does not wake', sender: 'bob', chat: 'local:family' });
+    // A barrier: main always wakes. By its reply a run woken by the lines above would
+    // have had as long as main's to reach the model.
+    chat.send({ text: 'ping from main' });
+    await chat.waitFor((lines) => lines.some((l) => l.text === 'pong'));
+    expect(fake.conversationRequests().map((r) => requestText(r))).toEqual([
+      expect.stringContaining('ping from main'),
+    ]);
+
+    chat.send({ text: '@andy add it to the list', sender: 'alice', chat: 'local:family' });
+    await chat.waitFor((lines) => lines.some((l) => l.chat === 'local:family'));
+    expect(await chat.end()).toBe(0);
+
+    const familyRequests = fake.conversationRequests().filter((r) => requestText(r).includes('we need milk'));
+    expect(familyRequests).toHaveLength(1);
+    const prompt = lastUserText(familyRequests[0]);
+    expect(prompt).toMatch(/<message sender="bob" time="[^"]+">we need milk<\/message>/);
+    expect(prompt).toContain('hey @Andy mid-text does not wake');
+    expect(prompt).toMatch(/<message sender="alice" time="[^"]+">@andy add it to the list<\/message>/);
+    expect(prompt.indexOf('we need milk')).toBeLessThan(prompt.indexOf('@andy add it'));
+    expect(chat.lines.filter((l) => l.chat === 'local:family')).toEqual([
+      { chat: 'local:family', text: 'family reply' },
+    ]);
+  });
+
+  it('passes a follow-up to the live run: same process, same conversation', async () => {
+    const runsAtRequest: string[][] = [];
+    const { fake, home } = await setUp((req) => {
+      // Sampled as each request arrives: which run directories exist right now.
+      runsAtRequest.push(liveRunIds(home));
+      const text = lastUserText(req);
+      if (text.includes('second question')) return { text: 'second answer' };
+      if (text.includes('first question')) return { text: 'first answer' };
+      return { text: 'unexpected request' };
+    });
+    chat = new ChatSession(home.env);
+    chat.send({ text: 'first question' });
+    await chat.waitFor((lines) => lines.length >= 1);
+    chat.send({ text: 'second question' });
+    await chat.waitFor((lines) => lines.length >= 2);
+    expect(await chat.end()).toBe(0);
+    expect(chat.lines.map((l) => l.text)).toEqual(['first answer', 'second answer']);
+
+    const [first, second, ...rest] = fake.conversationRequests();
+    expect(rest).toEqual([]);
+    // One run directory, the same one, at both requests: a second spawn would have had a
+    // new run id (and the first run's directory is removed when its process ends).
+    expect(runsAtRequest).toHaveLength(2);
+    expect(runsAtRequest[0]).toHaveLength(1);
+    expect(runsAtRequest[1]).toEqual(runsAtRequest[0]);
+    // And Claude Code carried the first exchange into the second request of the same session.
+    const text = requestText(second);
+    expect(text).toContain('first question');
+    expect(text).toContain('first answer');
+    expect(text).toContain('second question');
+    expect(second.headers['x-claude-code-session-id']).toBe(first.headers['x-claude-code-session-id']);
+  });
+
+  it('resumes the session in the next run (a separate chat invocation)', async () => {
+    const runsAtRequest: string[][] = [];
+    const { fake, home } = await setUp((req) => {
+      runsAtRequest.push(liveRunIds(home));
+      const text = lastUserText(req);
+      if (text.includes('What was the secret word?')) return { text: 'resumed fine' };
+      if (text.includes('Remember the secret word')) return { text: 'The secret word is marmalade.' };
+      return { text: 'unexpected request' };
+    });
+    const one = await runCli(['chat', '--json'], home.env, '{"text":"Remember the secret word"}\n');
+    expect(chatLines(one.stdout), one.stderr).toEqual([{ chat: 'local:main', text: 'The secret word is marmalade.' }]);
+    const two = await runCli(['chat', '--json'], home.env, '{"text":"What was the secret word?"}\n');
+    expect(chatLines(two.stdout), two.stderr).toEqual([{ chat: 'local:main', text: 'resumed fine' }]);
+
+    const [first, second, ...rest] = fake.conversationRequests();
+    expect(rest).toEqual([]);
+    expect(runsAtRequest[1]).not.toEqual(runsAtRequest[0]);
+    expect(requestText(first)).not.toContain('marmalade');
+    const text = requestText(second);
+    expect(text).toContain('Remember the secret word');
+    expect(text).toContain('The secret word is marmalade.');
+    expect(text).toContain('What was the secret word?');
+  });
+
+  it('retries a failing run with backoff, then tells the chat once', async () => {
+    const runsAtRequest: string[][] = [];
+    const { fake, home } = await setUp(() => {
+      runsAtRequest.push(liveRunIds(home));
+      // Claude Code does not retry a 400, so the runner ends with done{error}.
+      return { error: { status: 400, type: 'invalid_request_error', message: 'scripted refusal' } };
+    });
+    home.writeConfig({ retryBaseMs: 200, maxRetries: 2 });
+    const result = await runCli(['chat', '--json'], home.env, '{"text":"please fail"}\n', 60_000);
+    expect(result.code, result.stderr).toBe(0);
+
+    // Three runs (first try + maxRetries), each a separate process that reached the model.
+    const runs = [...new Set(runsAtRequest.flat())];
+    expect(runs).toHaveLength(3);
+    for (const req of fake.conversationRequests()) expect(requestText(req)).toContain('please fail');
+    const lines = chatLines(result.stdout);
+    expect(lines).toHaveLength(1);
+    expect(lines[0].chat).toBe('local:main');
+    expect(lines[0].text).toMatch(/couldn't process your last messages after several tries/);
+    expect(lines[0].text).toContain('scripted refusal');
+    expect(result.stderr.match(/cursor rolled back for retry/g)).toHaveLength(3);
+  });
+});
