@@ -3,6 +3,7 @@
 // came from — never its value.
 
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Config } from '../config/config.js';
 import { loadCredential } from '../config/config.js';
 import { loadEgressAllowlist } from '../broker/egress-allowlist.js';
@@ -54,6 +55,20 @@ export async function doctorCommand(
     ok: selection.backend !== null,
     detail: selection.backend ? `${selection.backend.name}: ${selection.reason}` : selection.reason,
   });
+  add('sandbox access', true, () => {
+    const blocked = [config.homeDir, findPackageRoot(import.meta.url)]
+      .map((dir) => untraversableAncestor(dir))
+      .filter((dir): dir is string => dir !== null);
+    return blocked.length === 0
+      ? {
+          ok: true,
+          detail: 'the data directory and the install are reachable by the sandbox user (uid 1000)',
+        }
+      : {
+          ok: false,
+          detail: `the sandbox user (uid 1000) cannot enter ${blocked.join(', ')}: allow it (chmod o+x) or move NANOCLAW_HOME / the install elsewhere`,
+        };
+  });
   add('credential', config.engine === 'claude-code', () => {
     const credential = loadCredential({ env, homeDir: config.homeDir });
     return credential
@@ -96,4 +111,26 @@ export async function doctorCommand(
     print(`${mark} ${check.name}: ${check.detail}`);
   }
   return checks.some((c) => c.required && !c.ok) ? 1 : 0;
+}
+
+/**
+ * The first directory on the way to `dir` that uid 1000 (the sandbox user,
+ * spawned by a root host) cannot pass through, or null.
+ */
+function untraversableAncestor(dir: string): string | null {
+  if (process.getuid?.() !== 0) return null;
+  let current = path.resolve(dir);
+  const chain: string[] = [];
+  for (;;) {
+    chain.unshift(current);
+    const parent = path.dirname(current);
+    if (parent === current) break;
+    current = parent;
+  }
+  for (const step of chain) {
+    const stat = fs.statSync(step);
+    const passable = stat.uid === 1000 ? (stat.mode & 0o100) !== 0 : (stat.mode & 0o001) !== 0;
+    if (!passable) return step;
+  }
+  return null;
 }

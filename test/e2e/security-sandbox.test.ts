@@ -309,6 +309,7 @@ echo canary:end
       expect(run.results).toHaveLength(4);
       const [bash, readEnv, readSsh, readWork] = run.results;
       const probes = parseProbes(bash.text);
+      fs.writeFileSync('/tmp/sec-proto/out.txt', run.results.map((r) => r.text).join('\n=====\n'));
       // The script really ran, from start to end.
       expect(bash.text, bash.text).toContain('canary:start');
       expect(bash.text, bash.text).toContain('canary:end');
