@@ -203,9 +203,9 @@ A='${KEY_A}'; B='${KEY_B}'
 pats() { printf '%s%s\n' "$A" "$B" '${c1[0]}' '${c1[1]}' '${c2[0]}' '${c2[1]}' '${c3[0]}' '${c3[1]}' '${c4[0]}' '${c4[1]}'; }
 r() { if [ "$2" = 0 ]; then echo "probe|$1|ok|$3"; else echo "probe|$1|blocked|$3"; fi; }
 echo "info|uid|$(id -u)"
-echo "info|capeff|$(awk '/CapEff/ {print $2}' /proc/self/status)"
-echo "info|nonewprivs|$(awk '/NoNewPrivs/ {print $2}' /proc/self/status)"
-echo "info|ifaces|$(awk -F: 'NR>2 {gsub(/ /,"",$1); printf "%s,", $1}' /proc/net/dev)"
+echo "info|capeff|$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status)"
+echo "info|nonewprivs|$(sed -n 's/^NoNewPrivs:[[:space:]]*//p' /proc/self/status)"
+echo "info|ifaces|$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\n' ',')"
 echo "info|pid1_environ|$(tr '\0' ' ' < /proc/1/environ)"
 echo "info|nprocs|$(ls -d /proc/[0-9]* | wc -l)"
 echo "info|sockets|$(ls /run/nanoclaw | tr '\n' ',')"
@@ -244,16 +244,17 @@ for pid in os.listdir('/proc'):
         if perms[0] != 'r':
             continue
         a, b = (int(x, 16) for x in rng.split('-'))
-        if b - a > (1 << 30):
-            continue
-        try:
-            mem.seek(a)
-            data = mem.read(b - a)
-        except (OSError, OverflowError, ValueError):
-            continue
-        scanned += len(data)
-        if key in data:
-            hits.append(pid)
+        # In chunks that overlap by the key length: the sandbox's memory limit applies to this scan too.
+        step = 8 << 20
+        for off in range(a, b, step):
+            try:
+                mem.seek(off)
+                data = mem.read(min(step + len(key), b - off))
+            except (OSError, OverflowError, ValueError):
+                break
+            scanned += len(data)
+            if key in data:
+                hits.append(pid)
 print(f'info|mem_procs|{",".join(sorted(seen))}')
 print(f'info|mem_scanned|{scanned}')
 print(f'probe|cred_memory|{"ok" if hits else "blocked"}|{",".join(sorted(set(hits)))}')
@@ -292,7 +293,7 @@ unshare -n true 2>/dev/null; r unshare_net $?
 mkdir -p /tmp/m; mount -t tmpfs none /tmp/m 2>/dev/null; r mount $?
 mknod /tmp/x c 1 3 2>/dev/null; r mknod $?
 chroot / true 2>/dev/null; r chroot $?
-hostprocs=$(for p in /proc/[0-9]*; do tr '\0' ' ' < $p/cmdline 2>/dev/null; echo; done | grep -cE 'vitest|nanoclaw.mjs chat')
+hostprocs=$(for p in /proc/[0-9]*; do tr '\0' ' ' < $p/cmdline 2>/dev/null; echo; done | grep -cE 'vites[t]|nanoclaw[.]mjs chat')
 [ "$hostprocs" -gt 0 ]; r see_host_processes $? "$hostprocs"
 echo canary:end
 `;
@@ -319,7 +320,8 @@ echo canary:end
       expect(probes.get('capeff')?.result).toBe('0000000000000000');
       expect(probes.get('nonewprivs')?.result).toBe('1');
       expect(probes.get('ifaces')?.result).toBe('lo,');
-      expect(probes.get('pid1_environ')?.result.trim()).toBe('PATH=/usr/bin:/bin');
+      // bwrap is pid 1 and its environ is readable: it holds nothing but PATH (and the PWD node adds).
+      expect(probes.get('pid1_environ')?.result.trim()).toBe('PATH=/usr/bin:/bin PWD=/');
       expect(probes.get('sockets')?.result).toBe('model.sock,');
       expect(probes.get('workspace')?.result).toBe('global,group,');
       expect(probes.get('home')?.result).toBe('agent,');

@@ -2,6 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeRuns } from '../../support/fake-runs.js';
 import { buildTestHost, type TestHost } from '../../support/test-host.js';
+import { until } from '../../support/until.js';
 
 const MAIN = 'fake:main';
 let t: TestHost | null = null;
@@ -9,14 +10,6 @@ afterEach(async () => {
   await t?.cleanup();
   t = null;
 });
-
-async function until(check: () => boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe('durable outbox', () => {
   it('holds messages while the channel is down and sends them in order after reconnect', async () => {

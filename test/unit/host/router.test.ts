@@ -3,6 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeRuns, type FakeRun } from '../../support/fake-runs.js';
 import { buildTestHost, type TestHost } from '../../support/test-host.js';
+import { until } from '../../support/until.js';
 
 const MAIN = 'fake:main';
 const FAMILY = 'fake:family';
@@ -12,14 +13,6 @@ afterEach(async () => {
   await t?.cleanup();
   t = null;
 });
-
-async function until(check: () => boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 async function started(runs: FakeRuns, count: number): Promise<FakeRun> {
   await until(() => runs.runs.length >= count);
