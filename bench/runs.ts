@@ -212,7 +212,7 @@ async function startRealHost(route: (request: RecordedRequest) => StaticTurn): P
         credential: { kind: 'api_key', value: 'sk-ant-bench-real-key' },
         ...RUNNER,
         loadMountAllowlist: () => null,
-        loadEgressAllowlist: () => ({}),
+        loadEgressAllowlist: () => ({ default: [], groups: {} }),
         userHome: dir,
         now: Date.now,
       }),

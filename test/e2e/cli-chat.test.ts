@@ -129,6 +129,28 @@ describe('nanoclaw chat --json', () => {
   });
 });
 
+describe('running without a sandbox (SPEC §10.7)', () => {
+  it('is refused unless the owner opted in, and then warns at every start', async () => {
+    home = makeCliHome({ NANOCLAW_SANDBOX: 'none' });
+    const refused = await runCli(['chat', '--json'], home.env, '{"text":"hi"}\n');
+    expect(refused.code).toBe(0);
+    expect(JSON.parse(refused.stdout.trim()).text).toMatch(/couldn't start/);
+
+    home.writeConfig({ allowUnsandboxedMain: true });
+    const allowed = await runCli(['chat', '--json'], home.env, '{"text":"again"}\n');
+    expect(allowed.stderr).toMatch(/WARNING.*sandbox/i);
+    // The message refused before was kept: it is answered now, together with the new one.
+    const texts = allowed.stdout
+      .trim()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { text: string }).text)
+      .join('\n');
+    expect(texts).toContain('hi');
+    expect(texts).toContain('again');
+    expect(texts.startsWith('echo: ')).toBe(true);
+  });
+});
+
 describe('admin commands', () => {
   it('doctor says which sandbox and why, and fails when the credential is missing', async () => {
     home = makeCliHome({ NANOCLAW_ENGINE: 'claude-code' });

@@ -336,7 +336,7 @@ echo canary:end
       expect(failed.filter((f) => !f.startsWith('control_')), bash.text).toEqual([]);
       // Every probe we meant to run reported (none was silently skipped).
       const blocked = [...probes].filter(([, p]) => p.result === 'blocked').map(([n]) => n);
-      expect(blocked.length, bash.text).toBe(57);
+      expect(blocked.length, bash.text).toBe(53);
       expect(Number(probes.get('files_scanned')?.result)).toBeGreaterThan(1000);
       // The memory scan read the runner, Claude Code and bwrap (pid 1), tens of MB.
       expect(probes.get('mem_procs')?.result).toBe('bwrap,claude,node');
