@@ -164,6 +164,13 @@ describe('admin commands', () => {
     expect(withKey.stdout).not.toContain('sk-ant-secret-value');
   });
 
+  it('start without a linked WhatsApp account says what to run, and exits (no loop)', async () => {
+    home = makeCliHome();
+    const result = await runCli(['start'], home.env);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('nanoclaw auth whatsapp');
+  });
+
   it('groups add validates the folder with an example, and tasks/audit report empty states', async () => {
     home = makeCliHome();
     const bad = await runCli(['groups', 'add', 'local:x', '--name', 'X', '--folder', 'Bad Folder'], home.env);

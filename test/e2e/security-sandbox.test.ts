@@ -310,7 +310,6 @@ echo canary:end
       expect(run.results).toHaveLength(4);
       const [bash, readEnv, readSsh, readWork] = run.results;
       const probes = parseProbes(bash.text);
-      fs.writeFileSync('/tmp/sec-proto/out.txt', run.results.map((r) => r.text).join('\n=====\n'));
       // The script really ran, from start to end.
       expect(bash.text, bash.text).toContain('canary:start');
       expect(bash.text, bash.text).toContain('canary:end');
@@ -376,5 +375,117 @@ echo canary:end
       expect(JSON.stringify(records)).not.toContain(KEY);
     },
     RUN_TIMEOUT_MS + 10_000,
+  );
+
+  it(
+    'a fork bomb hits the pids limit without hurting the host, and processes left behind die with the run',
+    async () => {
+      home = await newHome({ sandboxLimits: { pids: 200 } });
+      const marker = `ncbomb${randomBytes(4).toString('hex')}`;
+      const sleepSecs = String(900_000 + Math.floor(Math.random() * 90_000));
+      const script = String.raw`
+echo canary:start
+mkfifo /tmp/f; exec 9<>/tmp/f
+setsid bash -c ': ${marker}; echo $$ > /tmp/bomb.pid; b() { b | b & }; b' >/dev/null 2>&1 &
+read -t 4 -u 9
+procs=(/proc/[0-9]*)
+echo "info|procs_during_bomb|$` + '{#procs[@]}' + String.raw`"
+pg=$(< /tmp/bomb.pid)
+for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do kill -KILL -- -$pg 2>/dev/null || break; read -t 0.3 -u 9; done
+procs=(/proc/[0-9]*)
+echo "info|procs_after_kill|$` + '{#procs[@]}' + String.raw`"
+nohup sleep ${sleepSecs} >/dev/null 2>&1 &
+setsid sleep ${sleepSecs} >/dev/null 2>&1 < /dev/null &
+(setsid bash -c 'sleep ${sleepSecs}' >/dev/null 2>&1 < /dev/null &)
+echo "info|left_behind|$(pgrep -c -f 'sleep ${sleepSecs}')"
+echo canary:end
+`;
+      // The host keeps its event loop and can still start processes while the bomb runs.
+      let maxLagMs = 0;
+      let last = Date.now();
+      const ticker = setInterval(() => {
+        maxLagMs = Math.max(maxLagMs, Date.now() - last - 100);
+        last = Date.now();
+      }, 100);
+      let hostSpawns = 0;
+      const spawner = setInterval(() => {
+        if (spawnSync('/bin/true').status === 0) hostSpawns++;
+      }, 500);
+      const started = Date.now();
+      let run: ScriptedRun;
+      try {
+        run = await scriptedRun(
+          home,
+          [{ name: 'Bash', input: { command: script, timeout: 60_000, description: 'bomb' } }],
+          'local:family',
+        );
+      } finally {
+        clearInterval(ticker);
+        clearInterval(spawner);
+      }
+      const text = run.results[0]?.text ?? '';
+      expect(text, text).toContain('canary:start');
+      expect(text, text).toContain('canary:end');
+      const probes = parseProbes(text);
+      const during = Number(probes.get('procs_during_bomb')?.result);
+      // The bomb really multiplied, and the ceiling held (rlimit + cgroup pids of 200 tasks).
+      expect(during).toBeGreaterThan(50);
+      expect(during).toBeLessThanOrEqual(200);
+      expect(Number(probes.get('procs_after_kill')?.result)).toBeLessThan(20);
+      expect(probes.get('left_behind')?.result).toBe('3');
+      expect(run.stdout).toEqual([{ chat: 'local:family', text: 'all checks done' }]);
+      expect(hostSpawns).toBeGreaterThanOrEqual(Math.floor((Date.now() - started) / 1000) - 2);
+      expect(maxLagMs).toBeLessThan(2000);
+      // The run is over: nothing it started survives on the host.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(hostProcesses(`sleep ${sleepSecs}`)).toEqual([]);
+      expect(hostProcesses(marker)).toEqual([]);
+    },
+    RUN_TIMEOUT_MS,
+  );
+
+  it(
+    'a memory hog is stopped by the run memory ceiling; the run fails and the chat is told',
+    async () => {
+      home = await newHome({ sandboxLimits: { memoryMb: 400 } });
+      const script = `echo canary:start; python3 -c 'a = b"x" * (1536 << 20); print("hog-" + "alive")'; echo "hog-rc=$?"`;
+      const run = await scriptedRun(
+        home,
+        [{ name: 'Bash', input: { command: script, timeout: 60_000, description: 'hog' } }],
+        'local:family',
+      );
+      const seen = JSON.stringify(run);
+      expect(seen).not.toContain('hog-alive');
+      // The kernel's OOM killer, confined to the run's cgroup, takes the largest task
+      // (Claude Code); the run fails, and after the (zero) retries the chat hears of it.
+      expect(run.stdout).toHaveLength(1);
+      expect(run.stdout[0].chat).toBe('local:family');
+      expect(run.stdout[0].text).toMatch(/couldn't process your last messages.*SIGKILL/);
+      expect(spawnSync('/bin/true').status).toBe(0);
+    },
+    RUN_TIMEOUT_MS,
+  );
+
+  it(
+    'an output flood past maxOutputBytes kills the run, audited as output_limit; nothing of it is delivered',
+    async () => {
+      home = await newHome({ maxOutputBytes: 65_536 });
+      fake!.setScript([{ text: `FLOOD${'A'.repeat(200_000)}` }]);
+      const res = await runCli(
+        ['chat', '--json'],
+        home.env,
+        `${JSON.stringify({ text: 'flood', chat: 'local:family' })}\n`,
+        RUN_TIMEOUT_MS,
+      );
+      expect(res.code).toBe(0);
+      expect(res.stdout).not.toContain('FLOOD');
+      const lines = res.stdout.trim().split('\n').map((l) => JSON.parse(l) as { chat: string; text: string });
+      expect(lines).toHaveLength(1);
+      expect(lines[0].text).toMatch(/couldn't process your last messages.*output limit/);
+      const records = await audit(home, '--action', 'protocol', '--group', 'family');
+      expect(records.map((r) => [r.reason, r.target])).toEqual([['output_limit', null]]);
+      expect(records[0].runId).toMatch(/^family-/);
+    },
+    RUN_TIMEOUT_MS,
   );
 });
