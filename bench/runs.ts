@@ -103,7 +103,11 @@ async function spawnToReadyMs(backend: SandboxBackend, dir: string, group: Group
       group: { folder: group.folder, isMain: group.isMain, name: group.name },
       assistantName: 'Andy',
       engine: 'echo',
-      paths: { groupDir: spawn.paths.groupDir, globalDir: spawn.paths.globalDir, homeDir: spawn.paths.homeDir },
+      paths: {
+        groupDir: spawn.paths.groupDir,
+        globalDir: spawn.paths.globalDir,
+        homeDir: spawn.paths.homeDir,
+      },
     };
     let readyAt = 0;
     const agent = startAgentProcess({
@@ -278,7 +282,8 @@ async function benchFollowup(): Promise<BenchFigure> {
       samples.push(t.arrivals[seen].at - stored);
       await until(() => t.channel.sent.length > sent, 'the follow-up reply');
     }
-    if (t.host.router.liveRunCount() !== 1) throw new Error('bench runs: the follow-ups did not stay in one run');
+    if (t.host.router.liveRunCount() !== 1)
+      throw new Error('bench runs: the follow-ups did not stay in one run');
     return { name: 'followup_latency_ms', value: round(percentile(samples, 50)), unit: 'ms' };
   } finally {
     await t.cleanup();
@@ -311,17 +316,21 @@ function descendants(root: number): number[] {
   return out;
 }
 
-function rssKb(pid: number): number {
+function readKb(file: string, field: RegExp): number {
   try {
-    const match = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const match = field.exec(fs.readFileSync(file, 'utf8'));
     return match ? Number(match[1]) : 0;
   } catch {
     return 0;
   }
 }
 
+/** VmRSS counts shared pages (libc, the node binary) once per process; PSS splits them. */
+const rssKb = (pid: number): number => readKb(`/proc/${pid}/status`, /VmRSS:\s+(\d+) kB/);
+const pssKb = (pid: number): number => readKb(`/proc/${pid}/smaps_rollup`, /^Pss:\s+(\d+) kB/m);
+
 /** Peak summed RSS of the run's process tree (bwrap, runner, Claude Code, its shell) over one short conversation. */
-async function benchPeakRss(): Promise<BenchFigure> {
+async function benchPeakRss(): Promise<BenchFigure[]> {
   const t = await startRealHost((request) => {
     const messages = (request.body as { messages?: Array<{ content: unknown }> }).messages ?? [];
     const last = messages.at(-1)?.content;
@@ -331,9 +340,17 @@ async function benchPeakRss(): Promise<BenchFigure> {
       : { toolUse: { name: 'Bash', input: { command: 'ls -la /workspace', description: 'list' } } };
   });
   let peakKb = 0;
+  let peakPssKb = 0;
   const sampler = setInterval(() => {
-    const total = descendants(process.pid).reduce((sum, pid) => sum + rssKb(pid), 0);
-    peakKb = Math.max(peakKb, total);
+    const tree = descendants(process.pid);
+    peakKb = Math.max(
+      peakKb,
+      tree.reduce((sum, pid) => sum + rssKb(pid), 0),
+    );
+    peakPssKb = Math.max(
+      peakPssKb,
+      tree.reduce((sum, pid) => sum + pssKb(pid), 0),
+    );
   }, RSS_SAMPLE_MS);
   try {
     const group = t.addGroup('rss');
@@ -346,9 +363,17 @@ async function benchPeakRss(): Promise<BenchFigure> {
     await t.cleanup();
   }
   if (peakKb === 0) throw new Error('bench runs: no sandbox process was sampled');
-  return { name: 'run_peak_rss_mb', value: round(peakKb / 1024), unit: 'MB' };
+  return [
+    { name: 'run_peak_rss_mb', value: round(peakKb / 1024), unit: 'MB' },
+    { name: 'run_peak_pss_mb', value: round(peakPssKb / 1024), unit: 'MB' },
+  ];
 }
 
 export async function benchRuns(): Promise<BenchFigure[]> {
-  return [...(await benchSpawn()), await benchFirstRequest(), await benchFollowup(), await benchPeakRss()];
+  return [
+    ...(await benchSpawn()),
+    await benchFirstRequest(),
+    await benchFollowup(),
+    ...(await benchPeakRss()),
+  ];
 }

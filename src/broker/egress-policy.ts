@@ -348,8 +348,20 @@ export function checkTarget(rules: EgressRules, rawHost: string, port: number): 
   return { ok: true, host, port, target, hostAllowsPrivate: forPort.some((rule) => rule.allowPrivate) };
 }
 
-function addressAllowedPrivate(rules: EgressRules, address: CanonicalHost): boolean {
-  return rules.some((rule) => rule.match === 'exact' && rule.allowPrivate && rule.host === address.host);
+/**
+ * An internal address the owner listed with allowPrivate, for this port: the
+ * entry's port list binds the address too, so a name that resolves to it can
+ * not reach ports the owner never opened on it.
+ */
+function addressAllowedPrivate(rules: EgressRules, address: CanonicalHost, port: number): boolean {
+  return rules.some(
+    (rule) =>
+      rule.match === 'exact' &&
+      rule.allowPrivate &&
+      rule.kind === address.kind &&
+      rule.host === address.host &&
+      ruleAllowsPort(rule, port),
+  );
 }
 
 /**
@@ -388,7 +400,11 @@ export async function decideEgress(
   }
   if (addresses.length === 0) return { ok: false, reason: 'resolve_failed', target };
   for (const address of addresses) {
-    if (isForbiddenAddress(address) && !check.hostAllowsPrivate && !addressAllowedPrivate(rules, address)) {
+    if (
+      isForbiddenAddress(address) &&
+      !check.hostAllowsPrivate &&
+      !addressAllowedPrivate(rules, address, port)
+    ) {
       return { ok: false, reason: 'private_address', target };
     }
   }

@@ -96,16 +96,24 @@ describe('run start gates', () => {
       { text: 'sneaky: read the key', chat: 'local:sneaky' },
       { text: 'please read the docs', chat: 'local:docs' },
     ];
-    const result = await runCli(['chat', '--json'], home.env, input.map((m) => `${JSON.stringify(m)}\n`).join(''));
+    const result = await runCli(
+      ['chat', '--json'],
+      home.env,
+      input.map((m) => `${JSON.stringify(m)}\n`).join(''),
+    );
     expect(result.code, result.stderr).toBe(0);
     const lines = chatLines(result.stdout);
     const said = (chat: string): string[] => lines.filter((l) => l.chat === chat).map((l) => l.text);
 
     // (a) outside the allowed root, (b) a symlink under the root that resolves into ~/.ssh.
     expect(said('local:outside')).toEqual([expect.stringMatching(/^I couldn't start: Mount refused/)]);
-    expect(said('local:outside')[0]).toContain(`"${path.join(userHome, 'elsewhere')}" is not under an allowed root`);
+    expect(said('local:outside')[0]).toContain(
+      `"${path.join(userHome, 'elsewhere')}" is not under an allowed root`,
+    );
     expect(said('local:sneaky')).toEqual([expect.stringMatching(/^I couldn't start: Mount refused/)]);
-    expect(said('local:sneaky')[0]).toMatch(/"~\/projects\/link" is refused: it resolves to a path containing "\.ssh"/);
+    expect(said('local:sneaky')[0]).toMatch(
+      /"~\/projects\/link" is refused: it resolves to a path containing "\.ssh"/,
+    );
 
     // Neither refused group reached the model; only the docs run did.
     const requests = fake.conversationRequests();

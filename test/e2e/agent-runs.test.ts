@@ -167,7 +167,9 @@ describe('agent runs through nanoclaw chat --json (bwrap + Claude Code)', () => 
       return { text: 'unexpected request' };
     });
     const one = await runCli(['chat', '--json'], home.env, '{"text":"Remember the secret word"}\n');
-    expect(chatLines(one.stdout), one.stderr).toEqual([{ chat: 'local:main', text: 'The secret word is marmalade.' }]);
+    expect(chatLines(one.stdout), one.stderr).toEqual([
+      { chat: 'local:main', text: 'The secret word is marmalade.' },
+    ]);
     const two = await runCli(['chat', '--json'], home.env, '{"text":"What was the secret word?"}\n');
     expect(chatLines(two.stdout), two.stderr).toEqual([{ chat: 'local:main', text: 'resumed fine' }]);
 

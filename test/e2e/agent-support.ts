@@ -23,7 +23,9 @@ export const REAL_KEY = 'sk-ant-api03-REAL-host-credential-e2e-7f3c9a';
 export function assertAgentPrerequisites(): void {
   assertBuilt();
   if (!fs.existsSync('/usr/bin/bwrap') || spawnSync('/usr/bin/bwrap', ['--version']).status !== 0) {
-    throw new Error('bubblewrap (/usr/bin/bwrap) is required for the agent e2e tests: apt install bubblewrap');
+    throw new Error(
+      'bubblewrap (/usr/bin/bwrap) is required for the agent e2e tests: apt install bubblewrap',
+    );
   }
 }
 
@@ -56,7 +58,9 @@ function blocksOf(content: unknown): Block[] {
 
 /** The text the last user message carries (the newest prompt), excluding tool results. */
 export function lastUserText(request: RecordedRequest): string {
-  const last = messagesOf(request).filter((m) => m.role === 'user').at(-1);
+  const last = messagesOf(request)
+    .filter((m) => m.role === 'user')
+    .at(-1);
   return blocksOf(last?.content)
     .map((b) => (b.type === 'text' && typeof b.text === 'string' ? b.text : ''))
     .join('\n');

@@ -100,7 +100,7 @@ describe('nanoclaw tools called by the real agent', () => {
     expect(tasks.stdout).toMatch(/\tmain\tcompleted\tonce /);
   });
 
-  it("list_tasks shows a non-main group only its own tasks (main sees all)", async () => {
+  it('list_tasks shows a non-main group only its own tasks (main sees all)', async () => {
     const { fake, home } = await setUp((req) => {
       const result = answeredToolResult(req);
       if (result) return { text: `${result.isError ? 'ERROR' : 'TASKS'} ${result.text}` };
@@ -108,7 +108,10 @@ describe('nanoclaw tools called by the real agent', () => {
       return { text: 'unexpected request' };
     });
     await addFamily(home);
-    const main = await runCli(['groups', 'add', 'local:main', '--name', 'Main', '--folder', 'main', '--main', '--no-trigger'], home.env);
+    const main = await runCli(
+      ['groups', 'add', 'local:main', '--name', 'Main', '--folder', 'main', '--main', '--no-trigger'],
+      home.env,
+    );
     expect(main.code, main.stderr).toBe(0);
     const store = openHomeStore(home);
     const far = Date.now() + 7 * 24 * 3600_000;

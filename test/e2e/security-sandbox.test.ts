@@ -107,7 +107,11 @@ async function audit(h: CliHome, ...filter: string[]): Promise<AuditRecord[]> {
 
 async function newHome(config: object = {}): Promise<CliHome> {
   fake = await startFakeModelServer({ script: [] });
-  const h = makeCliHome({ NANOCLAW_ENGINE: 'claude-code', ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url });
+  const h = makeCliHome({
+    NANOCLAW_ENGINE: 'claude-code',
+    ANTHROPIC_API_KEY: KEY,
+    ANTHROPIC_BASE_URL: fake.url,
+  });
   h.writeConfig({ maxRetries: 0, retryBaseMs: 50, ...config });
   for (const [jid, folder] of [
     ['local:family', 'family'],
@@ -325,14 +329,19 @@ echo canary:end
       expect(probes.get('workspace')?.result).toBe('global,group,');
       expect(probes.get('home')?.result).toBe('agent,');
 
-      const failed = [...probes].filter(([, p]) => p.result === 'ok').map(([name, p]) => `${name} ${p.detail}`);
+      const failed = [...probes]
+        .filter(([, p]) => p.result === 'ok')
+        .map(([name, p]) => `${name} ${p.detail}`);
       const controls = failed.filter((f) => f.startsWith('control_'));
       expect(controls.sort()).toEqual([
         'control_grep_finds_planted ',
         'control_hosts_file ',
         'control_write_own_folder ',
       ]);
-      expect(failed.filter((f) => !f.startsWith('control_')), bash.text).toEqual([]);
+      expect(
+        failed.filter((f) => !f.startsWith('control_')),
+        bash.text,
+      ).toEqual([]);
       // Every probe we meant to run reported (none was silently skipped).
       const blocked = [...probes].filter(([, p]) => p.result === 'blocked').map(([n]) => n);
       expect(blocked.length, bash.text).toBe(53);
@@ -378,40 +387,22 @@ echo canary:end
   );
 
   it(
-    'a fork bomb hits the pids limit without hurting the host, and processes left behind die with the run',
+    'a fork bomb hits the pids ceiling without hurting the host, and the run ends with a notice',
     async () => {
       home = await newHome({ sandboxLimits: { pids: 200 } });
       const marker = `ncbomb${randomBytes(4).toString('hex')}`;
-      const sleepSecs = String(900_000 + Math.floor(Math.random() * 90_000));
-      const script = String.raw`
-echo canary:start
-mkfifo /tmp/f; exec 9<>/tmp/f
-setsid bash -c ': ${marker}; echo $$ > /tmp/bomb.pid; b() { b | b & }; b' >/dev/null 2>&1 &
-read -t 4 -u 9
-procs=(/proc/[0-9]*)
-echo "info|procs_during_bomb|$` + '{#procs[@]}' + String.raw`"
-pg=$(< /tmp/bomb.pid)
-for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do kill -KILL -- -$pg 2>/dev/null || break; read -t 0.3 -u 9; done
-procs=(/proc/[0-9]*)
-echo "info|procs_after_kill|$` + '{#procs[@]}' + String.raw`"
-nohup sleep ${sleepSecs} >/dev/null 2>&1 &
-setsid sleep ${sleepSecs} >/dev/null 2>&1 < /dev/null &
-(setsid bash -c 'sleep ${sleepSecs}' >/dev/null 2>&1 < /dev/null &)
-echo "info|left_behind|$(pgrep -c -f 'sleep ${sleepSecs}')"
-echo canary:end
-`;
-      // The host keeps its event loop and can still start processes while the bomb runs.
+      const script = `echo canary:start; setsid bash -c ': ${marker}; b() { b | b & }; b' >/dev/null 2>&1 & sleep 8; echo canary:end`;
+      // Watch from the host: the bomb's size, the host's event loop, and that the host can still fork.
+      let maxBomb = 0;
       let maxLagMs = 0;
+      let hostSpawnFailures = 0;
       let last = Date.now();
-      const ticker = setInterval(() => {
-        maxLagMs = Math.max(maxLagMs, Date.now() - last - 100);
+      const watcher = setInterval(() => {
+        maxLagMs = Math.max(maxLagMs, Date.now() - last - 250);
+        maxBomb = Math.max(maxBomb, hostProcesses(marker).length);
+        if (spawnSync('/bin/true').status !== 0) hostSpawnFailures++;
         last = Date.now();
-      }, 100);
-      let hostSpawns = 0;
-      const spawner = setInterval(() => {
-        if (spawnSync('/bin/true').status === 0) hostSpawns++;
-      }, 500);
-      const started = Date.now();
+      }, 250);
       let run: ScriptedRun;
       try {
         run = await scriptedRun(
@@ -420,26 +411,48 @@ echo canary:end
           'local:family',
         );
       } finally {
-        clearInterval(ticker);
-        clearInterval(spawner);
+        clearInterval(watcher);
       }
-      const text = run.results[0]?.text ?? '';
-      expect(text, text).toContain('canary:start');
-      expect(text, text).toContain('canary:end');
-      const probes = parseProbes(text);
-      const during = Number(probes.get('procs_during_bomb')?.result);
-      // The bomb really multiplied, and the ceiling held (rlimit + cgroup pids of 200 tasks).
-      expect(during).toBeGreaterThan(50);
-      expect(during).toBeLessThanOrEqual(200);
-      expect(Number(probes.get('procs_after_kill')?.result)).toBeLessThan(20);
-      expect(probes.get('left_behind')?.result).toBe('3');
-      expect(run.stdout).toEqual([{ chat: 'local:family', text: 'all checks done' }]);
-      expect(hostSpawns).toBeGreaterThanOrEqual(Math.floor((Date.now() - started) / 1000) - 2);
+      // The bomb really multiplied, and the run's ceiling (rlimit nproc + cgroup pids) held.
+      expect(maxBomb).toBeGreaterThan(50);
+      expect(maxBomb).toBeLessThanOrEqual(200);
+      expect(hostSpawnFailures).toBe(0);
       expect(maxLagMs).toBeLessThan(2000);
-      // The run is over: nothing it started survives on the host.
-      await new Promise((r) => setTimeout(r, 300));
-      expect(hostProcesses(`sleep ${sleepSecs}`)).toEqual([]);
+      // Inside, the bomb starves the agent too (Claude Code cannot start threads and aborts),
+      // so the run fails and the chat gets one plain notice; nothing of the bomb survives it.
+      expect(run.stdout).toHaveLength(1);
+      expect(run.stdout[0].chat).toBe('local:family');
+      expect(run.stdout[0].text).toMatch(/couldn't process your last messages|all checks done/);
       expect(hostProcesses(marker)).toEqual([]);
+    },
+    RUN_TIMEOUT_MS,
+  );
+
+  it(
+    'processes the agent leaves behind (nohup, setsid, double fork) die with the run',
+    async () => {
+      home = await newHome();
+      const secs = String(900_000 + Math.floor(Math.random() * 90_000));
+      const script = [
+        'echo canary:start',
+        `nohup sleep ${secs} >/dev/null 2>&1 &`,
+        `setsid sleep ${secs} >/dev/null 2>&1 < /dev/null &`,
+        `(setsid bash -c 'sleep ${secs}' >/dev/null 2>&1 < /dev/null &)`,
+        'sleep 0.5',
+        `echo "info|left_behind|$(pgrep -c -x -f 'sleep ${secs}')"`,
+        'echo canary:end',
+      ].join('\n');
+      const run = await scriptedRun(
+        home,
+        [{ name: 'Bash', input: { command: script, timeout: 60_000, description: 'daemons' } }],
+        'local:family',
+      );
+      const text = run.results[0]?.text ?? '';
+      expect(text, text).toContain('canary:end');
+      expect(parseProbes(text).get('left_behind')?.result).toBe('3');
+      expect(run.stdout).toEqual([{ chat: 'local:family', text: 'all checks done' }]);
+      // `chat --json` has exited, so the run is over: no uid-1000 sleeper is left on the host.
+      expect(hostProcesses(`sleep ${secs}`)).toEqual([]);
     },
     RUN_TIMEOUT_MS,
   );
@@ -456,11 +469,17 @@ echo canary:end
       );
       const seen = JSON.stringify(run);
       expect(seen).not.toContain('hog-alive');
-      // The kernel's OOM killer, confined to the run's cgroup, takes the largest task
-      // (Claude Code); the run fails, and after the (zero) retries the chat hears of it.
+      // The kernel's OOM killer, confined to the run's cgroup, takes the largest task in
+      // it at that moment: either the hog (the tool reports exit 137 and the agent goes on)
+      // or Claude Code (the run fails and, after the zero retries, the chat is told).
       expect(run.stdout).toHaveLength(1);
       expect(run.stdout[0].chat).toBe('local:family');
-      expect(run.stdout[0].text).toMatch(/couldn't process your last messages.*SIGKILL/);
+      if (run.stdout[0].text === 'all checks done') {
+        expect(run.results[0].text).toContain('canary:start');
+        expect(run.results[0].text).toMatch(/Killed|hog-rc=137/);
+      } else {
+        expect(run.stdout[0].text).toMatch(/couldn't process your last messages.*SIGKILL/);
+      }
       expect(spawnSync('/bin/true').status).toBe(0);
     },
     RUN_TIMEOUT_MS,
@@ -479,7 +498,10 @@ echo canary:end
       );
       expect(res.code).toBe(0);
       expect(res.stdout).not.toContain('FLOOD');
-      const lines = res.stdout.trim().split('\n').map((l) => JSON.parse(l) as { chat: string; text: string });
+      const lines = res.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { chat: string; text: string });
       expect(lines).toHaveLength(1);
       expect(lines[0].text).toMatch(/couldn't process your last messages.*output limit/);
       const records = await audit(home, '--action', 'protocol', '--group', 'family');
