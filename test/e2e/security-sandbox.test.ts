@@ -458,7 +458,7 @@ echo canary:end
   );
 
   it(
-    'a memory hog is stopped by the run memory ceiling; the run fails and the chat is told',
+    'a memory hog is stopped by the run memory ceiling; the host is unaffected and the chat hears back',
     async () => {
       home = await newHome({ sandboxLimits: { memoryMb: 400 } });
       const script = `echo canary:start; python3 -c 'a = b"x" * (1536 << 20); print("hog-" + "alive")'; echo "hog-rc=$?"`;
