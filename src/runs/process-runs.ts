@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { AuditReason } from '../core/audit.js';
+import type { AuditReason, AuditSink } from '../core/audit.js';
 import type { Logger } from '../core/logger.js';
 import type { StartLine } from '../core/protocol.js';
 import type { Config } from '../config/config.js';
@@ -102,9 +102,17 @@ class ProcessRun implements LiveRun {
 
 export class ProcessRuns implements AgentRuns {
   private readonly options: ProcessRunsOptions;
+  /** Every refusal of a run's gates, broker or mounts: one SQLite record and one log line (SPEC §10.8). */
+  private readonly audit: AuditSink;
 
   constructor(options: ProcessRunsOptions) {
     this.options = options;
+    this.audit = {
+      audit: (record) => {
+        options.store.audit(record);
+        options.logger.warn({ audit: record }, 'refused');
+      },
+    };
   }
 
   start(request: RunRequest, callbacks: RunCallbacks): LiveRun {
@@ -123,7 +131,7 @@ export class ProcessRuns implements AgentRuns {
     } catch (err) {
       if (!(err instanceof StartRefused)) throw err;
       if (err.reason) {
-        store.audit({
+        this.audit.audit({
           group: group.folder,
           runId: run.runId,
           action: 'run_start',
@@ -148,7 +156,7 @@ export class ProcessRuns implements AgentRuns {
           run: { runId: run.runId, groupFolder: group.folder, taskId: request.task?.id ?? null },
           upstreamBaseUrl: config.upstreamBaseUrl,
           credential: this.options.credential,
-          audit: store,
+          audit: this.audit,
           onUsage: (usage) =>
             store.recordUsage({
               groupFolder: group.folder,
@@ -167,7 +175,7 @@ export class ProcessRuns implements AgentRuns {
           socketPath: path.join(runDir, 'egress.sock'),
           allowlist: egressRules,
           run: { runId: run.runId, groupFolder: group.folder },
-          audit: store,
+          audit: this.audit,
         });
         closers.push(() => egress.close());
       }
@@ -230,7 +238,13 @@ export class ProcessRuns implements AgentRuns {
           if (request.task) run.close();
         },
         onProtocolError: (reason, detail) => {
-          store.audit({ group: group.folder, runId: run.runId, action: 'protocol', target: null, reason });
+          this.audit.audit({
+            group: group.folder,
+            runId: run.runId,
+            action: 'protocol',
+            target: null,
+            reason,
+          });
           logger.warn({ group: group.folder, runId: run.runId, reason, detail }, 'runner protocol error');
         },
         onLog: (level, msg) => logger[level]({ group: group.folder, runId: run.runId }, `runner: ${msg}`),
@@ -301,7 +315,7 @@ export class ProcessRuns implements AgentRuns {
       requested,
       allowlist,
       homeDir: this.options.userHome,
-      audit: store,
+      audit: this.audit,
       runId,
     });
     if (!checked.ok) throw new StartRefused(null, checked.message);

@@ -48,13 +48,16 @@ const scheduleType = z.enum(['cron', 'interval', 'once']);
 const contextMode = z.enum(['group', 'isolated']);
 
 const schemas = {
-  send_message: z.strictObject({ text: z.string().min(1).max(100_000), chat_jid: z.string().optional() }),
+  send_message: z.strictObject({
+    text: z.string().min(1).max(100_000),
+    chat_jid: z.string().max(256).optional(),
+  }),
   schedule_task: z.strictObject({
     prompt: z.string().min(1).max(20_000),
     schedule_type: scheduleType,
     schedule_value: z.string().min(1).max(200),
     context_mode: contextMode.optional(),
-    target_group_folder: z.string().optional(),
+    target_group_folder: z.string().max(64).optional(),
   }),
   list_tasks: z.strictObject({}),
   get_task: z.strictObject({ task_id: taskId }),
@@ -70,13 +73,13 @@ const schemas = {
   cancel_task: z.strictObject({ task_id: taskId }),
   list_groups: z.strictObject({}),
   register_group: z.strictObject({
-    jid: z.string(),
+    jid: z.string().max(256),
     name: z.string().min(1).max(200),
-    folder: z.string(),
-    trigger: z.string(),
+    folder: z.string().max(64),
+    trigger: z.string().max(64),
     requires_trigger: z.boolean().optional(),
   }),
-  unregister_group: z.strictObject({ jid: z.string() }),
+  unregister_group: z.strictObject({ jid: z.string().max(256) }),
   read_egress_allowlist: z.strictObject({}),
 } satisfies Record<ToolName, z.ZodType>;
 
