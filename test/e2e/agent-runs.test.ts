@@ -3,49 +3,19 @@
 // model broker; only the model is a scripted fake. Covers the credential path,
 // trigger gating, follow-ups to a live run, session resume and crash retries.
 
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ChatSession, runCli, type CliHome } from '../support/cli.js';
-import {
-  requestText,
-  startFakeModelServer,
-  type FakeModelServer,
-  type RecordedRequest,
-  type StaticTurn,
-} from '../support/fake-model-server.js';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
+import { requestText } from '../support/fake-model-server.js';
 import {
   REAL_KEY,
   answeredToolResult,
-  assertAgentPrerequisites,
+  useAgentFixture,
   chatLines,
   lastUserText,
   liveRunIds,
-  makeAgentHome,
-  routed,
 } from './agent-support.js';
 
-let home: CliHome | undefined;
-let fake: FakeModelServer | undefined;
-let chat: ChatSession | undefined;
-
-beforeAll(() => assertAgentPrerequisites());
-afterEach(async () => {
-  if (chat && chat.child.exitCode === null) chat.child.kill('SIGKILL');
-  chat = undefined;
-  await fake?.close();
-  fake = undefined;
-  home?.cleanup();
-  home = undefined;
-});
-
-/** A fake model answering by content, and a home pointed at it. */
-async function setUp(route: (request: RecordedRequest) => StaticTurn): Promise<{
-  fake: FakeModelServer;
-  home: CliHome;
-}> {
-  fake = await startFakeModelServer({ script: routed(route) });
-  home = makeAgentHome(fake);
-  return { fake, home };
-}
+const fixture = useAgentFixture();
 
 describe('agent runs through nanoclaw chat --json (bwrap + Claude Code)', () => {
   it('answers with the scripted reply; the real key reaches only the model, never the sandbox', async () => {
@@ -54,7 +24,7 @@ describe('agent runs through nanoclaw chat --json (bwrap + Claude Code)', () => 
       "env; echo '--- pid1'; tr '\\0' '\\n' < /proc/1/environ; echo '--- self'; " +
       "tr '\\0' '\\n' < /proc/self/environ; echo '--- all'; " +
       "for f in /proc/[0-9]*/environ /proc/[0-9]*/cmdline; do tr '\\0' '\\n' < \"$f\" 2>/dev/null; done";
-    const { fake, home } = await setUp((req) => {
+    const { fake, home } = await fixture.setUp((req) => {
       const tool = answeredToolResult(req);
       if (tool) return { text: 'environment checked' };
       if (lastUserText(req).includes('show me your environment'))
@@ -89,7 +59,7 @@ describe('agent runs through nanoclaw chat --json (bwrap + Claude Code)', () => 
   });
 
   it('gates a non-main group on its trigger; the trigger run gets the earlier messages as context', async () => {
-    const { fake, home } = await setUp((req) =>
+    const { fake, home } = await fixture.setUp((req) =>
       lastUserText(req).includes('ping from main') ? { text: 'pong' } : { text: 'family reply' },
     );
     const added = await runCli(
@@ -97,7 +67,7 @@ describe('agent runs through nanoclaw chat --json (bwrap + Claude Code)', () => 
       home.env,
     );
     expect(added.code).toBe(0);
-    chat = new ChatSession(home.env);
+    const chat = fixture.chat(home.env);
     chat.send({ text: 'we need milk', sender: 'bob', chat: 'local:family' });
     chat.send({ text: 'hey @Andy mid-text does not wake', sender: 'bob', chat: 'local:family' });
     // A barrier: main always wakes. By its reply a run woken by the lines above would
@@ -126,7 +96,7 @@ describe('agent runs through nanoclaw chat --json (bwrap + Claude Code)', () => 
 
   it('passes a follow-up to the live run: same process, same conversation', async () => {
     const runsAtRequest: string[][] = [];
-    const { fake, home } = await setUp((req) => {
+    const { fake, home } = await fixture.setUp((req) => {
       // Sampled as each request arrives: which run directories exist right now.
       runsAtRequest.push(liveRunIds(home));
       const text = lastUserText(req);
@@ -134,7 +104,7 @@ describe('agent runs through nanoclaw chat --json (bwrap + Claude Code)', () => 
       if (text.includes('first question')) return { text: 'first answer' };
       return { text: 'unexpected request' };
     });
-    chat = new ChatSession(home.env);
+    const chat = fixture.chat(home.env);
     chat.send({ text: 'first question' });
     await chat.waitFor((lines) => lines.length >= 1);
     chat.send({ text: 'second question' });
@@ -159,7 +129,7 @@ describe('agent runs through nanoclaw chat --json (bwrap + Claude Code)', () => 
 
   it('resumes the session in the next run (a separate chat invocation)', async () => {
     const runsAtRequest: string[][] = [];
-    const { fake, home } = await setUp((req) => {
+    const { fake, home } = await fixture.setUp((req) => {
       runsAtRequest.push(liveRunIds(home));
       const text = lastUserText(req);
       if (text.includes('What was the secret word?')) return { text: 'resumed fine' };
@@ -185,7 +155,7 @@ describe('agent runs through nanoclaw chat --json (bwrap + Claude Code)', () => 
 
   it('retries a failing run with backoff, then tells the chat once', async () => {
     const runsAtRequest: string[][] = [];
-    const { fake, home } = await setUp(() => {
+    const { fake, home } = await fixture.setUp(() => {
       runsAtRequest.push(liveRunIds(home));
       // Claude Code does not retry a 400, so the runner ends with done{error}.
       return { error: { status: 400, type: 'invalid_request_error', message: 'scripted refusal' } };

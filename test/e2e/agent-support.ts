@@ -7,9 +7,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { openStore } from '../../src/store/store.js';
 import type { Store } from '../../src/store/store.js';
-import { assertBuilt, makeCliHome, runCli, type CliHome } from '../support/cli.js';
+import { afterEach, beforeAll } from 'vitest';
+import { assertBuilt, ChatSession, makeCliHome, runCli, type CliHome } from '../support/cli.js';
 import {
   lastToolResult,
+  startFakeModelServer,
   type FakeModelServer,
   type RecordedRequest,
   type StaticTurn,
@@ -121,4 +123,39 @@ export function chatLines(stdout: string): Array<{ chat: string; text: string }>
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as { chat: string; text: string });
+}
+
+export interface AgentFixture {
+  /** A fake model answering by content, and a home pointed at it; both cleaned up after the test. */
+  setUp(route: (request: RecordedRequest) => StaticTurn): Promise<{ fake: FakeModelServer; home: CliHome }>;
+  /** An open `chat --json` session, killed after the test if still running. */
+  chat(env: NodeJS.ProcessEnv): ChatSession;
+}
+
+/** Registers the suite's prerequisites check and per-test cleanup; call once per file. */
+export function useAgentFixture(): AgentFixture {
+  let home: CliHome | undefined;
+  let fake: FakeModelServer | undefined;
+  let chat: ChatSession | undefined;
+  beforeAll(() => assertAgentPrerequisites());
+  afterEach(async () => {
+    if (chat && chat.child.exitCode === null) chat.child.kill('SIGKILL');
+    chat = undefined;
+    await fake?.close();
+    fake = undefined;
+    home?.cleanup();
+    home = undefined;
+  });
+  return {
+    async setUp(route) {
+      const server = await startFakeModelServer({ script: routed(route) });
+      fake = server;
+      home = makeAgentHome(server);
+      return { fake: server, home };
+    },
+    chat(env) {
+      chat = new ChatSession(env);
+      return chat;
+    },
+  };
 }

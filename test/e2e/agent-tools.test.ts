@@ -2,49 +2,20 @@
 // mcp__nanoclaw__* tools, the host answers them with the run's own identity
 // (SPEC §7), and the effects show up in the chat, the task list and the audit log.
 
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ChatSession, runCli, type CliHome } from '../support/cli.js';
-import {
-  requestText,
-  startFakeModelServer,
-  type FakeModelServer,
-  type RecordedRequest,
-  type StaticTurn,
-} from '../support/fake-model-server.js';
+import { describe, expect, it } from 'vitest';
+import { runCli, type CliHome } from '../support/cli.js';
+import { requestText, type StaticTurn } from '../support/fake-model-server.js';
 import {
   answeredToolResult,
-  assertAgentPrerequisites,
+  useAgentFixture,
   auditRecords,
   chatLines,
   lastUserText,
-  makeAgentHome,
   openHomeStore,
-  routed,
   toolResultCount,
 } from './agent-support.js';
 
-let home: CliHome | undefined;
-let fake: FakeModelServer | undefined;
-let chat: ChatSession | undefined;
-
-beforeAll(() => assertAgentPrerequisites());
-afterEach(async () => {
-  if (chat && chat.child.exitCode === null) chat.child.kill('SIGKILL');
-  chat = undefined;
-  await fake?.close();
-  fake = undefined;
-  home?.cleanup();
-  home = undefined;
-});
-
-async function setUp(route: (request: RecordedRequest) => StaticTurn): Promise<{
-  fake: FakeModelServer;
-  home: CliHome;
-}> {
-  fake = await startFakeModelServer({ script: routed(route) });
-  home = makeAgentHome(fake);
-  return { fake, home };
-}
+const fixture = useAgentFixture();
 
 async function addFamily(h: CliHome): Promise<void> {
   const added = await runCli(
@@ -61,7 +32,7 @@ const tool = (name: string, input: unknown): StaticTurn => ({
 describe('nanoclaw tools called by the real agent', () => {
   it('schedule_task (once, 2 s ahead) fires and its output reaches the chat', async () => {
     let dueAtMs = 0;
-    const { fake, home } = await setUp((req) => {
+    const { fake, home } = await fixture.setUp((req) => {
       const result = answeredToolResult(req);
       if (result) return { text: `scheduling said: ${result.isError ? 'error' : 'ok'} ${result.text}` };
       const prompt = lastUserText(req);
@@ -77,7 +48,7 @@ describe('nanoclaw tools called by the real agent', () => {
       }
       return { text: 'unexpected request' };
     });
-    chat = new ChatSession(home.env);
+    const chat = fixture.chat(home.env);
     chat.send({ text: 'remind me in two seconds' });
     const [ack] = await chat.waitFor((lines) => lines.length >= 1);
     expect(ack.text).toMatch(/^scheduling said: ok \{.*"scheduleType":"once"/);
@@ -101,7 +72,7 @@ describe('nanoclaw tools called by the real agent', () => {
   });
 
   it('list_tasks shows a non-main group only its own tasks (main sees all)', async () => {
-    const { fake, home } = await setUp((req) => {
+    const { fake, home } = await fixture.setUp((req) => {
       const result = answeredToolResult(req);
       if (result) return { text: `${result.isError ? 'ERROR' : 'TASKS'} ${result.text}` };
       if (lastUserText(req).includes('list my tasks')) return tool('list_tasks', {});
@@ -155,7 +126,7 @@ describe('nanoclaw tools called by the real agent', () => {
   });
 
   it('refuses a non-main group cross-chat send_message and cross-group schedule_task, with audit', async () => {
-    const { fake, home } = await setUp((req) => {
+    const { fake, home } = await fixture.setUp((req) => {
       if (!lastUserText(req).includes('do something sneaky') && toolResultCount(req) === 0)
         return { text: 'unexpected request' };
       switch (toolResultCount(req)) {

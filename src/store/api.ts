@@ -1,0 +1,142 @@
+// The Store's public surface. Everything that touches SQLite goes through this
+// interface; the implementation lives beside it (`Store` in store.ts). Tests
+// build their own Store on a temp file.
+
+import type { AuditRecord, AuditSink, NewAuditRecord, AuditAction } from '../core/audit.js';
+import type {
+  ChatInfo,
+  Group,
+  InboundMessage,
+  OutboxItem,
+  StoredMessage,
+  Task,
+  TaskRunLog,
+  TaskStatus,
+  TokenUsage,
+} from '../core/types.js';
+
+export interface NewTask {
+  id: string;
+  groupFolder: string;
+  chatJid: string;
+  prompt: string;
+  scheduleType: Task['scheduleType'];
+  scheduleValue: string;
+  contextMode: Task['contextMode'];
+  nextRunAt: number | null;
+}
+
+export type TaskUpdate = Partial<
+  Pick<
+    Task,
+    | 'prompt'
+    | 'scheduleType'
+    | 'scheduleValue'
+    | 'contextMode'
+    | 'status'
+    | 'nextRunAt'
+    | 'lastRunAt'
+    | 'lastResult'
+  >
+>;
+
+export interface UsageRow {
+  day: string; // YYYY-MM-DD (UTC)
+  groupFolder: string;
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  requests: number;
+}
+
+export interface StoreApi extends AuditSink {
+  close(): void;
+
+  // ---- chats and messages (SPEC §2) ----
+  /** Upserts chat metadata; never lowers lastActivity. */
+  upsertChat(chat: { jid: string; name?: string | null; channel: string; timestamp: string }): void;
+  listChats(): ChatInfo[];
+  /**
+   * Stores a message of a registered chat and returns it with its sequence number,
+   * or null when it was already stored (same chat + id) or has no text.
+   * Also updates the chat's metadata. Callers must not call it for unregistered chats.
+   */
+  insertMessage(message: InboundMessage): StoredMessage | null;
+  /** Messages of a chat with seq > afterSeq, oldest first, bot messages excluded, at most `limit`. */
+  messagesSince(chatJid: string, afterSeq: number, limit?: number): StoredMessage[];
+  /** Highest seq of non-bot messages in the chat, 0 if none. */
+  latestSeq(chatJid: string): number;
+  /** Deletes messages older than the cutoff (epoch ms); returns how many. */
+  pruneMessages(olderThanMs: number): number;
+
+  // ---- groups ----
+  listGroups(): Group[];
+  getGroupByJid(jid: string): Group | undefined;
+  getGroupByFolder(folder: string): Group | undefined;
+  /** Throws a clear Error when the jid or folder is already taken. */
+  addGroup(group: Group): void;
+  /** Removes the group row (and its cursor, session); keeps its files and messages. Returns false if absent. */
+  removeGroup(jid: string): boolean;
+
+  // ---- per-group cursors and sessions ----
+  getCursor(chatJid: string): number;
+  setCursor(chatJid: string, seq: number): void;
+  getSession(groupFolder: string): string | undefined;
+  setSession(groupFolder: string, sessionId: string): void;
+  clearSession(groupFolder: string): void;
+
+  // ---- tasks (SPEC §6) ----
+  createTask(task: NewTask): Task;
+  getTask(id: string): Task | undefined;
+  /** All tasks, or only those of one group folder. */
+  listTasks(groupFolder?: string): Task[];
+  updateTask(id: string, update: TaskUpdate): Task | undefined;
+  deleteTask(id: string): boolean;
+  /** Active tasks with nextRunAt <= nowMs, earliest first. */
+  dueTasks(nowMs: number): Task[];
+  /** Earliest nextRunAt among active tasks, or null. */
+  nextDueAt(): number | null;
+  logTaskRun(run: Omit<TaskRunLog, 'id'>): void;
+  taskRuns(taskId: string, limit?: number): TaskRunLog[];
+
+  // ---- outbox (SPEC §3.4) ----
+  /** Inserts the chunks in order, in one transaction; returns their ids. */
+  enqueueOutbound(chatJid: string, chunks: string[], nowMs: number): number[];
+  /** Pending items whose nextAttemptAt <= nowMs, in insertion order (oldest first). */
+  pendingOutbound(nowMs: number, limit?: number): OutboxItem[];
+  /** Earliest nextAttemptAt among pending items, or null. */
+  nextOutboundAttemptAt(): number | null;
+  getOutbound(id: number): OutboxItem | undefined;
+  markSent(id: number): void;
+  markAttemptFailed(id: number, error: string, nextAttemptAt: number): void;
+  markFailed(id: number, error: string): void;
+
+  // ---- audit (SPEC §10.8) ----
+  audit(record: NewAuditRecord): void;
+  listAudit(filter?: {
+    sinceIso?: string;
+    group?: string;
+    action?: AuditAction;
+    limit?: number;
+  }): AuditRecord[];
+
+  // ---- usage (SPEC §11) ----
+  recordUsage(entry: {
+    groupFolder: string;
+    runId: string;
+    taskId: string | null;
+    usage: TokenUsage;
+    atMs: number;
+  }): void;
+  /** Total tokens (input + output + cache write + cache read) used by a group on the UTC day of `atMs`. */
+  tokensUsedOnDay(groupFolder: string, atMs: number): number;
+  usageByDay(filter?: { sinceDay?: string; group?: string }): UsageRow[];
+  /** Sum of usage rows for one run. */
+  usageForRun(runId: string): TokenUsage;
+
+  // ---- groups' budget ----
+  setDailyTokenBudget(groupFolder: string, tokens: number | null): void;
+}
+
+export type { TaskStatus };

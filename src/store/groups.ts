@@ -1,0 +1,201 @@
+// Registered groups (SPEC §1) with their per-group cursor and agent session.
+// Conflicts are checked in code first so the error can say which group holds the
+// jid or folder; the UNIQUE constraints and the one-main partial index stay as
+// the backstop against a racing second process.
+
+import type Database from 'better-sqlite3';
+import type { ContainerConfig, Group } from '../core/types.js';
+import { GroupConflictError, StoreInputError } from './errors.js';
+import { flag } from './rows.js';
+
+const FOLDER_PATTERN = /^[a-z0-9][a-z0-9-]{0,63}$/;
+
+interface GroupRow {
+  jid: string;
+  folder: string;
+  name: string;
+  trigger: string;
+  requires_trigger: number;
+  is_main: number;
+  container_config: string;
+  daily_token_budget: number | null;
+  added_at: string;
+}
+
+interface GroupParams {
+  jid: string;
+  folder: string;
+  name: string;
+  trigger: string;
+  requiresTrigger: 0 | 1;
+  isMain: 0 | 1;
+  containerConfig: string;
+  dailyTokenBudget: number | null;
+  addedAt: string;
+}
+
+const GROUP_COLUMNS =
+  'jid, folder, name, trigger, requires_trigger, is_main, container_config, daily_token_budget, added_at';
+
+function toGroup(row: GroupRow): Group {
+  return {
+    jid: row.jid,
+    name: row.name,
+    folder: row.folder,
+    trigger: row.trigger,
+    requiresTrigger: row.requires_trigger === 1,
+    isMain: row.is_main === 1,
+    // Written only by addGroup from a typed ContainerConfig; json_valid() guards the text.
+    containerConfig: JSON.parse(row.container_config) as ContainerConfig,
+    dailyTokenBudget: row.daily_token_budget,
+    addedAt: row.added_at,
+  };
+}
+
+function describe(group: Group): string {
+  return `'${group.name}' (folder ${group.folder}, jid ${group.jid})`;
+}
+
+export class GroupTables {
+  private readonly listStmt: Database.Statement<[], GroupRow>;
+  private readonly byJidStmt: Database.Statement<[string], GroupRow>;
+  private readonly byFolderStmt: Database.Statement<[string], GroupRow>;
+  private readonly mainStmt: Database.Statement<[], GroupRow>;
+  private readonly insertStmt: Database.Statement<[GroupParams]>;
+  private readonly deleteStmt: Database.Statement<[string]>;
+  private readonly setBudgetStmt: Database.Statement<[number | null, string]>;
+  private readonly getCursorStmt: Database.Statement<[string], { seq: number }>;
+  private readonly setCursorStmt: Database.Statement<[string, number]>;
+  private readonly deleteCursorStmt: Database.Statement<[string]>;
+  private readonly getSessionStmt: Database.Statement<[string], { session_id: string }>;
+  private readonly setSessionStmt: Database.Statement<[string, string]>;
+  private readonly deleteSessionStmt: Database.Statement<[string]>;
+  private readonly addTx: (group: Group) => void;
+  private readonly removeTx: (jid: string) => boolean;
+
+  constructor(db: Database.Database) {
+    this.listStmt = db.prepare(`SELECT ${GROUP_COLUMNS} FROM groups ORDER BY is_main DESC, added_at, folder`);
+    this.byJidStmt = db.prepare(`SELECT ${GROUP_COLUMNS} FROM groups WHERE jid = ?`);
+    this.byFolderStmt = db.prepare(`SELECT ${GROUP_COLUMNS} FROM groups WHERE folder = ?`);
+    this.mainStmt = db.prepare(`SELECT ${GROUP_COLUMNS} FROM groups WHERE is_main = 1`);
+    this.insertStmt = db.prepare(`
+      INSERT INTO groups (${GROUP_COLUMNS})
+      VALUES (@jid, @folder, @name, @trigger, @requiresTrigger, @isMain, @containerConfig,
+              @dailyTokenBudget, @addedAt)`);
+    this.deleteStmt = db.prepare('DELETE FROM groups WHERE jid = ?');
+    this.setBudgetStmt = db.prepare('UPDATE groups SET daily_token_budget = ? WHERE folder = ?');
+    this.getCursorStmt = db.prepare('SELECT seq FROM cursors WHERE chat_jid = ?');
+    this.setCursorStmt = db.prepare(`
+      INSERT INTO cursors (chat_jid, seq) VALUES (?, ?)
+      ON CONFLICT (chat_jid) DO UPDATE SET seq = excluded.seq`);
+    this.deleteCursorStmt = db.prepare('DELETE FROM cursors WHERE chat_jid = ?');
+    this.getSessionStmt = db.prepare('SELECT session_id FROM sessions WHERE group_folder = ?');
+    this.setSessionStmt = db.prepare(`
+      INSERT INTO sessions (group_folder, session_id) VALUES (?, ?)
+      ON CONFLICT (group_folder) DO UPDATE SET session_id = excluded.session_id`);
+    this.deleteSessionStmt = db.prepare('DELETE FROM sessions WHERE group_folder = ?');
+    this.addTx = db.transaction((group: Group) => this.addUnlocked(group));
+    this.removeTx = db.transaction((jid: string) => this.removeUnlocked(jid));
+  }
+
+  listGroups(): Group[] {
+    return this.listStmt.all().map(toGroup);
+  }
+
+  getGroupByJid(jid: string): Group | undefined {
+    const row = this.byJidStmt.get(jid);
+    return row && toGroup(row);
+  }
+
+  getGroupByFolder(folder: string): Group | undefined {
+    const row = this.byFolderStmt.get(folder);
+    return row && toGroup(row);
+  }
+
+  addGroup(group: Group): void {
+    this.addTx(group);
+  }
+
+  private addUnlocked(group: Group): void {
+    if (!FOLDER_PATTERN.test(group.folder)) {
+      throw new StoreInputError(
+        `cannot register '${group.name}': invalid folder '${group.folder}'; use 1-64 characters ` +
+          `a-z, 0-9 and '-', starting with a letter or digit, e.g. 'family-chat'`,
+      );
+    }
+    const sameJid = this.getGroupByJid(group.jid);
+    if (sameJid) {
+      throw new GroupConflictError(
+        `cannot register '${group.name}': chat ${group.jid} is already registered as ${describe(sameJid)}`,
+      );
+    }
+    const sameFolder = this.getGroupByFolder(group.folder);
+    if (sameFolder) {
+      throw new GroupConflictError(
+        `cannot register '${group.name}': folder ${group.folder} is already used by ${describe(sameFolder)}`,
+      );
+    }
+    if (group.isMain) {
+      const main = this.mainStmt.get();
+      if (main) {
+        throw new GroupConflictError(
+          `cannot register '${group.name}' as main: ${describe(toGroup(main))} is already the main group; ` +
+            'unregister it first',
+        );
+      }
+    }
+    this.insertStmt.run({
+      jid: group.jid,
+      folder: group.folder,
+      name: group.name,
+      trigger: group.trigger,
+      requiresTrigger: flag(group.requiresTrigger),
+      isMain: flag(group.isMain),
+      containerConfig: JSON.stringify(group.containerConfig ?? {}),
+      dailyTokenBudget: group.dailyTokenBudget,
+      addedAt: group.addedAt,
+    });
+  }
+
+  private removeUnlocked(jid: string): boolean {
+    const group = this.getGroupByJid(jid);
+    if (!group) return false;
+    this.deleteStmt.run(jid);
+    this.deleteCursorStmt.run(jid);
+    this.deleteSessionStmt.run(group.folder);
+    return true;
+  }
+
+  removeGroup(jid: string): boolean {
+    return this.removeTx(jid);
+  }
+
+  setDailyTokenBudget(groupFolder: string, tokens: number | null): void {
+    if (tokens !== null && !(Number.isInteger(tokens) && tokens >= 0)) {
+      throw new StoreInputError(`daily token budget must be a whole number >= 0 or null, got ${tokens}`);
+    }
+    if (this.setBudgetStmt.run(tokens, groupFolder).changes === 0) {
+      throw new StoreInputError(`no registered group has folder '${groupFolder}'`);
+    }
+  }
+
+  getCursor(chatJid: string): number {
+    return this.getCursorStmt.get(chatJid)?.seq ?? 0;
+  }
+
+  setCursor(chatJid: string, seq: number): void {
+    this.setCursorStmt.run(chatJid, seq);
+  }
+
+  getSession(groupFolder: string): string | undefined {
+    return this.getSessionStmt.get(groupFolder)?.session_id;
+  }
+
+  setSession(groupFolder: string, sessionId: string): void {
+    this.setSessionStmt.run(groupFolder, sessionId);
+  }
+
+  clearSession(groupFolder: string): void {
+    this.deleteSessionStmt.run(groupFolder);
+  }
+}
