@@ -7,7 +7,6 @@ import os from 'node:os';
 import path from 'node:path';
 
 import type { AuditSink, NewAuditRecord } from '../../src/core/audit.js';
-import type { Group } from '../../src/core/types.js';
 
 export interface SandboxWorld {
   root: string;
@@ -36,20 +35,7 @@ export function makeSandboxWorld(prefix = 'nc-sandbox-'): SandboxWorld {
   return { root, ...dirs, cleanup: () => fs.rmSync(root, { recursive: true, force: true }) };
 }
 
-export function makeGroup(folder: string, overrides: Partial<Group> = {}): Group {
-  return {
-    jid: `${folder}@g.us`,
-    name: folder,
-    folder,
-    trigger: '@Andy',
-    requiresTrigger: true,
-    isMain: false,
-    containerConfig: {},
-    dailyTokenBudget: null,
-    addedAt: '2025-01-01T00:00:00.000Z',
-    ...overrides,
-  };
-}
+export { makeGroup } from './groups.js';
 
 /** An AuditSink that keeps records in memory for assertions. */
 export function memoryAudit(): AuditSink & { records: NewAuditRecord[] } {

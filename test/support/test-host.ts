@@ -10,6 +10,7 @@ import type { Group } from '../../src/core/types.js';
 import { createHost, type Host } from '../../src/host.js';
 import type { AgentRuns } from '../../src/runs/types.js';
 import { FakeChannel } from './fake-channel.js';
+import { makeGroup } from './groups.js';
 import { FakeRuns } from './fake-runs.js';
 
 export interface TestHost {
@@ -77,16 +78,7 @@ export function buildTestHost(
     config,
     dir,
     addGroup(partial) {
-      const group: Group = {
-        name: partial.folder,
-        trigger: '@Andy',
-        requiresTrigger: true,
-        isMain: false,
-        containerConfig: {},
-        dailyTokenBudget: null,
-        addedAt: new Date().toISOString(),
-        ...partial,
-      };
+      const group = makeGroup(partial.folder, partial);
       host.store.addGroup(group);
       return group;
     },

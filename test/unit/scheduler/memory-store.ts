@@ -1,6 +1,7 @@
 // The task and group parts of StoreApi in memory, for scheduler tests that must
 // not depend on SQLite. Semantics follow the StoreApi doc comments; any other
 // method throws so a test that strays outside this surface fails loudly.
+import { makeGroup } from '../../support/groups.js';
 import type { Group, Task, TaskRunLog } from '../../../src/core/types.js';
 import type { NewTask, StoreApi, TaskUpdate } from '../../../src/store/api.js';
 
@@ -26,17 +27,7 @@ export class MemoryTaskStore implements TaskPart {
   listTasksCalls = 0;
 
   addGroup(folder: string): Group {
-    const group: Group = {
-      jid: `${folder}@g.us`,
-      name: folder,
-      folder,
-      trigger: '@Andy',
-      requiresTrigger: true,
-      isMain: false,
-      containerConfig: {},
-      dailyTokenBudget: null,
-      addedAt: new Date(0).toISOString(),
-    };
+    const group: Group = makeGroup(folder);
     this.groups.set(folder, group);
     return group;
   }

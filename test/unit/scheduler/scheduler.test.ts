@@ -1,6 +1,7 @@
 // Scheduler behaviour (SPEC §6.3–6.6) on fake timers, against both the real
 // SQLite Store (temp file) and the in-memory test store, so the scheduler's
 // assumptions about StoreApi semantics are checked on the real thing.
+import { makeGroup } from '../../support/groups.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,19 +23,7 @@ interface Backend {
   runs(): TaskRunLog[];
 }
 
-function group(folder: string): Group {
-  return {
-    jid: `${folder}@g.us`,
-    name: folder,
-    folder,
-    trigger: '@Andy',
-    requiresTrigger: true,
-    isMain: false,
-    containerConfig: {},
-    dailyTokenBudget: null,
-    addedAt: new Date(0).toISOString(),
-  };
-}
+const group = (folder: string): Group => makeGroup(folder);
 
 /** Runs of every task ever created through `api`, since StoreApi lists runs per task. */
 function withRunTracking(api: StoreApi): { api: StoreApi; runs: () => TaskRunLog[] } {
