@@ -3,7 +3,7 @@
 // at start-up with a message naming the file, the line and the problem (SPEC §12).
 // Defaults are sized for a 1 GB board.
 
-import { readFileSync } from 'node:fs';
+import fs, { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { ENGINES, type Engine } from '../core/protocol.js';
@@ -87,7 +87,20 @@ export class ConfigError extends Error {
   }
 }
 
+// Time zones are resolved from the system's zoneinfo first: the first use of
+// Intl pages in ICU's zone data (~10 MB of RSS), which an idle host on a 1 GB
+// board should only pay once it really schedules something. Intl remains the
+// fallback, and the authority whenever zoneinfo cannot answer.
+const ZONEINFO_DIR = '/usr/share/zoneinfo';
+const ZONE_NAME = /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/;
+
 function defaultTimeZone(): string {
+  try {
+    const match = /zoneinfo\/(.+)$/.exec(fs.readlinkSync('/etc/localtime'));
+    if (match && isTimeZone(match[1])) return match[1];
+  } catch {
+    // No /etc/localtime link: ask Intl below.
+  }
   return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
 }
 
@@ -125,6 +138,13 @@ const ASSISTANT_NAME_PATTERN = /^[\p{L}\p{N}][\p{L}\p{N}_.-]{0,31}$/u;
 const ASSISTANT_NAME_RULE = 'expected 1–32 letters, digits, "_", "." or "-" without spaces, e.g. "Andy"';
 
 function isTimeZone(zone: string): boolean {
+  if (ZONE_NAME.test(zone)) {
+    try {
+      if (fs.statSync(path.join(ZONEINFO_DIR, zone)).isFile()) return true;
+    } catch {
+      // Not in the system's zoneinfo: ICU may still know it.
+    }
+  }
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: zone });
     return true;

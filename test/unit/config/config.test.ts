@@ -77,7 +77,13 @@ describe('loadConfig defaults', () => {
   });
 
   it('defaults the time zone to the system zone', () => {
-    expect(load().timeZone).toBe(Intl.DateTimeFormat().resolvedOptions().timeZone);
+    // The name may differ in spelling (zoneinfo's "Etc/UTC" vs ICU's "UTC"); the rules must not.
+    const offsets = (timeZone: string) => {
+      const format = new Intl.DateTimeFormat('en-US', { timeZone, timeZoneName: 'longOffset' });
+      return [0, 90, 180, 270].map((day) => format.format(Date.UTC(2026, 0, 1) + day * 86_400_000));
+    };
+    const system = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    expect(offsets(load().timeZone)).toEqual(offsets(system));
   });
 });
 
