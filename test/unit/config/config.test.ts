@@ -116,6 +116,13 @@ describe('loadConfig from the environment', () => {
     expect(config.timeZone).toBe('Asia/Tokyo');
   });
 
+  it('accepts only zone names, never a path that happens to name a file', () => {
+    for (const zone of ['../../../etc/passwd', '/etc/passwd', 'Europe/../../../etc/passwd']) {
+      expect(loadError({ TZ: zone }).field).toBe('TZ');
+    }
+    expect(load({ TZ: 'America/Argentina/Buenos_Aires' }).timeZone).toBe('America/Argentina/Buenos_Aires');
+  });
+
   it('rejects a bad time zone, naming the variable and an example', () => {
     const err = loadError({ TZ: 'Mars/Olympus' });
     expect(err.file).toBe(ENV_SOURCE);
