@@ -1,6 +1,7 @@
 // `nanoclaw chat --json` as a child process: the shipped CLI, the real host,
 // real SQLite and the real bwrap sandbox, with the runner's `echo` engine
 // standing in for the model.
+import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -126,6 +127,23 @@ describe('nanoclaw chat --json', () => {
     expect(result.stderr).toContain(file);
     expect(result.stderr).toMatch(/line 3|:3/);
     expect(result.stdout).toBe('');
+  });
+});
+
+describe('a database from a newer NanoClaw (SPEC §12)', () => {
+  it('is refused with a clear message and left untouched', async () => {
+    home = makeCliHome();
+    const dbPath = path.join(home.dir, 'store', 'nanoclaw.db');
+    fs.mkdirSync(path.dirname(dbPath), { recursive: true });
+    const db = new Database(dbPath);
+    db.pragma('user_version = 99');
+    db.close();
+    const result = await runCli(['chat', '--json'], home.env, '{"text":"hi"}\n');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/schema version 99, this NanoClaw knows up to \d+; upgrade NanoClaw/);
+    const after = new Database(dbPath, { readonly: true });
+    expect(after.pragma('user_version', { simple: true })).toBe(99);
+    after.close();
   });
 });
 
