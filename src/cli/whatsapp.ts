@@ -46,7 +46,7 @@ export function whatsappChannels(
       random: Math.random,
       assistantName: config.assistantName,
       reconnect: { baseMs: 2_000, maxMs: 5 * 60_000 },
-      onLoggedOut: (message) => print(`WhatsApp: ${message}`),
+      onStopped: (message) => print(`WhatsApp: ${message}`),
     }),
   ];
 }

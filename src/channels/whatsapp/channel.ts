@@ -27,6 +27,10 @@ export const DEFAULT_NAME_SYNC_INTERVAL_MS = 24 * 60 * 60 * 1000;
 const LID_CACHE_MAX_ENTRIES = 5000;
 const GROUP_NAME_CACHE_MAX_ENTRIES = 5000;
 
+/** This many session takeovers (close 440) within the window stop the channel. */
+const REPLACED_MAX_IN_WINDOW = 3;
+const REPLACED_WINDOW_MS = 10 * 60_000;
+
 export const RELINK_HINT = 'Run `nanoclaw auth whatsapp` to link it again.';
 
 export interface WhatsAppChannelDeps {
@@ -45,8 +49,11 @@ export interface WhatsAppChannelDeps {
   reconnect: { baseMs: number; maxMs: number };
   /** Defaults to a day. */
   nameSyncIntervalMs?: number;
-  /** Called once when WhatsApp revoked this device (or it was never linked); the channel has stopped. */
-  onLoggedOut?(message: string): void;
+  /**
+   * Called once when the channel stopped for good: WhatsApp revoked this device
+   * (or it was never linked), or another client keeps taking the session over.
+   */
+  onStopped?(message: string): void;
 }
 
 function statusCodeOf(error: Error | undefined): number | undefined {
@@ -70,6 +77,7 @@ export class WhatsAppChannel implements Channel {
   /** Set by disconnect() or logout: no more sockets until connect() again (not after logout). */
   private stopped = true;
   private loggedOut = false;
+  private replacedAtMs: number[] = [];
   private reconnectTimer: unknown = null;
   private nameSyncTimer: unknown = null;
   private readonly backoff: Backoff;
@@ -211,7 +219,9 @@ export class WhatsAppChannel implements Channel {
   private handleConnectionUpdate(update: WAEventMapLike['connection.update']): void {
     if (update.qr) {
       // A QR means the stored credentials are not a linked device; the channel never pairs.
-      this.stopLoggedOut('WhatsApp is not linked (it asked for a QR scan).');
+      this.stopChannel(`WhatsApp is not linked (it asked for a QR scan). ${RELINK_HINT}`, {
+        loggedOut: true,
+      });
       return;
     }
     if (update.connection === 'open') {
@@ -227,7 +237,15 @@ export class WhatsAppChannel implements Channel {
     this.setConnected(false);
     const code = statusCodeOf(update.lastDisconnect?.error);
     if (code === DisconnectCode.loggedOut) {
-      this.stopLoggedOut('WhatsApp logged this device out.');
+      this.stopChannel(`WhatsApp logged this device out. ${RELINK_HINT}`, { loggedOut: true });
+      return;
+    }
+    if (code === DisconnectCode.connectionReplaced && this.replacedTooOften()) {
+      this.stopChannel(
+        'Another client keeps taking over this WhatsApp session (is a second NanoClaw running with the same account?). ' +
+          'Stop the other one, then restart NanoClaw.',
+        { loggedOut: false },
+      );
       return;
     }
     if (this.stopped) return;
@@ -274,16 +292,27 @@ export class WhatsAppChannel implements Channel {
     this.nameSyncTimer = null;
   }
 
-  private stopLoggedOut(reason: string): void {
-    if (this.loggedOut) return;
-    this.loggedOut = true;
+  /**
+   * One takeover can be a hiccup; several in a short time mean two hosts share
+   * these credentials and would take the session from each other forever.
+   */
+  private replacedTooOften(): boolean {
+    const nowMs = this.deps.now();
+    this.replacedAtMs = this.replacedAtMs.filter((at) => nowMs - at < REPLACED_WINDOW_MS);
+    this.replacedAtMs.push(nowMs);
+    return this.replacedAtMs.length >= REPLACED_MAX_IN_WINDOW;
+  }
+
+  /** Stops for good (until the owner acts): no reconnects, one clear message. */
+  private stopChannel(message: string, options: { loggedOut: boolean }): void {
+    if (this.stopped && this.loggedOut) return;
+    this.loggedOut = options.loggedOut;
     this.stopped = true;
     this.cancelTimers();
     void this.closeSocket();
     this.setConnected(false);
-    const message = `${reason} ${RELINK_HINT}`;
     this.deps.logger.error({ authDir: this.deps.authDir }, `whatsapp: ${message}`);
-    this.deps.onLoggedOut?.(message);
+    this.deps.onStopped?.(message);
   }
 
   private setConnected(connected: boolean): void {

@@ -53,7 +53,7 @@ function setup(overrides: Partial<WhatsAppChannelDeps> = {}, baileys = new FakeB
     onConnectionChange: (c) => recorded.connection.push(c),
   };
   const logger = collectingLogger();
-  const onLoggedOut = vi.fn<(message: string) => void>();
+  const onStopped = vi.fn<(message: string) => void>();
   const channel = new WhatsAppChannel({
     authDir,
     events,
@@ -65,10 +65,10 @@ function setup(overrides: Partial<WhatsAppChannelDeps> = {}, baileys = new FakeB
     random: () => 0.5,
     assistantName: 'Andy',
     reconnect: { baseMs: 1000, maxMs: 8000 },
-    onLoggedOut,
+    onStopped,
     ...overrides,
   });
-  return { channel, baileys, timers, recorded, logger, onLoggedOut };
+  return { channel, baileys, timers, recorded, logger, onStopped };
 }
 
 async function connected(overrides: Partial<WhatsAppChannelDeps> = {}, baileys?: FakeBaileys) {
@@ -235,13 +235,13 @@ describe('connection lifecycle', () => {
       throw new Error('process.exit called');
     });
     try {
-      const { channel, baileys, timers, recorded, onLoggedOut, logger } = await connected();
+      const { channel, baileys, timers, recorded, onStopped, logger } = await connected();
       baileys.latest.close(401);
       await flushAsync();
       expect(channel.isConnected()).toBe(false);
       expect(recorded.connection).toEqual([true, false]);
-      expect(onLoggedOut).toHaveBeenCalledTimes(1);
-      expect(onLoggedOut.mock.calls[0][0]).toMatch(/logged this device out.*nanoclaw auth whatsapp/);
+      expect(onStopped).toHaveBeenCalledTimes(1);
+      expect(onStopped.mock.calls[0][0]).toMatch(/logged this device out.*nanoclaw auth whatsapp/);
       expect(logger.lines.some((l) => l.level === 'error' && /nanoclaw auth whatsapp/.test(l.msg))).toBe(
         true,
       );
@@ -257,12 +257,34 @@ describe('connection lifecycle', () => {
     }
   });
 
+  it('reconnects after one session takeover (440), but stops when another client keeps taking it', async () => {
+    const { channel, baileys, timers, onStopped } = await connected();
+    baileys.latest.close(440);
+    await flushAsync();
+    expect(onStopped).not.toHaveBeenCalled();
+    expect(timers.size).toBeGreaterThan(0);
+    for (let takeover = 2; takeover <= 3; takeover++) {
+      timers.advance(Math.min(...timers.pendingDelaysMs()));
+      await flushAsync();
+      baileys.latest.open();
+      baileys.latest.close(440);
+      await flushAsync();
+    }
+    expect(onStopped).toHaveBeenCalledTimes(1);
+    expect(onStopped.mock.calls[0][0]).toMatch(/keeps taking over.*second NanoClaw/);
+    expect(channel.isConnected()).toBe(false);
+    const sockets = baileys.sockets.length;
+    timers.advance(10 * DAY_MS);
+    await flushAsync();
+    expect(baileys.sockets).toHaveLength(sockets);
+  });
+
   it('treats a QR request as an unlinked device and stops', async () => {
-    const { channel, baileys, onLoggedOut, timers } = setup();
+    const { channel, baileys, onStopped, timers } = setup();
     await channel.connect();
     baileys.latest.qr('2@abc');
     await flushAsync();
-    expect(onLoggedOut).toHaveBeenCalledWith(expect.stringMatching(/not linked.*nanoclaw auth whatsapp/));
+    expect(onStopped).toHaveBeenCalledWith(expect.stringMatching(/not linked.*nanoclaw auth whatsapp/));
     expect(timers.size).toBe(0);
     expect(channel.isConnected()).toBe(false);
   });
