@@ -105,6 +105,7 @@ export function buildQueryOptions(
   return {
     cwd: start.paths.groupDir,
     resume: start.sessionId,
+    ...(start.modelName ? { model: start.modelName } : {}),
     permissionMode: 'bypassPermissions',
     allowDangerouslySkipPermissions: true,
     env: buildClaudeEnv(input),

@@ -49,6 +49,8 @@ export interface Config {
   readonly dockerBinary: string;
   /** Where the broker forwards model requests; no trailing slash. */
   readonly upstreamBaseUrl: string;
+  /** The model agents ask for (e.g. "claude-sonnet-4-5"); null means Claude Code's default. */
+  readonly model: string | null;
   readonly logLevel: string;
   readonly maxConcurrentRuns: number;
   readonly maxPendingTasksPerGroup: number;
@@ -114,6 +116,7 @@ export function defaultKnobs(): ConfigKnobs {
     allowUnenforcedEgress: false,
     dockerBinary: 'docker',
     upstreamBaseUrl: 'https://api.anthropic.com',
+    model: null,
     logLevel: 'info',
     maxConcurrentRuns: 2,
     maxPendingTasksPerGroup: 20,
@@ -154,6 +157,9 @@ function isTimeZone(zone: string): boolean {
 }
 const TIME_ZONE_RULE = 'expected an IANA time zone, e.g. "Europe/Berlin" or "UTC"';
 
+const MODEL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$/;
+const MODEL_RULE = 'expected a model name, e.g. "claude-sonnet-4-5"';
+
 function normaliseUrl(url: string): string | null {
   try {
     const parsed = new URL(url);
@@ -192,6 +198,7 @@ const fileSchema = z.strictObject({
     .string({ error: URL_RULE })
     .refine((u) => normaliseUrl(u) !== null, { error: URL_RULE })
     .optional(),
+  model: z.string({ error: MODEL_RULE }).regex(MODEL_PATTERN, { error: MODEL_RULE }).nullable().optional(),
   logLevel: oneOf(LOG_LEVELS),
   maxConcurrentRuns: intAtLeast(1),
   maxPendingTasksPerGroup: intAtLeast(1),
@@ -321,6 +328,12 @@ function envKnobs(env: NodeJS.ProcessEnv): Partial<ConfigKnobs> {
   if (engine !== undefined) knobs.engine = engine;
   const logLevel = envChoice(env, 'LOG_LEVEL', LOG_LEVELS);
   if (logLevel !== undefined) knobs.logLevel = logLevel;
+
+  const model = envValue(env, 'NANOCLAW_MODEL');
+  if (model !== undefined) {
+    if (!MODEL_PATTERN.test(model)) throw envError('NANOCLAW_MODEL', model, MODEL_RULE);
+    knobs.model = model;
+  }
 
   const upstream = envValue(env, 'ANTHROPIC_BASE_URL');
   if (upstream !== undefined) {

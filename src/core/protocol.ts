@@ -38,6 +38,8 @@ export const startLine = z.object({
   assistantName: z.string(),
   scheduledTask: z.object({ id: z.string(), contextMode: z.enum(['group', 'isolated']) }).optional(),
   engine: z.enum(ENGINES),
+  /** The model to ask for; absent means Claude Code's default. */
+  modelName: z.string().min(1).max(100).optional(),
   /** Paths as the runner sees them (inside the sandbox, or host paths for `none`). */
   paths: z.object({
     groupDir: z.string(),

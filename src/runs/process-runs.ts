@@ -205,6 +205,7 @@ export class ProcessRuns implements AgentRuns {
         assistantName: config.assistantName,
         scheduledTask: request.task,
         engine: config.engine,
+        modelName: config.model ?? undefined,
         paths: {
           groupDir: spawn.paths.groupDir,
           globalDir: spawn.paths.globalDir,

@@ -31,12 +31,16 @@ describe('agent runs through nanoclaw chat --json (bwrap + Claude Code)', () => 
         return { toolUse: { name: 'Bash', input: { command, description: 'print the environment' } } };
       return { text: 'unexpected request' };
     });
-    const result = await runCli(['chat', '--json'], home.env, '{"text":"show me your environment"}\n');
+    const env = { ...home.env, NANOCLAW_MODEL: 'claude-e2e-chosen-model' };
+    const result = await runCli(['chat', '--json'], env, '{"text":"show me your environment"}\n');
     expect(result.code, result.stderr).toBe(0);
     expect(chatLines(result.stdout)).toEqual([{ chat: 'local:main', text: 'environment checked' }]);
 
     const conversation = fake.conversationRequests();
     expect(conversation).toHaveLength(2);
+    // The owner's model choice (NANOCLAW_MODEL) is what the agent asks for.
+    for (const req of conversation)
+      expect((req.body as { model?: string }).model).toBe('claude-e2e-chosen-model');
     // The broker swapped the per-run placeholder for the host's key on every request.
     expect(fake.requests.length).toBeGreaterThanOrEqual(2);
     for (const req of fake.requests) {

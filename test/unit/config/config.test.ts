@@ -47,6 +47,7 @@ describe('loadConfig defaults', () => {
       allowUnenforcedEgress: false,
       dockerBinary: 'docker',
       upstreamBaseUrl: 'https://api.anthropic.com',
+      model: null,
       logLevel: 'info',
       maxConcurrentRuns: 2,
       maxPendingTasksPerGroup: 20,
@@ -114,6 +115,12 @@ describe('loadConfig from the environment', () => {
     const config = load({ ASSISTANT_NAME: '', TZ: ':Asia/Tokyo' });
     expect(config.assistantName).toBe('Andy');
     expect(config.timeZone).toBe('Asia/Tokyo');
+  });
+
+  it('takes the model from NANOCLAW_MODEL and refuses a malformed name', () => {
+    expect(load().model).toBeNull();
+    expect(load({ NANOCLAW_MODEL: 'claude-sonnet-4-5' }).model).toBe('claude-sonnet-4-5');
+    expect(loadError({ NANOCLAW_MODEL: 'two words' }).field).toBe('NANOCLAW_MODEL');
   });
 
   it('accepts only zone names, never a path that happens to name a file', () => {

@@ -135,6 +135,14 @@ describe('Claude Code environment', () => {
     expect(Object.keys(options.mcpServers ?? {})).toEqual(['nanoclaw']);
     expect(registered).toEqual([...TOOL_NAMES]);
     expect(options.env?.ANTHROPIC_API_KEY).toBeUndefined();
+    expect(options.model).toBeUndefined();
+    const chosen = buildQueryOptions(
+      fakeSdk,
+      conn,
+      { start: { ...start(), modelName: 'claude-sonnet-4-5' }, runnerEnv: {} },
+      () => undefined,
+    );
+    expect(chosen.model).toBe('claude-sonnet-4-5');
   });
 });
 
