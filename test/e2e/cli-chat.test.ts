@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt, ChatSession, makeCliHome, runCli, type CliHome } from '../support/cli.js';
+import { until } from '../support/until.js';
 
 let home: CliHome;
 beforeAll(() => assertBuilt());
@@ -127,6 +128,53 @@ describe('nanoclaw chat --json', () => {
     expect(result.stderr).toContain(file);
     expect(result.stderr).toMatch(/line 3|:3/);
     expect(result.stdout).toBe('');
+  });
+});
+
+/** Pids of every process whose command line mentions `needle`, and all their descendants. */
+function processTree(needle: string): number[] {
+  const all = fs
+    .readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map((name) => {
+      try {
+        const cmdline = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8');
+        const ppid = Number(fs.readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+        return { pid: Number(name), ppid, cmdline };
+      } catch {
+        return null; // exited while we looked
+      }
+    })
+    .filter((p): p is { pid: number; ppid: number; cmdline: string } => p !== null);
+  const tree = new Set(all.filter((p) => p.cmdline.includes(needle)).map((p) => p.pid));
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const p of all) {
+      if (!tree.has(p.pid) && tree.has(p.ppid)) {
+        tree.add(p.pid);
+        grew = true;
+      }
+    }
+  }
+  return [...tree];
+}
+
+describe('shutdown (SPEC §5.5)', () => {
+  it('on SIGTERM kills a run that does not finish within the grace, leaving no sandbox process behind', async () => {
+    home = makeCliHome();
+    home.writeConfig({ shutdownGraceMs: 500 });
+    const chat = new ChatSession(home.env);
+    chat.send({ text: '/sleep 60000' });
+    const runsDir = path.join(home.dir, 'data', 'runs');
+    await until(() => fs.existsSync(runsDir) && fs.readdirSync(runsDir).length > 0, 10_000, 'a live run');
+    // bwrap's argv names the run's directories under this home; the runner is its descendant.
+    await until(() => processTree(runsDir).length >= 2, 10_000, 'the sandbox processes');
+    const sandbox = processTree(runsDir);
+    const stoppedAt = Date.now();
+    chat.child.kill('SIGTERM');
+    expect(await chat.exited).toBe(0);
+    expect(Date.now() - stoppedAt).toBeLessThan(5000);
+    await until(() => sandbox.every((pid) => !fs.existsSync(`/proc/${pid}`)), 3000, 'sandbox processes gone');
   });
 });
 
