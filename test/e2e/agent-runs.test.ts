@@ -59,6 +59,8 @@ describe('agent runs through nanoclaw chat --json (bwrap + Claude Code)', () => 
     expect(output).toMatch(/ANTHROPIC_API_KEY=sk-ant-run-[0-9a-f]{48}/);
     expect(output).not.toContain(REAL_KEY);
     expect(output).not.toContain('REAL-host-credential');
+    // No egress allowlist for this group: no egress bridge, so no proxy to point anything at.
+    expect(output).not.toMatch(/^(https?|all)_proxy=/im);
     expect(result.stdout + result.stderr).not.toContain(REAL_KEY);
   });
 
