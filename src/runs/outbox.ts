@@ -6,6 +6,7 @@
 
 import type { Channel } from '../core/channel.js';
 import { formatOutbound } from '../core/outbound.js';
+import type { OutboxItem } from '../core/types.js';
 import type { StoreApi } from '../store/api.js';
 import type { Logger } from '../core/logger.js';
 
@@ -23,6 +24,8 @@ export interface OutboxOptions {
 export type DeliveryResult = { ok: true } | { ok: false; error: string };
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** How many pending items one pass looks at to find each chat's head. */
+const HEAD_SCAN_LIMIT = 1000;
 
 export class Outbox {
   private readonly options: OutboxOptions;
@@ -132,38 +135,53 @@ export class Outbox {
   private async flushLoop(): Promise<void> {
     do {
       this.flushAgain = false;
-      await this.flushOnce();
+      // Delivering a chat's head makes its next item the head: go round again.
+      if (await this.flushOnce()) this.flushAgain = true;
     } while (this.flushAgain && !this.stopped);
     this.armTimer();
   }
 
-  private async flushOnce(): Promise<void> {
+  /**
+   * The first pending item of each chat, oldest chat first. Only a head may be
+   * sent: a later item never overtakes one that waits for its retry.
+   */
+  private heads(): OutboxItem[] {
+    const seen = new Set<string>();
+    const heads: OutboxItem[] = [];
+    for (const item of this.options.store.pendingOutbound(Number.MAX_SAFE_INTEGER, HEAD_SCAN_LIMIT)) {
+      if (seen.has(item.chatJid)) continue;
+      seen.add(item.chatJid);
+      heads.push(item);
+    }
+    return heads;
+  }
+
+  /** One pass over the heads that are due on a connected channel; true when something was delivered. */
+  private async flushOnce(): Promise<boolean> {
     const { store, now } = this.options;
-    const items = store.pendingOutbound(now(), 500);
-    // A chat with a failed or undeliverable item is held back for this pass so order is kept.
-    const blockedChats = new Set<string>();
-    for (const item of items) {
-      if (this.stopped) return;
-      if (blockedChats.has(item.chatJid)) continue;
+    let delivered = false;
+    for (const item of this.heads()) {
+      if (this.stopped) break;
+      if (item.nextAttemptAt > now()) continue;
       const channel = this.channelFor(item.chatJid);
       if (!channel) {
         store.markFailed(item.id, `no channel owns ${item.chatJid}`);
         this.settle(item.id, { ok: false, error: `no channel owns ${item.chatJid}` });
+        delivered = true; // the chat's next item is now its head
         continue;
       }
-      if (!channel.isConnected()) {
-        blockedChats.add(item.chatJid);
-        continue;
-      }
+      // A disconnected channel's items wait; onConnectionChange kicks us.
+      if (!channel.isConnected()) continue;
       try {
         await channel.sendMessage(item.chatJid, item.text);
         store.markSent(item.id);
         this.settle(item.id, { ok: true });
+        delivered = true;
       } catch (err) {
-        blockedChats.add(item.chatJid);
         this.recordFailure(item.id, item.attempts + 1, err instanceof Error ? err.message : String(err));
       }
     }
+    return delivered;
   }
 
   private recordFailure(id: number, attempts: number, error: string): void {
@@ -181,15 +199,15 @@ export class Outbox {
     this.settle(id, { ok: false, error: `send failed (${error}); will retry` });
   }
 
+  /** One timer for the earliest retry among heads whose channel can send now. */
   private armTimer(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (this.stopped) return;
-    const next = this.options.store.nextOutboundAttemptAt();
-    if (next === null) return;
-    const delayMs = next - this.options.now();
-    // Items due now are blocked on a disconnected channel; onConnectionChange kicks us.
-    if (delayMs <= 0) return;
+    const waiting = this.heads().filter((item) => this.channelFor(item.chatJid)?.isConnected());
+    if (waiting.length === 0) return;
+    const nextMs = Math.min(...waiting.map((item) => item.nextAttemptAt));
+    const delayMs = Math.max(0, nextMs - this.options.now());
     this.timer = setTimeout(() => this.kick(), Math.min(delayMs, MAX_TIMER_MS));
     this.timer.unref?.();
   }

@@ -50,6 +50,26 @@ describe('durable outbox', () => {
     expect(t.channel.sent.map((s) => s.text)).toEqual(['first', 'second']);
   });
 
+  it('never lets a later message overtake one waiting for its retry', async () => {
+    t = buildTestHost();
+    await t.host.start();
+    const send = t.channel.sendMessage.bind(t.channel);
+    let failedOnce = false;
+    t.channel.sendMessage = async (jid, text) => {
+      if (text === 'first' && !failedOnce) {
+        failedOnce = true;
+        throw new Error('flaky network');
+      }
+      return send(jid, text);
+    };
+    t.host.outbox.enqueue(MAIN, 'first');
+    t.host.outbox.enqueue(MAIN, 'second');
+    t.host.outbox.enqueue('fake:other', 'other chat is not held back');
+    await t.channel.waitForSent(3);
+    expect(t.channel.sent.filter((s) => s.jid === MAIN).map((s) => s.text)).toEqual(['first', 'second']);
+    expect(failedOnce).toBe(true);
+  });
+
   it('applies the outbound rules: internal text removed, prefix for channels without a bot name, split', async () => {
     t = buildTestHost({ showsBotName: false });
     await t.host.start();
