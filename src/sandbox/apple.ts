@@ -8,7 +8,7 @@ import path from 'node:path';
 
 import { DEFAULT_IMAGE, RUN_LABEL } from './docker.js';
 import { engineEnv, execCommand, type CommandRunner } from './exec.js';
-import { SANDBOX_PATHS, assertRunId } from './mounts.js';
+import { SANDBOX_PATHS, SANDBOX_VIEW, assertRunId } from './mounts.js';
 import type { Availability, SandboxBackend, SandboxRunSpec, SpawnSpec } from './types.js';
 
 export interface AppleOptions {
@@ -94,12 +94,7 @@ export class AppleBackend implements SandboxBackend {
       command: this.binary,
       args,
       env: { ...this.cliEnv },
-      paths: {
-        groupDir: SANDBOX_PATHS.group,
-        globalDir: SANDBOX_PATHS.global,
-        homeDir: SANDBOX_PATHS.home,
-        socketDir: SANDBOX_PATHS.socketDir,
-      },
+      paths: { ...SANDBOX_VIEW },
     };
   }
 

@@ -32,6 +32,7 @@ import {
   AGENT_GID,
   AGENT_UID,
   SANDBOX_PATHS,
+  SANDBOX_VIEW,
   assertRunId,
   hostPathOf,
   sortMountsParentFirst,
@@ -224,12 +225,7 @@ export class BwrapBackend implements SandboxBackend {
 
     // bwrap's own environ is readable at /proc/1/environ inside: keep it to PATH.
     const hostEnv = { PATH: '/usr/bin:/bin' };
-    const paths: SandboxPaths = {
-      groupDir: SANDBOX_PATHS.group,
-      globalDir: SANDBOX_PATHS.global,
-      homeDir: SANDBOX_PATHS.home,
-      socketDir: SANDBOX_PATHS.socketDir,
-    };
+    const paths: SandboxPaths = { ...SANDBOX_VIEW };
     const ids = { uid: this.spawnUid, gid: this.spawnGid };
     if (!this.cgroupLayout) return { command: this.bwrapPath, args, env: hostEnv, cwd: '/', ...ids, paths };
 

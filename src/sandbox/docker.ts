@@ -5,7 +5,7 @@
 
 import path from 'node:path';
 
-import { SANDBOX_PATHS, assertRunId } from './mounts.js';
+import { SANDBOX_PATHS, SANDBOX_VIEW, assertRunId } from './mounts.js';
 import { engineEnv, execCommand, type CommandRunner } from './exec.js';
 import type { Availability, SandboxBackend, SandboxRunSpec, SpawnSpec } from './types.js';
 
@@ -119,12 +119,7 @@ export class DockerBackend implements SandboxBackend {
       command: this.binary,
       args,
       env,
-      paths: {
-        groupDir: SANDBOX_PATHS.group,
-        globalDir: SANDBOX_PATHS.global,
-        homeDir: SANDBOX_PATHS.home,
-        socketDir: SANDBOX_PATHS.socketDir,
-      },
+      paths: { ...SANDBOX_VIEW },
     };
   }
 

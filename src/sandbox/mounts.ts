@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import type { Group } from '../core/types.js';
-import type { MountSpec } from './types.js';
+import type { MountSpec, SandboxPaths } from './types.js';
 
 /** Where things live inside every sandbox; the runner and the host agree on these. */
 export const SANDBOX_PATHS = {
@@ -24,6 +24,14 @@ export const SANDBOX_PATHS = {
 } as const;
 
 /** The uid/gid the agent runs as inside every sandbox. */
+/** What the runner is told about its paths in every isolating backend (the `start` line). */
+export const SANDBOX_VIEW: Readonly<SandboxPaths> = Object.freeze({
+  groupDir: SANDBOX_PATHS.group,
+  globalDir: SANDBOX_PATHS.global,
+  homeDir: SANDBOX_PATHS.home,
+  socketDir: SANDBOX_PATHS.socketDir,
+});
+
 export const AGENT_UID = 1000;
 export const AGENT_GID = 1000;
 
