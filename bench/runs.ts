@@ -29,6 +29,11 @@ import {
 } from '../test/support/fake-model-server.js';
 import { makeTestConfig } from '../test/support/test-host.js';
 import { percentile, type BenchFigure } from './figure.js';
+import { makeGroup } from '../test/support/groups.js';
+
+/** Groups on the fake channel that wake on every message. */
+const benchGroup = (folder: string, overrides: Partial<Group> = {}): Group =>
+  makeGroup(folder, { jid: `fake:${folder}`, requiresTrigger: false, ...overrides });
 
 const SPAWN_SAMPLES = 10;
 const SPAWN_WARMUP = 2;
@@ -41,21 +46,6 @@ const RUNNER = runnerPaths(findPackageRoot(import.meta.url));
 
 function round(value: number): number {
   return Math.round(value * 10) / 10;
-}
-
-function makeGroup(folder: string, overrides: Partial<Group> = {}): Group {
-  return {
-    jid: `fake:${folder}`,
-    name: folder,
-    folder,
-    trigger: '@Andy',
-    requiresTrigger: false,
-    isMain: false,
-    containerConfig: {},
-    dailyTokenBudget: null,
-    addedAt: new Date().toISOString(),
-    ...overrides,
-  };
 }
 
 /** A temp data root the sandbox user (uid 1000) can traverse. */
@@ -138,7 +128,7 @@ async function spawnToReadyMs(backend: SandboxBackend, dir: string, group: Group
 async function benchSpawn(): Promise<BenchFigure[]> {
   const dir = tempRoot('nanoclaw-bench-spawn-');
   try {
-    const group = makeGroup('main', { isMain: true });
+    const group = benchGroup('main', { isMain: true });
     const bwrap = new BwrapBackend({
       runsDir: path.join(dir, 'data', 'runs'),
       etcDir: path.join(dir, 'data', 'sandbox-etc'),
@@ -229,7 +219,7 @@ async function startRealHost(route: (request: RecordedRequest) => StaticTurn): P
     fake,
     arrivals,
     addGroup: (folder) => {
-      const group = makeGroup(folder);
+      const group = benchGroup(folder);
       host.store.addGroup(group);
       return group;
     },

@@ -1,6 +1,7 @@
 // How late the scheduler hands due tasks to the queue (SPEC §6.3: a task starts
 // within 1 s of its due time when a slot is free): 200 tasks due over ~2 s of
 // real time, real timers, the real SQLite Store on a temp file.
+import { makeGroup } from '../test/support/groups.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,17 +21,7 @@ export async function benchScheduler(): Promise<BenchFigure[]> {
   // Sub-millisecond clock, so lateness is not rounded to whole ms.
   const nowMs = (): number => performance.timeOrigin + performance.now();
   try {
-    store.addGroup({
-      jid: 'bench@g.us',
-      name: 'bench',
-      folder: 'bench',
-      trigger: '@Andy',
-      requiresTrigger: false,
-      isMain: false,
-      containerConfig: {},
-      dailyTokenBudget: null,
-      addedAt: new Date().toISOString(),
-    });
+    store.addGroup(makeGroup('bench', { requiresTrigger: false }));
     const startMs = Math.ceil(nowMs()) + LEAD_MS;
     for (let i = 0; i < TASK_COUNT; i++) {
       store.createTask({
