@@ -249,15 +249,21 @@ export class BwrapBackend implements SandboxBackend {
   }
 
   async cleanupOrphans(): Promise<number> {
+    const gone: string[] = [];
     const killed = cleanupBwrapOrphans({
       runsDir: this.opts.runsDir,
       selfPid: process.pid,
-      onRunGone: (runId) => this.releaseRun(runId),
+      onRunGone: (runId) => {
+        gone.push(runId);
+        this.releaseRun(runId);
+      },
     });
-    if (this.cgroupLayout) {
-      // Killed sandboxes leave their groups busy for a moment; sweep once they are gone.
+    if (this.cgroupLayout && gone.length > 0) {
+      // Killed sandboxes leave their groups busy for a moment; release them once they are gone.
+      // Only these runs' groups: the parent is shared by every NanoClaw on the machine, and
+      // another one may have just created a group its sandbox has not joined yet.
       await new Promise((r) => setTimeout(r, 200));
-      sweepRunCgroups(this.cgroupLayout, 0);
+      for (const runId of gone) this.releaseRun(runId);
     }
     return killed;
   }
