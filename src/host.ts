@@ -156,8 +156,11 @@ export function createHost(deps: HostDeps): Host {
 
   let retentionTimer: NodeJS.Timeout | null = null;
   const pruneMessages = (): void => {
-    const removed = store.pruneMessages(now() - config.messageRetentionDays * DAY_MS);
-    if (removed > 0) logger.info({ removed }, 'old messages pruned');
+    const cutoffMs = now() - config.messageRetentionDays * DAY_MS;
+    const removed = store.pruneMessages(cutoffMs);
+    // Delivered replies are message bodies too: they age out with the messages.
+    const delivered = store.pruneOutbound(cutoffMs);
+    if (removed + delivered > 0) logger.info({ removed, delivered }, 'old messages pruned');
   };
 
   return {

@@ -111,6 +111,8 @@ export interface StoreApi extends AuditSink {
   markSent(id: number): void;
   markAttemptFailed(id: number, error: string, nextAttemptAt: number): void;
   markFailed(id: number, error: string): void;
+  /** Deletes sent and failed items created before the cutoff (epoch ms); pending ones stay. */
+  pruneOutbound(olderThanMs: number): number;
 
   // ---- audit (SPEC §10.8) ----
   audit(record: NewAuditRecord): void;

@@ -200,7 +200,6 @@ export class Store implements StoreApi {
   markFailed(id: number, error: string): void {
     this.outbox.markFailed(id, error);
   }
-  /** Not in StoreApi: housekeeping for the host's retention sweep. */
   pruneOutbound(olderThanMs: number): number {
     return this.outbox.pruneOutbound(olderThanMs);
   }

@@ -50,6 +50,24 @@ describe('durable outbox', () => {
     expect(t.channel.sent.map((s) => s.text)).toEqual(['first', 'second']);
   });
 
+  it('prunes delivered replies past the retention period, never pending ones', async () => {
+    const longAgo = Date.now() - 100 * 86_400_000;
+    const first = buildTestHost({ now: () => longAgo });
+    await first.host.start();
+    const [delivered] = first.host.outbox.enqueue(MAIN, 'old and delivered');
+    await first.channel.waitForSent(1);
+    first.channel.setConnected(false);
+    const [pending] = first.host.outbox.enqueue(MAIN, 'old and still pending');
+    await first.host.stop();
+
+    t = buildTestHost({ dir: first.dir });
+    await t.host.start();
+    expect(t.host.store.getOutbound(delivered)).toBeUndefined();
+    await t.channel.waitForSent(1);
+    expect(t.channel.sent).toEqual([{ jid: MAIN, text: 'old and still pending' }]);
+    expect(t.host.store.getOutbound(pending)?.status).toBe('sent');
+  });
+
   it('never lets a later message overtake one waiting for its retry', async () => {
     t = buildTestHost();
     await t.host.start();
