@@ -25,8 +25,6 @@ export interface HostDeps {
   makeRuns: (parts: { store: StoreApi; tools: ToolHost }) => AgentRuns;
   now?: () => number;
   random?: () => number;
-  /** Called on start, e.g. to clean orphan sandboxes or print warnings. */
-  beforeStart?: () => Promise<void>;
   readEgressAllowlist?: () => unknown;
 }
 
@@ -61,30 +59,15 @@ export function createHost(deps: HostDeps): Host {
   fs.mkdirSync(`${config.paths.groupsDir}/global`, { recursive: true });
 
   const store = openStore(config.paths.dbPath);
+  // Filled once the channels exist; the outbox and the tools look channels up at send time.
   const channels: Channel[] = [];
-  let router: Router | null = null;
-  let outbox: Outbox | null = null;
-  const events: ChannelEvents = {
-    onMessage: (message) => {
-      const channel = channels.find((c) => c.ownsJid(message.chatJid));
-      router?.handleInbound(message, channel?.name ?? 'unknown');
-    },
-    onChatMetadata: (chat) => {
-      const channel = channels.find((c) => c.ownsJid(chat.jid));
-      store.upsertChat({
-        jid: chat.jid,
-        name: chat.name,
-        channel: channel?.name ?? 'unknown',
-        timestamp: chat.timestamp,
-      });
-    },
-    onConnectionChange: (connected) => {
-      if (connected) outbox?.kick();
-    },
+  const timers = {
+    setTimer: (fn: () => void, ms: number) => setTimeout(fn, ms),
+    clearTimer: (timer: unknown) => clearTimeout(timer as ReturnType<typeof setTimeout>),
   };
-  channels.push(...deps.makeChannels(events));
+  const channelFor = (jid: string): Channel | undefined => channels.find((c) => c.ownsJid(jid));
 
-  outbox = new Outbox({
+  const outbox = new Outbox({
     store,
     channels,
     assistantName: config.assistantName,
@@ -94,9 +77,6 @@ export function createHost(deps: HostDeps): Host {
     maxAttempts: config.outboxMaxAttempts,
     logger,
   });
-  const outboxRef = outbox;
-
-  let scheduler: Scheduler | null = null;
   const tools = new ToolHost({
     store,
     outbox,
@@ -106,18 +86,18 @@ export function createHost(deps: HostDeps): Host {
     minTaskIntervalMs: config.minTaskIntervalMs,
     groupsDir: config.paths.groupsDir,
     sendTimeoutMs: 30_000,
-    onTasksChanged: () => scheduler?.reschedule(),
+    // The scheduler is built below; tools are only called once the host runs.
+    onTasksChanged: () => scheduler.reschedule(),
     readEgressAllowlist: deps.readEgressAllowlist ?? (() => ({})),
     syncChatNames: async () => {
       await Promise.allSettled(channels.map((c) => c.syncChatNames?.()));
     },
   });
-  const runs = deps.makeRuns({ store, tools });
 
-  let queue: GroupQueue | null = null;
-  router = new Router({
+  let queue: GroupQueue | undefined;
+  const router = new Router({
     store,
-    runs,
+    runs: deps.makeRuns({ store, tools }),
     outbox,
     logger,
     now,
@@ -128,31 +108,43 @@ export function createHost(deps: HostDeps): Host {
         retryBaseMs: config.retryBaseMs,
         maxRetries: config.maxRetries,
         random: deps.random ?? Math.random,
-        setTimer: (fn: () => void, ms: number) => setTimeout(fn, ms),
-        clearTimer: (timer) => clearTimeout(timer as ReturnType<typeof setTimeout>),
+        ...timers,
         execute,
         onRetriesExhausted,
       });
       return queue;
     },
-    onTaskFinished: (taskId, finish) => scheduler?.taskFinished(taskId, finish),
+    onTaskFinished: (taskId, finish) => scheduler.taskFinished(taskId, finish),
     onBusyChange: (chatJid, busy) => {
-      const channel = channels.find((c) => c.ownsJid(chatJid));
-      void channel?.setTyping?.(chatJid, busy).catch(() => undefined);
+      void channelFor(chatJid)
+        ?.setTyping?.(chatJid, busy)
+        .catch(() => undefined);
     },
   });
-  const routerRef = router;
-  scheduler = new Scheduler({
+  if (!queue) throw new Error('router did not build its queue');
+  const workQueue: GroupQueue = queue;
+  const scheduler = new Scheduler({
     store,
     timeZone: config.timeZone,
     now,
-    setTimer: (fn: () => void, ms: number) => setTimeout(fn, ms),
-    clearTimer: (timer) => clearTimeout(timer as ReturnType<typeof setTimeout>),
-    onDue: (task) => routerRef.offerTask(task),
+    ...timers,
+    onDue: (task) => router.offerTask(task),
   });
-  const schedulerRef = scheduler;
-  if (!queue) throw new Error('router did not build its queue');
-  const queueRef: GroupQueue = queue;
+
+  const events: ChannelEvents = {
+    onMessage: (message) => router.handleInbound(message, channelFor(message.chatJid)?.name ?? 'unknown'),
+    onChatMetadata: (chat) =>
+      store.upsertChat({
+        jid: chat.jid,
+        name: chat.name,
+        channel: channelFor(chat.jid)?.name ?? 'unknown',
+        timestamp: chat.timestamp,
+      }),
+    onConnectionChange: (connected) => {
+      if (connected) outbox.kick();
+    },
+  };
+  channels.push(...deps.makeChannels(events));
 
   let retentionTimer: NodeJS.Timeout | null = null;
   const pruneMessages = (): void => {
@@ -168,11 +160,10 @@ export function createHost(deps: HostDeps): Host {
     router,
     scheduler,
     outbox,
-    queue: queueRef,
+    queue: workQueue,
     channels,
     tools,
     async start() {
-      await deps.beforeStart?.();
       pruneMessages();
       retentionTimer = setInterval(pruneMessages, DAY_MS);
       retentionTimer.unref();
@@ -183,37 +174,37 @@ export function createHost(deps: HostDeps): Host {
           logger.error({ channel: channel.name, err: String(err) }, 'channel failed to connect');
         }
       }
-      const recovered = routerRef.recover();
+      const recovered = router.recover();
       if (recovered > 0) logger.info({ groups: recovered }, 'recovered unprocessed messages');
-      schedulerRef.start();
-      outboxRef.kick();
+      scheduler.start();
+      outbox.kick();
     },
     async settled() {
       for (;;) {
-        await queueRef.onSettled();
-        await routerRef.liveRunsDone();
-        await outboxRef.drained();
+        await workQueue.onSettled();
+        await router.liveRunsDone();
+        await outbox.drained();
         const queueQuiet =
-          queueRef.activeCount() === 0 && queueRef.pendingCount() === 0 && queueRef.retryingCount() === 0;
-        if (queueQuiet && routerRef.liveRunCount() === 0) return;
+          workQueue.activeCount() === 0 && workQueue.pendingCount() === 0 && workQueue.retryingCount() === 0;
+        if (queueQuiet && router.liveRunCount() === 0) return;
       }
     },
     async stop() {
-      routerRef.stopAccepting();
-      schedulerRef.stop();
-      const queueStopped = queueRef.stop();
-      routerRef.closeLiveRuns();
+      router.stopAccepting();
+      scheduler.stop();
+      const queueStopped = workQueue.stop();
+      router.closeLiveRuns();
       const graceful = await Promise.race([
-        Promise.all([routerRef.liveRunsDone(), queueStopped]).then(() => true),
+        Promise.all([router.liveRunsDone(), queueStopped]).then(() => true),
         new Promise<boolean>((resolve) => setTimeout(() => resolve(false), config.shutdownGraceMs).unref()),
       ]);
       if (!graceful) {
         logger.warn({ graceMs: config.shutdownGraceMs }, 'runs did not finish in time; killing them');
-        routerRef.killLiveRuns('host shutdown');
-        await routerRef.liveRunsDone();
+        router.killLiveRuns('host shutdown');
+        await router.liveRunsDone();
       }
-      await outboxRef.drained();
-      outboxRef.stop();
+      await outbox.drained();
+      outbox.stop();
       if (retentionTimer) clearInterval(retentionTimer);
       for (const channel of channels) await channel.disconnect().catch(() => undefined);
       store.close();

@@ -133,14 +133,7 @@ export class Router {
   recover(): number {
     const { store } = this.options;
     let count = 0;
-    for (const group of store.listGroups()) {
-      const cursor = store.getCursor(group.jid);
-      if (store.latestSeq(group.jid) <= cursor) continue;
-      const pending = store.messagesSince(group.jid, cursor, this.maxPromptMessages());
-      if (!anyWakes(group, pending)) continue;
-      this.queue.enqueueMessages(group.jid);
-      count++;
-    }
+    for (const group of store.listGroups()) if (this.recoverGroup(group)) count++;
     return count;
   }
 
@@ -227,7 +220,7 @@ export class Router {
     if (outcome.ok) {
       this.lastErrors.delete(groupJid);
       // More messages may have arrived after the run stopped taking input.
-      if (store.latestSeq(groupJid) > store.getCursor(groupJid)) this.recoverGroup(group);
+      this.recoverGroup(group);
       return { ok: true };
     }
     const error = outcome.error ?? 'unknown error';
@@ -249,13 +242,15 @@ export class Router {
     return { ok: false, retry: true };
   }
 
-  private recoverGroup(group: Group): void {
-    const pending = this.options.store.messagesSince(
-      group.jid,
-      this.options.store.getCursor(group.jid),
-      this.maxPromptMessages(),
-    );
-    if (anyWakes(group, pending)) this.queue.enqueueMessages(group.jid);
+  /** Enqueues the group when messages past its cursor would wake it; true when it did. */
+  private recoverGroup(group: Group): boolean {
+    const { store } = this.options;
+    const cursor = store.getCursor(group.jid);
+    if (store.latestSeq(group.jid) <= cursor) return false;
+    const pending = store.messagesSince(group.jid, cursor, this.maxPromptMessages());
+    if (!anyWakes(group, pending)) return false;
+    this.queue.enqueueMessages(group.jid);
+    return true;
   }
 
   private async runTask(groupJid: string, taskId: string): Promise<WorkResult> {
