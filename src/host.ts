@@ -45,6 +45,12 @@ export interface Host {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
+/** Free bytes for an unprivileged writer on the disk holding `dir`. */
+export function freeDiskBytes(dir: string): number {
+  const stats = fs.statfsSync(dir);
+  return stats.bavail * stats.bsize;
+}
+
 export function createHost(deps: HostDeps): Host {
   const { config, logger } = deps;
   const now = deps.now ?? Date.now;
@@ -59,6 +65,21 @@ export function createHost(deps: HostDeps): Host {
   fs.mkdirSync(`${config.paths.groupsDir}/global`, { recursive: true });
 
   const store = openStore(config.paths.dbPath);
+  // Storage trouble reaches the owner as a log line and, once the disk has room for it, an audit record.
+  let storageTroubleSince: string | null = null;
+  const onStorageTrouble = (problem: string | null): void => {
+    if (problem === null || problem === storageTroubleSince) {
+      storageTroubleSince = problem;
+      return;
+    }
+    storageTroubleSince = problem;
+    const reason = problem === 'full' ? 'disk_full' : problem === 'disk_low' ? 'disk_low' : 'storage_failed';
+    try {
+      store.audit({ group: null, runId: null, action: 'storage', target: config.paths.storeDir, reason });
+    } catch (err) {
+      logger.error({ err, reason }, 'storage trouble (the audit record could not be written either)');
+    }
+  };
   // Filled once the channels exist; the outbox and the tools look channels up at send time.
   const channels: Channel[] = [];
   const timers = {
@@ -76,6 +97,7 @@ export function createHost(deps: HostDeps): Host {
     retryMaxMs: config.outboxRetryMaxMs,
     maxAttempts: config.outboxMaxAttempts,
     logger,
+    onStorageTrouble,
   });
   const tools = new ToolHost({
     store,
@@ -114,7 +136,16 @@ export function createHost(deps: HostDeps): Host {
       });
       return queue;
     },
-    onTaskFinished: (taskId, finish) => scheduler.taskFinished(taskId, finish),
+    tasks: {
+      record: (taskId, finish) => scheduler.recordRun(taskId, finish),
+      release: (taskId) => scheduler.release(taskId),
+    },
+    groupsDir: config.paths.groupsDir,
+    maxPromptBytes: config.maxPromptBytes,
+    maxMessageBytes: config.maxMessageBytes,
+    minFreeDiskBytes: config.minFreeDiskMb * 1024 * 1024,
+    freeDiskBytes: () => freeDiskBytes(config.paths.storeDir),
+    onStorageTrouble,
     onBusyChange: (chatJid, busy) => {
       void channelFor(chatJid)
         ?.setTyping?.(chatJid, busy)

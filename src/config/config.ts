@@ -65,6 +65,12 @@ export interface Config {
   readonly outboxRetryBaseMs: number;
   readonly outboxRetryMaxMs: number;
   readonly outboxMaxAttempts: number;
+  /** Budget of one prompt (as the JSON line the runner gets); oldest context is left out first. */
+  readonly maxPromptBytes: number;
+  /** One message longer than this is cut in the prompt; its full text goes to a file in the group folder. */
+  readonly maxMessageBytes: number;
+  /** New runs wait while the data dir's disk has less free space than this (SQLite keeps room). */
+  readonly minFreeDiskMb: number;
   readonly sandboxLimits: SandboxLimits;
   /** All absolute, under homeDir. */
   readonly paths: ConfigPaths;
@@ -131,6 +137,9 @@ export function defaultKnobs(): ConfigKnobs {
     outboxRetryBaseMs: 2_000,
     outboxRetryMaxMs: 300_000,
     outboxMaxAttempts: 10,
+    maxPromptBytes: 96 * 1024,
+    maxMessageBytes: 16 * 1024,
+    minFreeDiskMb: 64,
     sandboxLimits: { memoryMb: 1024, pids: 256, fileSizeMb: 512 },
   };
 }
@@ -213,6 +222,15 @@ const fileSchema = z.strictObject({
   outboxRetryBaseMs: intAtLeast(1),
   outboxRetryMaxMs: intAtLeast(1),
   outboxMaxAttempts: intAtLeast(1),
+  // The runner's line cap is 256 KiB; a prompt must leave room for the start line's other fields.
+  maxPromptBytes: z
+    .number({ error: 'expected a whole number between 4096 and 200000' })
+    .int({ error: 'expected a whole number between 4096 and 200000' })
+    .min(4096, { error: 'expected a whole number between 4096 and 200000' })
+    .max(200_000, { error: 'expected a whole number between 4096 and 200000' })
+    .optional(),
+  maxMessageBytes: intAtLeast(256),
+  minFreeDiskMb: intAtLeast(0),
   sandboxLimits: z
     .strictObject(
       { memoryMb: intAtLeast(16), pids: intAtLeast(8), fileSizeMb: intAtLeast(1) },

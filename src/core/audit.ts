@@ -8,6 +8,7 @@ export const AUDIT_ACTIONS = [
   'model_request',
   'run_start',
   'protocol',
+  'storage',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
@@ -42,6 +43,10 @@ export const AUDIT_REASONS = [
   'malformed_line',
   'unknown_message_type',
   'output_limit',
+  // storage (SPEC §12): the host keeps running; what is accepted is kept
+  'disk_full',
+  'disk_low',
+  'storage_failed',
 ] as const;
 export type AuditReason = (typeof AUDIT_REASONS)[number];
 

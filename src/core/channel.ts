@@ -23,8 +23,12 @@ export interface Channel {
   connect(): Promise<void>;
   disconnect(): Promise<void>;
   isConnected(): boolean;
-  /** Resolves once the transport confirmed the send; rejects with a reason otherwise. */
-  sendMessage(jid: string, text: string): Promise<void>;
+  /**
+   * Resolves once the transport confirmed the send; rejects with a reason otherwise.
+   * `outboxId` is stable across re-sends of one item (a crash between the send and
+   * its confirmation re-sends it), so a transport can let the receiver drop repeats.
+   */
+  sendMessage(jid: string, text: string, delivery?: { outboxId: number }): Promise<void>;
   /** Shows or clears a typing indicator; best effort. */
   setTyping?(jid: string, typing: boolean): Promise<void>;
   /** Refreshes chat names from the transport; best effort. */

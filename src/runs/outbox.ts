@@ -3,12 +3,18 @@
 // the channel confirms. One timer is armed for the next retry — no polling — and
 // a chat's items go out strictly in order, so a failure holds back the rest of
 // that chat rather than reordering it.
+//
+// An answer and the state change that marks its question done (a cursor, a
+// task's next run) commit in one transaction (`commitAnswer`). When storage
+// fails (disk full), that pair is held in memory, in order, and written again
+// later; the run goes on and nothing is marked done before its answer is stored.
 
 import type { Channel } from '../core/channel.js';
 import { formatOutbound } from '../core/outbound.js';
 import type { OutboxItem } from '../core/types.js';
 import type { StoreApi } from '../store/api.js';
 import type { Logger } from '../core/logger.js';
+import { storageProblem } from '../store/errors.js';
 
 export interface OutboxOptions {
   store: StoreApi;
@@ -19,6 +25,18 @@ export interface OutboxOptions {
   retryMaxMs: number;
   maxAttempts: number;
   logger: Logger;
+  /** First wait before a held (unstored) answer is written again; doubles up to 30 s. */
+  heldRetryBaseMs?: number;
+  /** Told when storage fails or recovers, so the owner hears of it (log, audit). */
+  onStorageTrouble?: (problem: string | null) => void;
+}
+
+/** An answer not yet stored: its chunks and the state change that commits with it. */
+interface HeldAnswer {
+  chatJid: string;
+  chunks: string[];
+  commit: () => void;
+  afterCommit?: () => void;
 }
 
 export type DeliveryResult = { ok: true } | { ok: false; error: string };
@@ -35,6 +53,9 @@ export class Outbox {
   private stopped = false;
   /** Callers waiting for a given outbox id to be settled (sent or failed). */
   private readonly waiters = new Map<number, Array<(result: DeliveryResult) => void>>();
+  private readonly held: HeldAnswer[] = [];
+  private heldTimer: NodeJS.Timeout | null = null;
+  private heldRetryMs = 0;
 
   constructor(options: OutboxOptions) {
     this.options = options;
@@ -49,16 +70,83 @@ export class Outbox {
    * and stores the chunks. Returns their ids; empty when there is nothing to send.
    */
   enqueue(chatJid: string, text: string): number[] {
-    const channel = this.channelFor(chatJid);
-    const chunks = formatOutbound(text, {
-      assistantName: this.options.assistantName,
-      showsBotName: channel?.showsBotName ?? true,
-      maxLength: channel?.maxMessageLength ?? 4000,
-    });
+    const chunks = this.format(chatJid, text);
     if (chunks.length === 0) return [];
     const ids = this.options.store.enqueueOutbound(chatJid, chunks, this.options.now());
     this.kick();
     return ids;
+  }
+
+  /**
+   * Stores `text` (null or empty: nothing to send) and runs `commit` in the
+   * same transaction; `afterCommit` runs once both are stored. Never throws
+   * for storage trouble: the pair is held and written later, in order.
+   */
+  commitAnswer(chatJid: string, text: string | null, commit: () => void, afterCommit?: () => void): void {
+    const chunks = text === null ? [] : this.format(chatJid, text);
+    this.held.push({ chatJid, chunks, commit, afterCommit });
+    if (this.held.length === 1) this.writeHeld();
+  }
+
+  /** Answers waiting for storage to come back. */
+  heldCount(): number {
+    return this.held.length;
+  }
+
+  private format(chatJid: string, text: string): string[] {
+    const channel = this.channelFor(chatJid);
+    return formatOutbound(text, {
+      assistantName: this.options.assistantName,
+      showsBotName: channel?.showsBotName ?? true,
+      maxLength: channel?.maxMessageLength ?? 4000,
+    });
+  }
+
+  /** Writes held answers oldest first; stops at the first storage failure and retries later. */
+  private writeHeld(): void {
+    const { store, now, logger } = this.options;
+    if (this.heldTimer) clearTimeout(this.heldTimer);
+    this.heldTimer = null;
+    let wrote = false;
+    while (this.held.length > 0) {
+      const answer = this.held[0];
+      try {
+        store.transaction(() => {
+          if (answer.chunks.length > 0) store.enqueueOutbound(answer.chatJid, answer.chunks, now());
+          answer.commit();
+        });
+      } catch (err) {
+        const problem = storageProblem(err);
+        if (!problem) {
+          // Not storage: a bug in `commit`. Dropping the pair keeps later answers flowing; the
+          // question stays undone and is re-run at the next start.
+          this.held.shift();
+          logger.error({ err, chatJid: answer.chatJid }, 'answer could not be committed');
+          continue;
+        }
+        if (this.heldRetryMs === 0) {
+          logger.error(
+            { err, problem, held: this.held.length },
+            'storage failed; answers are held in memory',
+          );
+          this.options.onStorageTrouble?.(problem);
+        }
+        const baseMs = this.options.heldRetryBaseMs ?? 1000;
+        this.heldRetryMs = Math.min(30_000, this.heldRetryMs === 0 ? baseMs : this.heldRetryMs * 2);
+        this.heldTimer = setTimeout(() => this.writeHeld(), this.heldRetryMs);
+        this.heldTimer.unref?.();
+        break;
+      }
+      this.held.shift();
+      wrote = true;
+      answer.afterCommit?.();
+    }
+    if (this.held.length === 0 && this.heldRetryMs !== 0) {
+      this.heldRetryMs = 0;
+      logger.info('storage is back; held answers are stored');
+      this.options.onStorageTrouble?.(null);
+    }
+    if (wrote) this.kick();
   }
 
   /** Resolves when every given item is sent, or with the first failure / timeout. */
@@ -111,9 +199,20 @@ export class Outbox {
       this.flushAgain = true;
       return;
     }
-    this.flushing = this.flushLoop().finally(() => {
-      this.flushing = null;
-    });
+    this.flushing = this.flushLoop()
+      .catch((err: unknown) => {
+        // Marking an item sent failed (disk full): it stays pending and is sent again (same
+        // outbox id, so a channel can tell the repeat); try again later, never crash.
+        this.options.logger.error({ err }, 'outbox flush failed; retrying later');
+        if (this.timer) clearTimeout(this.timer);
+        this.timer = setTimeout(() => this.kick(), this.options.heldRetryBaseMs ?? 1000);
+        this.timer.unref?.();
+      })
+      .finally(() => {
+        this.flushing = null;
+        // A kick that came after the loop's last check but before this point must not be lost.
+        if (this.flushAgain) this.kick();
+      });
   }
 
   /** Resolves when nothing deliverable is pending (undeliverable chats are left waiting). */
@@ -128,6 +227,10 @@ export class Outbox {
 
   stop(): void {
     this.stopped = true;
+    // A last try: what still cannot be stored was never marked done, so it is re-run at the next start.
+    if (this.held.length > 0) this.writeHeld();
+    if (this.heldTimer) clearTimeout(this.heldTimer);
+    this.heldTimer = null;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
   }
@@ -173,7 +276,7 @@ export class Outbox {
       // A disconnected channel's items wait; onConnectionChange kicks us.
       if (!channel.isConnected()) continue;
       try {
-        await channel.sendMessage(item.chatJid, item.text);
+        await channel.sendMessage(item.chatJid, item.text, { outboxId: item.id });
         store.markSent(item.id);
         this.settle(item.id, { ok: true });
         delivered = true;

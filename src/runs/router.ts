@@ -1,13 +1,21 @@
 // From channel event to agent run (SPEC §2, §4, §6.7). Stores every event first,
-// decides whether a group wakes, and turns queue work into runs: message runs
-// move the group's cursor (rolled back on a silent failure), task runs report to
-// the scheduler. Follow-ups go to a group's live message run instead of a new one.
+// decides whether a group wakes, and turns queue work into runs.
+//
+// Exactly once (SPEC §4.1): a group's cursor is the last message that is done,
+// and it moves only in the transaction that stores the answer (or the failure
+// notice) of the turn that held it. A live run's turns are tracked in memory;
+// whatever is past the cursor when the host dies is simply re-run at start-up,
+// and an answer already in the outbox is never produced again. A task run
+// likewise moves its schedule in the transaction that stores its answer.
 
+import path from 'node:path';
+import fs from 'node:fs';
 import type { Logger } from '../core/logger.js';
-import { formatPrompt } from '../core/prompt.js';
+import { boundedPrompt } from '../core/prompt.js';
 import { anyWakes, shouldWake } from '../core/trigger.js';
-import type { Group, InboundMessage, Task } from '../core/types.js';
+import type { Group, InboundMessage, StoredMessage, Task } from '../core/types.js';
 import type { StoreApi } from '../store/api.js';
+import { storageProblem } from '../store/errors.js';
 import type { Outbox } from './outbox.js';
 import type { AgentRuns, LiveRun, RunOutcome } from './types.js';
 
@@ -29,6 +37,14 @@ export interface TaskFinish {
   startedAtMs: number;
 }
 
+/** What the router tells the scheduler; `record` only writes SQLite (it runs inside the answer's transaction). */
+export interface TaskEvents {
+  /** Logs the run and moves the task's schedule: SQLite writes only. */
+  record(taskId: string, finish: TaskFinish): void;
+  /** The run is over (after `record` committed, or interrupted without it): re-arm. */
+  release(taskId: string): void;
+}
+
 export interface RouterOptions {
   store: StoreApi;
   runs: AgentRuns;
@@ -40,18 +56,47 @@ export interface RouterOptions {
     execute: (groupJid: string, work: Work) => Promise<WorkResult>,
     onRetriesExhausted: (groupJid: string) => void,
   ) => WorkQueue;
-  onTaskFinished: (taskId: string, finish: TaskFinish) => void;
+  tasks: TaskEvents;
+  /** Where group folders live: a cut message's full text is saved in its group's folder. */
+  groupsDir: string;
   /** Most messages put into one prompt; older ones stay for the next run. */
   maxPromptMessages?: number;
+  maxPromptBytes?: number;
+  maxMessageBytes?: number;
+  /** Free bytes on the data dir's disk; below `minFreeDiskBytes` no new run starts. */
+  freeDiskBytes?: () => number;
+  minFreeDiskBytes?: number;
+  /** How long a held inbound event (storage failed) waits before it is written again. */
+  storageRetryMs?: number;
   /** Called when a group starts or stops working on messages (typing indicator). */
   onBusyChange?: (chatJid: string, busy: boolean) => void;
+  /** Storage trouble or a low disk, for the owner (log + audit); null when it is over. */
+  onStorageTrouble?: (problem: string | null) => void;
+}
+
+/** One prompt given to a live run: done once its answer (or its silent end) is committed. */
+interface Turn {
+  /** The newest message seq in this turn's prompt. */
+  uptoSeq: number;
+  answered: boolean;
+}
+
+interface TurnProgress {
+  /** Prompts given to the run that it has not finished yet; empty means idle, waiting for follow-ups. */
+  turns: Turn[];
+  /** Newest message seq given to the run (cursor plus what is in flight). */
+  sentSeq: number;
 }
 
 interface LiveEntry {
   run: LiveRun;
   kind: 'messages' | 'task';
-  /** Prompts given to the run that it has not answered yet; 0 means idle, waiting for follow-ups. */
-  unansweredTurns: number;
+  progress: TurnProgress;
+}
+
+/** Where a cut message's full text is kept, relative to the group folder (the agent's working directory). */
+export function fullTextPath(message: Pick<StoredMessage, 'seq'>): string {
+  return `inbox/message-${message.seq}.txt`;
 }
 
 export class Router {
@@ -59,6 +104,12 @@ export class Router {
   readonly queue: WorkQueue;
   private readonly live = new Map<string, LiveEntry>();
   private readonly lastErrors = new Map<string, string>();
+  /** The newest message seq of each group's last failed attempt: what a retries-exhausted notice covers. */
+  private readonly lastAttemptSeq = new Map<string, number>();
+  /** Channel events that could not be stored (disk full), oldest first; written again later. */
+  private readonly heldInbound: Array<{ message: InboundMessage; channelName: string }> = [];
+  private heldTimer: NodeJS.Timeout | null = null;
+  private diskTimer: NodeJS.Timeout | null = null;
   private accepting = true;
   private closeAfterTurn = false;
 
@@ -72,9 +123,26 @@ export class Router {
 
   /**
    * A channel event. Written to SQLite synchronously before anything else
-   * (SPEC §2.1); only registered chats keep bodies (§2.2).
+   * (SPEC §2.1); only registered chats keep bodies (§2.2). A storage failure
+   * never reaches the channel: the event is held in memory and written later.
    */
   handleInbound(message: InboundMessage, channelName: string): void {
+    if (this.heldInbound.length > 0) {
+      // Keep arrival order: nothing overtakes an event that is waiting for storage.
+      this.holdInbound(message, channelName);
+      return;
+    }
+    try {
+      this.ingest(message, channelName);
+    } catch (err) {
+      if (!storageProblem(err)) throw err;
+      this.options.logger.error({ err, chatJid: message.chatJid }, 'could not store a message; holding it');
+      this.options.onStorageTrouble?.(storageProblem(err));
+      this.holdInbound(message, channelName);
+    }
+  }
+
+  private ingest(message: InboundMessage, channelName: string): void {
     const { store } = this.options;
     store.upsertChat({
       jid: message.chatJid,
@@ -95,6 +163,50 @@ export class Router {
     this.yieldIdleRuns();
   }
 
+  /** Bounded: past this many held events the newest are refused (logged), the rest are kept. */
+  private static readonly MAX_HELD_INBOUND = 10_000;
+
+  private holdInbound(message: InboundMessage, channelName: string): void {
+    if (this.heldInbound.length >= Router.MAX_HELD_INBOUND) {
+      this.options.logger.error(
+        { chatJid: message.chatJid },
+        'storage is down and too many events are held; event dropped',
+      );
+      return;
+    }
+    this.heldInbound.push({ message, channelName });
+    if (this.heldTimer) return;
+    this.heldTimer = setTimeout(() => this.writeHeldInbound(), this.options.storageRetryMs ?? 2000);
+    this.heldTimer.unref?.();
+  }
+
+  private writeHeldInbound(): void {
+    this.heldTimer = null;
+    while (this.heldInbound.length > 0) {
+      const { message, channelName } = this.heldInbound[0];
+      try {
+        this.ingest(message, channelName);
+      } catch (err) {
+        if (!storageProblem(err)) {
+          this.heldInbound.shift();
+          this.options.logger.error({ err, chatJid: message.chatJid }, 'held message could not be handled');
+          continue;
+        }
+        this.heldTimer = setTimeout(() => this.writeHeldInbound(), this.options.storageRetryMs ?? 2000);
+        this.heldTimer.unref?.();
+        return;
+      }
+      this.heldInbound.shift();
+    }
+    this.options.logger.info('storage is back; held messages are stored');
+    this.options.onStorageTrouble?.(null);
+  }
+
+  /** Channel events waiting for storage to come back. */
+  heldInboundCount(): number {
+    return this.heldInbound.length;
+  }
+
   /**
    * A run idling for follow-ups holds a slot (and memory) for up to the idle
    * timeout. When other work is waiting — another group's, or a task of the
@@ -103,25 +215,27 @@ export class Router {
   private yieldIdleRuns(): void {
     if (this.queue.pendingCount() === 0) return;
     for (const entry of this.live.values()) {
-      if (entry.kind === 'messages' && entry.unansweredTurns === 0) entry.run.close();
+      if (entry.kind === 'messages' && entry.progress.turns.length === 0) entry.run.close();
     }
   }
 
-  /** SPEC §2.8: every message since the cursor goes to the live run at once. */
+  /** SPEC §2.8: every message not yet given to the live run goes to it at once, as a new turn. */
   private pipeToLiveRun(group: Group, entry: LiveEntry): boolean {
-    const { store } = this.options;
-    const messages = store.messagesSince(group.jid, store.getCursor(group.jid), this.maxPromptMessages());
+    const { progress } = entry;
+    const messages = this.options.store.messagesSince(group.jid, progress.sentSeq, this.maxPromptMessages());
     if (messages.length === 0) return true;
-    if (!entry.run.send(formatPrompt(messages))) return false;
-    entry.unansweredTurns++;
+    const prompt = this.promptFor(group, messages);
+    if (prompt === null || !entry.run.send(prompt)) return false;
+    const uptoSeq = messages[messages.length - 1].seq;
+    progress.turns.push({ uptoSeq, answered: false });
+    progress.sentSeq = uptoSeq;
     this.options.onBusyChange?.(group.jid, true);
-    store.setCursor(group.jid, messages[messages.length - 1].seq);
     return true;
   }
 
   /** SPEC §6: the scheduler offers a due task. */
   offerTask(task: Task): boolean {
-    if (!this.accepting) return false;
+    if (!this.accepting || this.diskIsLow()) return false;
     const group = this.options.store.getGroupByFolder(task.groupFolder);
     if (!group) return false;
     const accepted = this.queue.enqueueTask(group.jid, task.id);
@@ -129,7 +243,7 @@ export class Router {
     return accepted;
   }
 
-  /** SPEC §4.4: enqueue every group whose cursor is behind its newest message. */
+  /** SPEC §4.4: enqueue every group with messages past its cursor (not done) that would wake it. */
   recover(): number {
     const { store } = this.options;
     let count = 0;
@@ -144,6 +258,8 @@ export class Router {
   /** Stops taking new work (shutdown): messages stay stored for the next start. */
   stopAccepting(): void {
     this.accepting = false;
+    if (this.diskTimer) clearTimeout(this.diskTimer);
+    this.diskTimer = null;
   }
 
   /**
@@ -176,38 +292,113 @@ export class Router {
     return this.options.maxPromptMessages ?? 200;
   }
 
+  /**
+   * The bounded prompt for these messages; cut messages' full texts are saved
+   * first (null when that fails: the messages stay undone and are retried).
+   */
+  private promptFor(group: Group, messages: StoredMessage[]): string | null {
+    const maxPromptBytes = this.options.maxPromptBytes ?? 96 * 1024;
+    const bounded = boundedPrompt(messages, {
+      maxPromptBytes,
+      maxMessageBytes: Math.min(this.options.maxMessageBytes ?? 16 * 1024, Math.floor(maxPromptBytes / 2)),
+      fullTextPath,
+    });
+    try {
+      for (const message of bounded.cut) {
+        writeFileAtomic(path.join(this.options.groupsDir, group.folder, fullTextPath(message)), message.text);
+      }
+    } catch (err) {
+      this.options.logger.error(
+        { err, group: group.folder },
+        'could not save a long message to the group folder',
+      );
+      return null;
+    }
+    if (bounded.omitted > 0 || bounded.cut.length > 0) {
+      this.options.logger.info(
+        { group: group.folder, omitted: bounded.omitted, cut: bounded.cut.length },
+        'prompt bounded',
+      );
+    }
+    return bounded.prompt;
+  }
+
+  /** Below the free-space reserve no run starts; a coarse timer checks again (only while low). */
+  private diskIsLow(): boolean {
+    const { freeDiskBytes, minFreeDiskBytes } = this.options;
+    if (!freeDiskBytes || !minFreeDiskBytes) return false;
+    let free: number;
+    try {
+      free = freeDiskBytes();
+    } catch {
+      return false; // cannot tell: do not block work on a failed statfs
+    }
+    if (free >= minFreeDiskBytes) return false;
+    if (!this.diskTimer && this.accepting) {
+      this.options.logger.error(
+        { freeBytes: free, reserveBytes: minFreeDiskBytes },
+        'disk almost full: new runs wait',
+      );
+      this.options.onStorageTrouble?.('disk_low');
+      this.diskTimer = setTimeout(() => this.diskCheck(), 10_000);
+      this.diskTimer.unref?.();
+    }
+    return true;
+  }
+
+  private diskCheck(): void {
+    this.diskTimer = null;
+    if (this.diskIsLow()) return;
+    this.options.logger.info('disk has room again: resuming runs');
+    this.options.onStorageTrouble?.(null);
+    this.recover();
+  }
+
   private async execute(groupJid: string, work: Work): Promise<WorkResult> {
     try {
       return work.kind === 'messages'
         ? await this.runMessages(groupJid)
         : await this.runTask(groupJid, work.taskId);
     } catch (err) {
-      this.options.logger.error({ groupJid, err: String(err) }, 'work failed unexpectedly');
+      this.options.logger.error({ groupJid, err }, 'work failed unexpectedly');
       return { ok: false, retry: work.kind === 'messages' };
     }
   }
 
+  /** Stores the answer and marks its turn done, in one transaction. */
+  private commitTurn(groupJid: string, turn: Turn, text: string | null): void {
+    const { store, outbox } = this.options;
+    turn.answered = true;
+    outbox.commitAnswer(groupJid, text, () => store.advanceCursor(groupJid, turn.uptoSeq));
+  }
+
   private async runMessages(groupJid: string): Promise<WorkResult> {
-    const { store, runs, outbox, logger } = this.options;
+    const { store, runs, logger } = this.options;
     const group = store.getGroupByJid(groupJid);
     if (!group) return { ok: true };
-    const previousCursor = store.getCursor(groupJid);
-    const messages = store.messagesSince(groupJid, previousCursor, this.maxPromptMessages());
+    const messages = store.messagesSince(groupJid, store.getCursor(groupJid), this.maxPromptMessages());
     if (messages.length === 0 || !anyWakes(group, messages)) return { ok: true };
+    // Waiting for disk is not a failure: no retry is spent, the disk check re-queues the group.
+    if (this.diskIsLow()) return { ok: true };
+    const prompt = this.promptFor(group, messages);
+    if (prompt === null) return { ok: false, retry: true };
 
-    store.setCursor(groupJid, messages[messages.length - 1].seq);
-    let sentSomething = false;
+    const uptoSeq = messages[messages.length - 1].seq;
+    const progress: TurnProgress = { turns: [{ uptoSeq, answered: false }], sentSeq: uptoSeq };
     const run = runs.start(
-      { group, prompt: formatPrompt(messages), sessionId: store.getSession(group.folder) },
+      { group, prompt, sessionId: store.getSession(group.folder) },
       {
         onOutput: (text) => {
-          if (outbox.enqueue(groupJid, text).length > 0) sentSomething = true;
+          // One output line ends one turn; turns are answered in the order they were given.
+          const turn = progress.turns.find((t) => !t.answered);
+          if (turn) this.commitTurn(groupJid, turn, text);
+          else this.options.outbox.commitAnswer(groupJid, text, () => undefined);
         },
         onTurnEnd: () => {
-          const entry = this.live.get(groupJid);
-          if (!entry || entry.run !== run) return;
-          entry.unansweredTurns = Math.max(0, entry.unansweredTurns - 1);
-          if (entry.unansweredTurns > 0) return;
+          const turn = progress.turns.shift();
+          // A turn that ended without text is done too (the agent chose to stay silent).
+          if (turn && !turn.answered) this.commitTurn(groupJid, turn, null);
+          if (this.live.get(groupJid)?.progress !== progress || progress.turns.length > 0) return;
           this.options.onBusyChange?.(groupJid, false);
           this.yieldIdleRuns();
         },
@@ -215,30 +406,50 @@ export class Router {
       },
     );
     if (this.closeAfterTurn) run.close();
-    const outcome = await this.track(group, { run, kind: 'messages', unansweredTurns: 1 });
+    const outcome = await this.track(group, { run, kind: 'messages', progress });
 
     if (outcome.ok) {
       this.lastErrors.delete(groupJid);
-      // More messages may have arrived after the run stopped taking input.
-      this.recoverGroup(group);
+      this.lastAttemptSeq.delete(groupJid);
+      // A clean end means the runner consumed every prompt it was given (turns may
+      // merge into one answer): all of it is done, after any answer still held.
+      this.options.outbox.commitAnswer(
+        groupJid,
+        null,
+        () => store.advanceCursor(groupJid, progress.sentSeq),
+        () => this.recoverGroup(group),
+      );
       return { ok: true };
     }
     const error = outcome.error ?? 'unknown error';
+    if (!this.accepting) {
+      // Shutdown cut it short: what was not answered is re-run at the next start.
+      logger.info(
+        { group: group.folder },
+        'run interrupted by shutdown; unanswered messages wait for the next start',
+      );
+      return { ok: true };
+    }
     this.lastErrors.set(groupJid, error);
+    this.lastAttemptSeq.set(groupJid, progress.sentSeq);
     if (outcome.refusedToStart) {
-      // Configuration problems do not fix themselves by retrying: say so once.
-      store.setCursor(groupJid, previousCursor);
-      this.notify(groupJid, `I couldn't start: ${error}`);
+      // Configuration problems do not fix themselves by retrying: say so once, and the
+      // messages are done (the notice is their answer), so the chat is not stuck on them.
+      this.notifyAndComplete(groupJid, progress.sentSeq, `I couldn't start: ${error}`);
       logger.error({ group: group.folder, error }, 'run refused to start');
       return { ok: false, retry: false };
     }
-    if (sentSomething) {
-      // SPEC §4.3: the user already has a reply; re-running would duplicate it.
-      logger.warn({ group: group.folder, error }, 'run failed after sending output; not retried');
-      return { ok: false, retry: false };
+    if (progress.turns.length === 0) {
+      // Every turn was answered before it failed: nothing to retry (SPEC §4.3).
+      logger.warn({ group: group.folder, error }, 'run failed after answering everything; not retried');
+      this.recoverGroup(group);
+      return { ok: true };
     }
-    store.setCursor(groupJid, previousCursor);
-    logger.warn({ group: group.folder, error }, 'run failed; cursor rolled back for retry');
+    // SPEC §4.3: answered turns are committed; only the unanswered ones are retried.
+    logger.warn(
+      { group: group.folder, error, unansweredTurns: progress.turns.length },
+      'run failed; unanswered messages will be retried',
+    );
     return { ok: false, retry: true };
   }
 
@@ -254,24 +465,41 @@ export class Router {
   }
 
   private async runTask(groupJid: string, taskId: string): Promise<WorkResult> {
-    const { store, runs, outbox, now } = this.options;
+    const { store, runs, now, tasks } = this.options;
     const task = store.getTask(taskId);
     const group = store.getGroupByJid(groupJid);
     const startedAtMs = now();
     if (!task || task.status !== 'active') {
       // Paused or cancelled while queued: the scheduler still has it in flight.
-      this.options.onTaskFinished(taskId, {
+      tasks.record(taskId, {
         status: 'error',
         error: 'not run: paused or cancelled while queued',
         startedAtMs,
       });
+      tasks.release(taskId);
       return { ok: true };
     }
     if (!group) {
-      this.options.onTaskFinished(taskId, { status: 'error', error: 'group is not registered', startedAtMs });
+      tasks.record(taskId, { status: 'error', error: 'group is not registered', startedAtMs });
+      tasks.release(taskId);
       return { ok: true };
     }
-    let lastOutput: string | undefined;
+    if (this.diskIsLow()) {
+      tasks.release(taskId); // still due: offered again once the disk has room
+      return { ok: true };
+    }
+    // The task is done once its answer is stored: the answer and the schedule's
+    // next step commit together, so a crash can neither lose nor repeat it.
+    let finished = false;
+    const finish = (text: string | null, outcome: TaskFinish): void => {
+      finished = true;
+      this.options.outbox.commitAnswer(
+        task.chatJid,
+        text,
+        () => tasks.record(taskId, outcome),
+        () => tasks.release(taskId),
+      );
+    };
     const isolated = task.contextMode === 'isolated';
     const run = runs.start(
       {
@@ -282,8 +510,11 @@ export class Router {
       },
       {
         onOutput: (text) => {
-          lastOutput = text;
-          outbox.enqueue(task.chatJid, text);
+          if (!finished) finish(text, { status: 'success', result: text, startedAtMs });
+          else this.options.outbox.commitAnswer(task.chatJid, text, () => undefined);
+        },
+        onTurnEnd: () => {
+          if (!finished) finish(null, { status: 'success', startedAtMs });
         },
         onSessionId: (sessionId) => {
           if (!isolated) store.setSession(group.folder, sessionId);
@@ -291,14 +522,19 @@ export class Router {
       },
     );
     // The runs layer closes a task run after its first answer (no follow-ups).
-    const outcome = await this.track(group, { run, kind: 'task', unansweredTurns: 1 });
-    if (outcome.ok) {
-      this.options.onTaskFinished(taskId, { status: 'success', result: lastOutput, startedAtMs });
-    } else {
-      const error = outcome.error ?? 'unknown error';
-      this.options.onTaskFinished(taskId, { status: 'error', error, result: lastOutput, startedAtMs });
-      this.notify(task.chatJid, `Scheduled task ${task.id} failed: ${error}`);
+    const outcome = await this.track(group, { run, kind: 'task', progress: { turns: [], sentSeq: 0 } });
+    if (finished) return { ok: true };
+    if (!this.accepting) {
+      // SPEC §6.1: interrupted by shutdown, it runs again after start-up (it is still due).
+      this.options.logger.info(
+        { taskId },
+        'task run interrupted by shutdown; it runs again at the next start',
+      );
+      tasks.release(taskId);
+      return { ok: true };
     }
+    const error = outcome.error ?? 'unknown error';
+    finish(`Scheduled task ${task.id} failed: ${error}`, { status: 'error', error, startedAtMs });
     return { ok: true };
   }
 
@@ -313,17 +549,37 @@ export class Router {
     }
   }
 
-  /** SPEC §4.5: the last retry failed; tell the chat once. */
+  /**
+   * SPEC §4.5: the last retry failed; tell the chat once. The notice is the
+   * answer of those messages (SPEC §4.1): they are done, so the next message
+   * starts fresh instead of dragging them along forever.
+   */
   private onRetriesExhausted(groupJid: string): void {
     const error = this.lastErrors.get(groupJid) ?? 'unknown error';
-    this.notify(
-      groupJid,
-      `Sorry, I couldn't process your last messages after several tries (${error}). ` +
-        `I'll try again when you send another message. The owner can see details with "nanoclaw doctor" and the log.`,
-    );
+    const uptoSeq = this.lastAttemptSeq.get(groupJid);
+    const text =
+      `Sorry, I couldn't answer your last message after several tries (${error}). ` +
+      `Please send it again in a while. The owner can see details with "nanoclaw doctor" and the log.`;
+    if (uptoSeq === undefined) this.options.outbox.commitAnswer(groupJid, text, () => undefined);
+    else this.notifyAndComplete(groupJid, uptoSeq, text);
   }
 
-  private notify(chatJid: string, text: string): void {
-    this.options.outbox.enqueue(chatJid, text);
+  private notifyAndComplete(chatJid: string, uptoSeq: number, text: string): void {
+    const { store, outbox } = this.options;
+    outbox.commitAnswer(chatJid, text, () => store.advanceCursor(chatJid, uptoSeq));
   }
+}
+
+/** Writes a file whole or not at all (temp file, fsync, rename), creating its directory. */
+function writeFileAtomic(file: string, text: string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fd = fs.openSync(tmp, 'w', 0o644);
+  try {
+    fs.writeSync(fd, text);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
 }

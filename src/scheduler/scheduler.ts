@@ -100,8 +100,25 @@ export class Scheduler {
    * recorded (shutdown waits for them), only the timer stays off.
    */
   taskFinished(taskId: string, outcome: TaskOutcome): void {
+    this.recordRun(taskId, outcome);
+    this.release(taskId);
+  }
+
+  /**
+   * The run is over, recorded or not: the task may be offered again (an
+   * interrupted run left its nextRunAt alone, so it is due again at once).
+   */
+  release(taskId: string): void {
     this.inFlight.delete(taskId);
     this.refusedUntil.delete(taskId);
+    if (this.running) this.arm();
+  }
+
+  /**
+   * Logs a finished run and moves the task on: SQLite writes only, so the
+   * caller can commit them in one transaction with the run's answer.
+   */
+  recordRun(taskId: string, outcome: TaskOutcome): void {
     // Clocks may be sub-millisecond (performance.now); the store keeps whole ms.
     const nowMs = Math.round(this.now());
     const startedAtMs = Math.round(outcome.startedAtMs);
@@ -136,7 +153,6 @@ export class Scheduler {
       }
       this.store.updateTask(taskId, update);
     }
-    if (this.running) this.arm();
   }
 
   private fire(): void {

@@ -52,6 +52,8 @@ export interface UsageRow {
 
 export interface StoreApi extends AuditSink {
   close(): void;
+  /** Runs `fn` as one IMMEDIATE transaction: every write in it commits together or not at all. */
+  transaction<T>(fn: () => T): T;
 
   // ---- chats and messages (SPEC §2) ----
   /** Upserts chat metadata; never lowers lastActivity. */
@@ -82,6 +84,8 @@ export interface StoreApi extends AuditSink {
   // ---- per-group cursors and sessions ----
   getCursor(chatJid: string): number;
   setCursor(chatJid: string, seq: number): void;
+  /** Moves the cursor forward to `seq`; never back (answers are committed in any order of retries). */
+  advanceCursor(chatJid: string, seq: number): void;
   getSession(groupFolder: string): string | undefined;
   setSession(groupFolder: string, sessionId: string): void;
   clearSession(groupFolder: string): void;

@@ -67,11 +67,12 @@ export class GroupTables {
   private readonly getCursorStmt: Database.Statement<[string], { seq: number }>;
   private readonly setCursorStmt: Database.Statement<[string, number]>;
   private readonly deleteCursorStmt: Database.Statement<[string]>;
+  private readonly advanceCursorStmt: Database.Statement<[string, number]>;
   private readonly getSessionStmt: Database.Statement<[string], { session_id: string }>;
   private readonly setSessionStmt: Database.Statement<[string, string]>;
   private readonly deleteSessionStmt: Database.Statement<[string]>;
-  private readonly addTx: (group: Group) => void;
-  private readonly removeTx: (jid: string) => boolean;
+  private readonly addTx: Database.Transaction<(group: Group) => void>;
+  private readonly removeTx: Database.Transaction<(jid: string) => boolean>;
 
   constructor(db: Database.Database) {
     this.listStmt = db.prepare(`SELECT ${GROUP_COLUMNS} FROM groups ORDER BY is_main DESC, added_at, folder`);
@@ -89,6 +90,10 @@ export class GroupTables {
       INSERT INTO cursors (chat_jid, seq) VALUES (?, ?)
       ON CONFLICT (chat_jid) DO UPDATE SET seq = excluded.seq`);
     this.deleteCursorStmt = db.prepare('DELETE FROM cursors WHERE chat_jid = ?');
+    // Only forward: a late or repeated commit can never make answered messages pending again.
+    this.advanceCursorStmt = db.prepare(`
+      INSERT INTO cursors (chat_jid, seq) VALUES (?, ?)
+      ON CONFLICT (chat_jid) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > cursors.seq`);
     this.getSessionStmt = db.prepare('SELECT session_id FROM sessions WHERE group_folder = ?');
     this.setSessionStmt = db.prepare(`
       INSERT INTO sessions (group_folder, session_id) VALUES (?, ?)
@@ -113,7 +118,7 @@ export class GroupTables {
   }
 
   addGroup(group: Group): void {
-    this.addTx(group);
+    this.addTx.immediate(group);
   }
 
   private addUnlocked(group: Group): void {
@@ -167,7 +172,7 @@ export class GroupTables {
   }
 
   removeGroup(jid: string): boolean {
-    return this.removeTx(jid);
+    return this.removeTx.immediate(jid);
   }
 
   setDailyTokenBudget(groupFolder: string, tokens: number | null): void {
@@ -181,6 +186,10 @@ export class GroupTables {
 
   getCursor(chatJid: string): number {
     return this.getCursorStmt.get(chatJid)?.seq ?? 0;
+  }
+
+  advanceCursor(chatJid: string, seq: number): void {
+    this.advanceCursorStmt.run(chatJid, seq);
   }
 
   setCursor(chatJid: string, seq: number): void {

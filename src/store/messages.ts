@@ -74,7 +74,7 @@ export class MessageTables {
   private readonly messagesSinceStmt: Database.Statement<[string, number, number], MessageRow>;
   private readonly latestSeqStmt: Database.Statement<[string], { seq: number | null }>;
   private readonly pruneStmt: Database.Statement<[number]>;
-  private readonly insertTx: (message: InboundMessage) => StoredMessage | null;
+  private readonly insertTx: Database.Transaction<(message: InboundMessage) => StoredMessage | null>;
 
   constructor(db: Database.Database) {
     this.upsertChatStmt = db.prepare(`
@@ -127,7 +127,7 @@ export class MessageTables {
   }
 
   insertMessage(message: InboundMessage): StoredMessage | null {
-    return this.insertTx(message);
+    return this.insertTx.immediate(message);
   }
 
   private insertUnlocked(message: InboundMessage): StoredMessage | null {

@@ -41,7 +41,9 @@ export class OutboxTable {
   private readonly markAttemptFailedStmt: Database.Statement<[string, number, number]>;
   private readonly markFailedStmt: Database.Statement<[string, number]>;
   private readonly pruneStmt: Database.Statement<[number]>;
-  private readonly enqueueTx: (chatJid: string, chunks: string[], nowMs: number) => number[];
+  private readonly enqueueTx: Database.Transaction<
+    (chatJid: string, chunks: string[], nowMs: number) => number[]
+  >;
 
   constructor(db: Database.Database) {
     this.insertStmt = db.prepare(`
@@ -71,7 +73,7 @@ export class OutboxTable {
   }
 
   enqueueOutbound(chatJid: string, chunks: string[], nowMs: number): number[] {
-    return this.enqueueTx(chatJid, chunks, Math.round(nowMs));
+    return this.enqueueTx.immediate(chatJid, chunks, Math.round(nowMs));
   }
 
   /** `limit` omitted means all due items. */

@@ -22,6 +22,7 @@ import type {
   TokenUsage,
 } from '../core/types.js';
 import type { NewTask, StoreApi, TaskUpdate, UsageRow } from './api.js';
+import { StoreOpenError, StoreVersionError, storageProblem } from './errors.js';
 import { AuditTable } from './audit.js';
 import { GroupTables } from './groups.js';
 import { MessageTables } from './messages.js';
@@ -83,6 +84,12 @@ export class Store implements StoreApi {
     if (this.db.open) this.db.close();
   }
 
+  transaction<T>(fn: () => T): T {
+    // IMMEDIATE: the write lock is taken up front, so the busy timeout applies
+    // instead of a reader failing at once when it upgrades to a writer.
+    return this.db.transaction(fn).immediate();
+  }
+
   /** The connection's effective settings, for `nanoclaw doctor` and tests. */
   settings(): StoreSettings {
     return {
@@ -135,6 +142,9 @@ export class Store implements StoreApi {
   }
   setCursor(chatJid: string, seq: number): void {
     this.groups.setCursor(chatJid, seq);
+  }
+  advanceCursor(chatJid: string, seq: number): void {
+    this.groups.advanceCursor(chatJid, seq);
   }
   getSession(groupFolder: string): string | undefined {
     return this.groups.getSession(groupFolder);
@@ -243,6 +253,18 @@ export class Store implements StoreApi {
  * the Store. Throws StoreVersionError for a database newer than the code.
  */
 export function openStore(dbPath: string, options: OpenStoreOptions = {}): Store {
+  try {
+    return openStoreUnchecked(dbPath, options);
+  } catch (err) {
+    // A raw SqliteError names no file and suggests nothing: say which file, what, and what to do.
+    const problem = storageProblem(err);
+    if (problem && !(err instanceof StoreVersionError))
+      throw new StoreOpenError(dbPath, problem, { cause: err });
+    throw err;
+  }
+}
+
+function openStoreUnchecked(dbPath: string, options: OpenStoreOptions): Store {
   const inMemory = dbPath === ':memory:';
   let created = false;
   if (!inMemory) {
@@ -262,6 +284,8 @@ export function openStore(dbPath: string, options: OpenStoreOptions = {}): Store
     db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
     db.pragma(`busy_timeout = ${Math.round(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS)}`);
     const version = migrate(db, options.migrations ?? MIGRATIONS, dbPath);
+    // A read-only file opens without complaint and fails at the first write: find out now.
+    if (!inMemory) db.pragma('user_version = ' + version);
     return new Store(db, version);
   } catch (err) {
     db.close();

@@ -82,9 +82,9 @@ export class TaskTables {
   private readonly nextDueStmt: Database.Statement<[], { at: number | null }>;
   private readonly insertRunStmt: Database.Statement<[Omit<TaskRunLog, 'id'>]>;
   private readonly runsStmt: Database.Statement<[string, number], TaskRunRow>;
-  private readonly createTx: (task: NewTask) => Task;
-  private readonly updateTx: (id: string, update: TaskUpdate) => Task | undefined;
-  private readonly deleteTx: (id: string) => boolean;
+  private readonly createTx: Database.Transaction<(task: NewTask) => Task>;
+  private readonly updateTx: Database.Transaction<(id: string, update: TaskUpdate) => Task | undefined>;
+  private readonly deleteTx: Database.Transaction<(id: string) => boolean>;
 
   constructor(db: Database.Database) {
     this.insertStmt = db.prepare(`INSERT INTO tasks (${TASK_COLUMNS}) VALUES (${TASK_VALUES})`);
@@ -121,7 +121,7 @@ export class TaskTables {
 
   /** New tasks start `active`; a duplicate id is refused rather than overwritten. */
   createTask(task: NewTask): Task {
-    return this.createTx(task);
+    return this.createTx.immediate(task);
   }
 
   private createUnlocked(newTask: NewTask): Task {
@@ -157,7 +157,7 @@ export class TaskTables {
 
   /** Fields left undefined keep their value; an explicit null clears a nullable field. */
   updateTask(id: string, update: TaskUpdate): Task | undefined {
-    return this.updateTx(id, update);
+    return this.updateTx.immediate(id, update);
   }
 
   private updateUnlocked(id: string, update: TaskUpdate): Task | undefined {
@@ -178,7 +178,7 @@ export class TaskTables {
 
   /** Deletes the task and its run log. */
   deleteTask(id: string): boolean {
-    return this.deleteTx(id);
+    return this.deleteTx.immediate(id);
   }
 
   dueTasks(nowMs: number): Task[] {

@@ -2,7 +2,8 @@
 // JSON lines (`nanoclaw chat --json`). Chat ids are `local:<name>`; `local:main`
 // is the owner's. In JSON mode every input line is one object
 // `{"text", "sender"?, "chat"?}` and every outbound message is printed as one
-// line `{"chat","text"}` — a stable scripting interface.
+// line `{"chat","text","id"}` — a stable scripting interface. `id` is the
+// outbox id: a line repeated after a crash carries the same id.
 
 import readline from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
@@ -66,10 +67,10 @@ export class LocalChannel implements Channel {
     this.connected = false;
   }
 
-  async sendMessage(jid: string, text: string): Promise<void> {
+  async sendMessage(jid: string, text: string, delivery?: { outboxId: number }): Promise<void> {
     if (!this.connected) throw new Error('local channel is closed');
     const line = this.options.json
-      ? JSON.stringify({ chat: jid, text }) + '\n'
+      ? JSON.stringify({ chat: jid, text, ...(delivery ? { id: delivery.outboxId } : {}) }) + '\n'
       : `${jid === LOCAL_MAIN_JID ? '' : `[${jid}] `}${this.options.assistantName}: ${text}\n`;
     await new Promise<void>((resolve, reject) =>
       this.options.output.write(line, (err) => (err ? reject(err) : resolve())),

@@ -95,8 +95,11 @@ describe('inbound routing', () => {
     await until(() => run.followUps.length === 1);
     expect(runs.runs).toHaveLength(1);
     expect(run.followUps[0]).toContain('two');
-    const last = t.host.store.messagesSince(MAIN, 0).at(-1);
-    expect(t.host.store.getCursor(MAIN)).toBe(last?.seq);
+    // SPEC §4.1: only the answered turn is done; the follow-up is in flight until its answer is stored.
+    const [first, second] = t.host.store.messagesSince(MAIN, 0);
+    expect(t.host.store.getCursor(MAIN)).toBe(first.seq);
+    await run.output('second answer');
+    expect(t.host.store.getCursor(MAIN)).toBe(second.seq);
   });
 });
 
@@ -114,7 +117,7 @@ describe('cursor and retry semantics (SPEC §4)', () => {
     expect(t.host.store.getCursor(MAIN)).toBe(t.host.store.latestSeq(MAIN));
   });
 
-  it('rolls the cursor back and retries with backoff when a run fails silently, then tells the chat', async () => {
+  it('retries with backoff when a run fails silently, then tells the chat and marks the message done', async () => {
     const runs = new FakeRuns((run) => run.finish({ ok: false, error: 'boom' }));
     t = buildTestHost({ runs, config: { retryBaseMs: 10, maxRetries: 2 } });
     t.addGroup({ jid: MAIN, folder: 'main', isMain: true, requiresTrigger: false });
@@ -123,8 +126,9 @@ describe('cursor and retry semantics (SPEC §4)', () => {
     await t.channel.waitForSent(1);
     expect(runs.runs).toHaveLength(3); // first try + 2 retries
     expect(t.channel.sent).toHaveLength(1);
-    expect(t.channel.sent[0].text).toMatch(/couldn't process.*boom/);
-    expect(t.host.store.getCursor(MAIN)).toBe(0);
+    expect(t.channel.sent[0].text).toMatch(/couldn't answer.*boom/);
+    // The notice is the answer (SPEC §4.1): the message is done, later ones start fresh.
+    expect(t.host.store.getCursor(MAIN)).toBe(t.host.store.latestSeq(MAIN));
     // Every retry saw the same messages.
     for (const run of runs.runs) expect(run.request.prompt).toContain('please');
   });
@@ -156,7 +160,7 @@ describe('cursor and retry semantics (SPEC §4)', () => {
     await t.host.settled();
     expect(runs.runs).toHaveLength(1);
     expect(t.channel.sent[0].text).toContain('sandbox missing');
-    expect(t.host.store.getCursor(MAIN)).toBe(0);
+    expect(t.host.store.getCursor(MAIN)).toBe(t.host.store.latestSeq(MAIN));
   });
 
   it('recovers unprocessed messages at start-up', async () => {
