@@ -7,7 +7,7 @@
 //   /sleep <ms>               wait before answering
 //   /flood <bytes>            about that many bytes of junk output lines
 //   /garbage                  one non-JSON line on stdout, then carry on
-// Directives run in order; then the turn's answer `echo: <text>` is emitted.
+// Directives run in order; then the turn's one answer is emitted: any tool outcomes, then `echo: <text>`.
 
 import { randomInt } from 'node:crypto';
 import type { StartLine } from '../src/core/protocol.js';
@@ -48,7 +48,15 @@ export async function runEchoEngine(conn: HostConnection, start: StartLine): Pro
     onClose: () => wake?.(),
   });
 
+  // Like a model's result, a turn has one answer: tool outcomes and the echo are
+  // sent together at the turn's end (the host counts one output line as one turn).
+  let turnText: string[] = [];
   const output = async (text: string): Promise<void> => {
+    turnText.push(text);
+  };
+  const endTurn = async (): Promise<void> => {
+    const text = turnText.join('\n');
+    turnText = [];
     await conn.send({ type: 'output', text: resumedNote + text, sessionId });
     resumedNote = '';
   };
@@ -96,6 +104,7 @@ export async function runEchoEngine(conn: HostConnection, start: StartLine): Pro
       }
     }
     await output(`echo: ${text}`);
+    await endTurn();
     return undefined;
   };
 
