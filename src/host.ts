@@ -14,6 +14,7 @@ import { ToolHost } from './runs/tools.js';
 import type { AgentRuns } from './runs/types.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import type { StoreApi } from './store/api.js';
+import { storageProblem } from './store/errors.js';
 import { openStore } from './store/store.js';
 
 export interface HostDeps {
@@ -164,13 +165,20 @@ export function createHost(deps: HostDeps): Host {
 
   const events: ChannelEvents = {
     onMessage: (message) => router.handleInbound(message, channelFor(message.chatJid)?.name ?? 'unknown'),
-    onChatMetadata: (chat) =>
-      store.upsertChat({
-        jid: chat.jid,
-        name: chat.name,
-        channel: channelFor(chat.jid)?.name ?? 'unknown',
-        timestamp: chat.timestamp,
-      }),
+    onChatMetadata: (chat) => {
+      try {
+        store.upsertChat({
+          jid: chat.jid,
+          name: chat.name,
+          channel: channelFor(chat.jid)?.name ?? 'unknown',
+          timestamp: chat.timestamp,
+        });
+      } catch (err) {
+        // Metadata only (a name, an activity time): the next event refreshes it.
+        if (!storageProblem(err)) throw err;
+        logger.warn({ err, jid: chat.jid }, 'chat metadata not stored');
+      }
+    },
     onConnectionChange: (connected) => {
       if (connected) outbox.kick();
     },

@@ -11,6 +11,7 @@ import { readLinkedAccount } from '../channels/whatsapp/auth.js';
 import { loadMountAllowlist, MOUNT_ALLOWLIST_FILE } from '../sandbox/mount-policy.js';
 import { selectBackend } from '../sandbox/select.js';
 import { openStore } from '../store/store.js';
+import { freeDiskBytes } from '../host.js';
 import type { Print } from './admin.js';
 import { findPackageRoot, runnerPaths } from './package-root.js';
 import { backendSelection } from './run-host.js';
@@ -44,9 +45,30 @@ export async function doctorCommand(
   add('config', true, () => ({ ok: true, detail: `home ${config.homeDir}, policy dir ${config.configDir}` }));
   add('database', true, () => {
     const store = openStore(config.paths.dbPath);
-    const groups = store.listGroups().length;
-    store.close();
-    return { ok: true, detail: `${config.paths.dbPath} (${groups} groups registered)` };
+    try {
+      const groups = store.listGroups().length;
+      const check = store.quickCheck();
+      if (check !== 'ok') {
+        return {
+          ok: false,
+          detail: `${config.paths.dbPath} is damaged (${check.slice(0, 200)}); restore your latest backup of it`,
+        };
+      }
+      return { ok: true, detail: `${config.paths.dbPath} (${groups} groups registered, quick_check ok)` };
+    } finally {
+      store.close();
+    }
+  });
+  add('disk', true, () => {
+    const freeMb = Math.floor(freeDiskBytes(config.paths.storeDir) / (1024 * 1024));
+    const ok = freeMb >= config.minFreeDiskMb;
+    return {
+      ok,
+      detail: ok
+        ? `${freeMb} MB free on the data dir's disk (reserve ${config.minFreeDiskMb} MB)`
+        : `only ${freeMb} MB free on the data dir's disk, below the reserve of ${config.minFreeDiskMb} MB: ` +
+          `new runs wait until you free space (df -h ${config.paths.storeDir})`,
+    };
   });
   const selection = await selectBackend(backendSelection(config));
   checks.push({

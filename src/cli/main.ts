@@ -7,7 +7,7 @@ import { auditCommand, groupsCommand, tasksCommand, usageCommand, addGroup, type
 import { CliError, loadCliConfig, makeLogger } from './context.js';
 import { doctorCommand } from './doctor.js';
 import { chatOptions, runHost } from './run-host.js';
-import { StoreVersionError } from '../store/errors.js';
+import { StoreOpenError, StoreVersionError } from '../store/errors.js';
 import { openStore } from '../store/store.js';
 import type { Config } from '../config/config.js';
 import type { StoreApi } from '../store/api.js';
@@ -138,6 +138,10 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CliError) {
       process.stderr.write(`${err.message}\n`);
       return err.exitCode;
+    }
+    if (err instanceof StoreOpenError) {
+      process.stderr.write(`nanoclaw: ${err.message}\n`);
+      return 1;
     }
     if (err instanceof StoreVersionError) {
       process.stderr.write(`nanoclaw: ${err.message}\n`);

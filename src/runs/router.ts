@@ -402,7 +402,7 @@ export class Router {
           this.options.onBusyChange?.(groupJid, false);
           this.yieldIdleRuns();
         },
-        onSessionId: (sessionId) => store.setSession(group.folder, sessionId),
+        onSessionId: (sessionId) => this.saveSession(group.folder, sessionId),
       },
     );
     if (this.closeAfterTurn) run.close();
@@ -433,9 +433,9 @@ export class Router {
     this.lastErrors.set(groupJid, error);
     this.lastAttemptSeq.set(groupJid, progress.sentSeq);
     if (outcome.refusedToStart) {
-      // Configuration problems do not fix themselves by retrying: say so once, and the
-      // messages are done (the notice is their answer), so the chat is not stuck on them.
-      this.notifyAndComplete(groupJid, progress.sentSeq, `I couldn't start: ${error}`);
+      // Configuration problems do not fix themselves by retrying: say so once. The messages
+      // stay undone, so once the owner fixes the cause they are answered (next message or start).
+      this.options.outbox.commitAnswer(groupJid, `I couldn't start: ${error}`, () => undefined);
       logger.error({ group: group.folder, error }, 'run refused to start');
       return { ok: false, retry: false };
     }
@@ -517,7 +517,7 @@ export class Router {
           if (!finished) finish(null, { status: 'success', startedAtMs });
         },
         onSessionId: (sessionId) => {
-          if (!isolated) store.setSession(group.folder, sessionId);
+          if (!isolated) this.saveSession(group.folder, sessionId);
         },
       },
     );
@@ -536,6 +536,19 @@ export class Router {
     const error = outcome.error ?? 'unknown error';
     finish(`Scheduled task ${task.id} failed: ${error}`, { status: 'error', error, startedAtMs });
     return { ok: true };
+  }
+
+  /** A lost session id costs context, not messages: storage trouble here must not fail the run. */
+  private saveSession(folder: string, sessionId: string): void {
+    try {
+      this.options.store.setSession(folder, sessionId);
+    } catch (err) {
+      if (!storageProblem(err)) throw err;
+      this.options.logger.warn(
+        { err, group: folder },
+        'session id not stored; the next run starts a new session',
+      );
+    }
   }
 
   private async track(group: Group, entry: LiveEntry): Promise<RunOutcome> {
@@ -558,8 +571,8 @@ export class Router {
     const error = this.lastErrors.get(groupJid) ?? 'unknown error';
     const uptoSeq = this.lastAttemptSeq.get(groupJid);
     const text =
-      `Sorry, I couldn't answer your last message after several tries (${error}). ` +
-      `Please send it again in a while. The owner can see details with "nanoclaw doctor" and the log.`;
+      `Sorry, I couldn't process your last messages after several tries (${error}). ` +
+      `Please send them again in a while. The owner can see details with "nanoclaw doctor" and the log.`;
     if (uptoSeq === undefined) this.options.outbox.commitAnswer(groupJid, text, () => undefined);
     else this.notifyAndComplete(groupJid, uptoSeq, text);
   }

@@ -84,6 +84,12 @@ export class Store implements StoreApi {
     if (this.db.open) this.db.close();
   }
 
+  /** SQLite's quick_check: "ok", or the first problems it found (for `nanoclaw doctor`). */
+  quickCheck(): string {
+    const rows = this.db.pragma('quick_check(5)') as Array<{ quick_check: string }>;
+    return rows.map((row) => row.quick_check).join('; ');
+  }
+
   transaction<T>(fn: () => T): T {
     // IMMEDIATE: the write lock is taken up front, so the busy timeout applies
     // instead of a reader failing at once when it upgrades to a writer.

@@ -179,6 +179,6 @@ describe('agent runs through nanoclaw chat --json (bwrap + Claude Code)', () => 
     expect(lines[0].chat).toBe('local:main');
     expect(lines[0].text).toMatch(/couldn't process your last messages after several tries/);
     expect(lines[0].text).toContain('scripted refusal');
-    expect(result.stderr.match(/cursor rolled back for retry/g)).toHaveLength(3);
+    expect(result.stderr.match(/unanswered messages will be retried/g)).toHaveLength(3);
   });
 });

@@ -118,11 +118,15 @@ export async function auditRecords(home: CliHome): Promise<AuditLine[]> {
 }
 
 /** Parses the stdout of a finished `chat --json`. */
+/** The chat lines of `chat --json` output, without their outbox ids (tests compare chat and text). */
 export function chatLines(stdout: string): Array<{ chat: string; text: string }> {
   return stdout
     .split('\n')
     .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as { chat: string; text: string });
+    .map((l) => {
+      const { chat, text } = JSON.parse(l) as { chat: string; text: string };
+      return { chat, text };
+    });
 }
 
 export interface AgentFixture {

@@ -58,7 +58,7 @@ describe('nanoclaw tools called by the real agent', () => {
     await chat.waitFor((lines) => lines.some((l) => l.text === 'REMINDER: drink water'));
     const firedAtMs = Date.now();
     expect(await chat.end()).toBe(0);
-    expect(chat.lines).toEqual([ack, { chat: 'local:main', text: 'REMINDER: drink water' }]);
+    expect(chat.lines).toMatchObject([ack, { chat: 'local:main', text: 'REMINDER: drink water' }]);
     // The task run's request came after the due time, as a fresh (isolated) conversation.
     const taskRequest = fake.conversationRequests().find((r) => lastUserText(r).includes('TASK-PROMPT'));
     expect(taskRequest).toBeDefined();
@@ -165,7 +165,7 @@ describe('nanoclaw tools called by the real agent', () => {
 
     // Nothing changed: no message in main, no task.
     expect(result.stdout).not.toContain('FORGED');
-    expect(chatLines(result.stdout)).toEqual([{ chat: 'local:family', text: 'both refused' }]);
+    expect(chatLines(result.stdout)).toMatchObject([{ chat: 'local:family', text: 'both refused' }]);
     expect((await runCli(['tasks', 'list'], home.env)).stdout).toContain('no tasks');
 
     const refusals = (await auditRecords(home)).filter((r) => r.action === 'tool_call');

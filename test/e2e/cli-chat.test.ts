@@ -26,7 +26,7 @@ describe('nanoclaw chat --json', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
-    expect(lines[0]).toEqual({ chat: 'local:main', text: 'echo: hello world' });
+    expect(lines[0]).toMatchObject({ chat: 'local:main', text: 'echo: hello world', id: expect.any(Number) });
     expect(lines.map((l) => l.text).join('\n')).toContain('and more');
   });
 
@@ -48,7 +48,7 @@ describe('nanoclaw chat --json', () => {
         .trim()
         .split('\n')
         .map((l) => JSON.parse(l)),
-    ).toEqual([{ chat: 'local:main', text: 'echo: valid one' }]);
+    ).toMatchObject([{ chat: 'local:main', text: 'echo: valid one' }]);
   });
 
   it('gates a registered local group on its trigger and includes earlier messages as context', async () => {

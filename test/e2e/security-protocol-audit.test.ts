@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../src/core/audit.js';
 import type { UsageRow } from '../../src/store/api.js';
+import { chatLines } from './agent-support.js';
 import { assertBuilt, makeCliHome, runCli, type CliHome } from '../support/cli.js';
 import { startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
 
@@ -62,8 +63,9 @@ describe('protocol abuse from inside the sandbox (echo engine, real bwrap)', () 
       `${JSON.stringify({ text: directives, chat: 'local:family' })}\n`,
     );
     expect(res.code).toBe(0);
-    const lines = jsonLines<{ chat: string; text: string }>(res.stdout);
-    const texts = lines.map((l) => l.text);
+    const lines = chatLines(res.stdout);
+    // One answer per turn: its lines are the tool outcomes, then the echo.
+    const texts = lines.flatMap((l) => l.text.split('\n'));
     expect(lines.every((l) => l.chat === 'local:family')).toBe(true);
     expect(texts).toContain('tool no_such_tool error: unknown tool "no_such_tool"');
     expect(texts.find((t) => t.startsWith('tool send_message error: invalid arguments'))).toMatch(
@@ -73,7 +75,7 @@ describe('protocol abuse from inside the sandbox (echo engine, real bwrap)', () 
     expect(texts).toContain(`tool cancel_task error: task_id: no task "${secret}"`);
     expect(texts).toContain('tool list_tasks ok: []');
     // The run went on after every bad line and answered.
-    expect(texts.at(-1)).toMatch(/^echo: \/garbage/);
+    expect(lines.at(-1)?.text).toMatch(/^echo: \/garbage/m);
 
     const records = await audit(home, '--group', 'family');
     expect(records.map((r) => `${r.action} ${r.reason} ${r.target}`)).toEqual([
@@ -210,7 +212,7 @@ describe('usage accounting and the daily token budget (real agent, fake model)',
       '{"text":"again","chat":"local:family"}\n',
       60_000,
     );
-    const refused = jsonLines<{ chat: string; text: string }>(second.stdout);
+    const refused = chatLines(second.stdout);
     expect(refused).toHaveLength(1);
     expect(refused[0].chat).toBe('local:family');
     expect(refused[0].text).toMatch(/daily token budget of this chat \(300 tokens\) is used up/);
@@ -222,7 +224,7 @@ describe('usage accounting and the daily token budget (real agent, fake model)',
     // Other groups are not affected by family's budget.
     fake.setScript([{ text: 'main answer' }]);
     const main = await runCli(['chat', '--json'], home.env, '{"text":"hello"}\n', 60_000);
-    const mainLines = jsonLines<{ chat: string; text: string }>(main.stdout);
+    const mainLines = chatLines(main.stdout);
     expect(mainLines).toContainEqual({ chat: 'local:main', text: 'main answer' });
     // (Start-up recovery retries family's pending message; the budget still refuses it.)
     for (const l of mainLines.filter((x) => x.chat !== 'local:main')) expect(l.text).toMatch(/budget/);

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../src/core/audit.js';
 import { assertBuilt, makeCliHome, REPO_ROOT, runCli, type CliHome } from '../support/cli.js';
+import { chatLines } from './agent-support.js';
 import {
   lastToolResult,
   startFakeModelServer,
@@ -87,11 +88,7 @@ async function scriptedRun(
   fake!.setScript(turns);
   const input = `${JSON.stringify({ text: prompt, chat })}\n`;
   const res = await runCli(['chat', '--json'], h.env, input, RUN_TIMEOUT_MS);
-  const stdout = res.stdout
-    .trim()
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as { chat: string; text: string });
+  const stdout = chatLines(res.stdout);
   return { results, stdout, stderr: res.stderr, code: res.code };
 }
 

@@ -96,7 +96,9 @@ export class ChatSession {
   constructor(env: NodeJS.ProcessEnv) {
     this.child = spawn(process.execPath, [CLI, 'chat', '--json'], { env, cwd: env.NANOCLAW_HOME });
     readline.createInterface({ input: this.child.stdout }).on('line', (line) => {
-      this.lines.push(JSON.parse(line) as ChatLine);
+      // The outbox id is left out: tests compare what the user sees (chat and text).
+      const { chat, text } = JSON.parse(line) as ChatLine;
+      this.lines.push({ chat, text });
       for (const wake of this.waiters.splice(0)) wake();
     });
     this.child.stderr.on('data', (d: Buffer) => (this.stderr += d.toString()));

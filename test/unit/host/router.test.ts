@@ -126,7 +126,7 @@ describe('cursor and retry semantics (SPEC §4)', () => {
     await t.channel.waitForSent(1);
     expect(runs.runs).toHaveLength(3); // first try + 2 retries
     expect(t.channel.sent).toHaveLength(1);
-    expect(t.channel.sent[0].text).toMatch(/couldn't answer.*boom/);
+    expect(t.channel.sent[0].text).toMatch(/couldn't process.*boom/);
     // The notice is the answer (SPEC §4.1): the message is done, later ones start fresh.
     expect(t.host.store.getCursor(MAIN)).toBe(t.host.store.latestSeq(MAIN));
     // Every retry saw the same messages.
@@ -160,7 +160,8 @@ describe('cursor and retry semantics (SPEC §4)', () => {
     await t.host.settled();
     expect(runs.runs).toHaveLength(1);
     expect(t.channel.sent[0].text).toContain('sandbox missing');
-    expect(t.host.store.getCursor(MAIN)).toBe(t.host.store.latestSeq(MAIN));
+    // Not done: once the owner fixes the cause, the message is answered.
+    expect(t.host.store.getCursor(MAIN)).toBe(0);
   });
 
   it('recovers unprocessed messages at start-up', async () => {

@@ -65,13 +65,18 @@ describe('runner (echo engine)', () => {
     const call = await r.waitFor(isType('tool_call'));
     expect(call).toMatchObject({ name: 'send_message', args: { text: 'hi there' } });
     r.send({ type: 'tool_result', id: call.id, ok: true, result: { sent: 1 } });
-    expect((await r.waitFor(isType('output'))).text).toBe('tool send_message ok: {"sent":1}');
+    expect((await r.waitFor(isType('output'))).text).toBe(
+      'tool send_message ok: {"sent":1}\necho: /tool send_message {"text":"hi there"}',
+    );
 
     r.send({ type: 'message', text: '/tool list_groups {}' });
     const second = await r.waitFor((l) => l.type === 'tool_call' && l.id !== call.id);
     expect(second).toMatchObject({ name: 'list_groups' });
     r.send({ type: 'tool_result', id: (second as { id: string }).id, ok: false, error: 'not allowed' });
-    await r.waitFor((l) => l.type === 'output' && l.text === 'tool list_groups error: not allowed');
+    await r.waitFor(
+      (l) =>
+        l.type === 'output' && l.text === 'tool list_groups error: not allowed\necho: /tool list_groups {}',
+    );
     r.send({ type: 'close' });
     expect((await r.exit).code).toBe(0);
   });
@@ -158,18 +163,18 @@ describe('startAgentProcess driving the real runner bundle', () => {
       onToolCall: async (call) => ({ ok: true, result: { name: call.name, args: call.args } }),
       onOutput: (text) => {
         outputs.push(text);
-        if (outputs.length === 2) proc?.send('later');
+        if (outputs.length === 1) proc?.send('later');
       },
       onProtocolError: () => undefined,
       onLog: () => undefined,
     });
     const result = await proc.done;
+    // One answer per turn: the tool outcome and the echo together, then the follow-up's.
     expect(outputs).toEqual([
-      'tool schedule_task ok: {"name":"schedule_task","args":{"prompt":"p"}}',
-      'echo: /tool schedule_task {"prompt":"p"}',
+      'tool schedule_task ok: {"name":"schedule_task","args":{"prompt":"p"}}\necho: /tool schedule_task {"prompt":"p"}',
       'echo: later',
     ]);
-    expect(result).toMatchObject({ ok: true, exitCode: 0, outputCount: 3 });
+    expect(result).toMatchObject({ ok: true, exitCode: 0, outputCount: 2 });
     expect(result.sessionId).toMatch(/^echo-session-/);
   });
 
