@@ -4,6 +4,7 @@
 // channels and an in-process AgentRuns double.
 
 import fs from 'node:fs';
+import type { AuditReason } from './core/audit.js';
 import type { Channel, ChannelEvents } from './core/channel.js';
 import type { Logger } from './core/logger.js';
 import type { Config } from './config/config.js';
@@ -66,20 +67,27 @@ export function createHost(deps: HostDeps): Host {
   fs.mkdirSync(`${config.paths.groupsDir}/global`, { recursive: true });
 
   const store = openStore(config.paths.dbPath);
-  // Storage trouble reaches the owner as a log line and, once the disk has room for it, an audit record.
-  let storageTroubleSince: string | null = null;
-  const onStorageTrouble = (problem: string | null): void => {
-    if (problem === null || problem === storageTroubleSince) {
-      storageTroubleSince = problem;
-      return;
-    }
-    storageTroubleSince = problem;
-    const reason = problem === 'full' ? 'disk_full' : problem === 'disk_low' ? 'disk_low' : 'storage_failed';
+  // Storage trouble reaches the owner as a log line (where it happens) and an audit
+  // record; on a full disk that record waits in memory until it can be written.
+  let storageTrouble: string | null = null;
+  let unwrittenAudit: AuditReason | null = null;
+  const writeStorageAudit = (reason: AuditReason): boolean => {
     try {
       store.audit({ group: null, runId: null, action: 'storage', target: config.paths.storeDir, reason });
-    } catch (err) {
-      logger.error({ err, reason }, 'storage trouble (the audit record could not be written either)');
+      return true;
+    } catch {
+      return false;
     }
+  };
+  const onStorageTrouble = (problem: string | null): void => {
+    if (problem === storageTrouble) return;
+    storageTrouble = problem;
+    if (problem === null) {
+      if (unwrittenAudit && writeStorageAudit(unwrittenAudit)) unwrittenAudit = null;
+      return;
+    }
+    const reason = problem === 'full' ? 'disk_full' : problem === 'disk_low' ? 'disk_low' : 'storage_failed';
+    if (!writeStorageAudit(reason)) unwrittenAudit = reason;
   };
   // Filled once the channels exist; the outbox and the tools look channels up at send time.
   const channels: Channel[] = [];

@@ -7,7 +7,7 @@ import { auditCommand, groupsCommand, tasksCommand, usageCommand, addGroup, type
 import { CliError, loadCliConfig, makeLogger } from './context.js';
 import { doctorCommand } from './doctor.js';
 import { chatOptions, runHost } from './run-host.js';
-import { StoreOpenError, StoreVersionError } from '../store/errors.js';
+import { asStoreError, StoreOpenError, StoreVersionError } from '../store/errors.js';
 import { openStore } from '../store/store.js';
 import type { Config } from '../config/config.js';
 import type { StoreApi } from '../store/api.js';
@@ -29,6 +29,8 @@ function withStore<T>(config: Config, fn: (store: StoreApi) => T): T {
   const store = openStore(config.paths.dbPath);
   try {
     return fn(store);
+  } catch (err) {
+    throw asStoreError(err, config.paths.dbPath);
   } finally {
     store.close();
   }

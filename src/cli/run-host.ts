@@ -15,6 +15,7 @@ import { ProcessRuns } from '../runs/process-runs.js';
 import { loadMountAllowlist } from '../sandbox/mount-policy.js';
 import { sandboxWarning, selectBackend, type SelectOptions } from '../sandbox/select.js';
 import type { StoreApi } from '../store/api.js';
+import { asStoreError } from '../store/errors.js';
 import { addGroup } from './admin.js';
 import { CliError } from './context.js';
 import { findPackageRoot, runnerPaths } from './package-root.js';
@@ -96,7 +97,11 @@ export async function runHost(options: RunHostOptions): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    await host.start();
+    try {
+      await host.start();
+    } catch (err) {
+      throw asStoreError(err, config.paths.dbPath);
+    }
     logger.info({ engine: config.engine }, 'host ready');
     void sandbox.then(({ backend, reason }) =>
       logger.info({ sandbox: backend?.name ?? null, reason }, 'sandbox selected'),

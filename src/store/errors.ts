@@ -1,6 +1,7 @@
 // Errors the store raises on purpose, as named classes so callers (the CLI,
 // `nanoclaw doctor`, tool dispatch) can tell a refusal from a broken database.
 
+import fs from 'node:fs';
 import path from 'node:path';
 
 /** The database was written by a newer NanoClaw than this one; opening it could corrupt it. */
@@ -79,4 +80,24 @@ export class StoreOpenError extends Error {
         return `database ${dbPath} cannot be read or written (I/O error). Check the disk (dmesg), then ${check}`;
     }
   }
+}
+
+/**
+ * Names the database in a storage error from anywhere (open, start-up, a
+ * command): a StoreOpenError for storage trouble, `err` unchanged otherwise.
+ * An I/O error on a read-only file system is reported as read-only.
+ */
+export function asStoreError(err: unknown, dbPath: string): unknown {
+  if (err instanceof StoreOpenError || err instanceof StoreVersionError) return err;
+  let problem = storageProblem(err);
+  if (!problem) return err;
+  if (problem === 'io' || problem === 'busy') {
+    try {
+      fs.accessSync(path.dirname(dbPath), fs.constants.W_OK);
+    } catch (accessErr) {
+      const code = (accessErr as NodeJS.ErrnoException).code;
+      if (code === 'EROFS' || code === 'EACCES') problem = 'readonly';
+    }
+  }
+  return new StoreOpenError(dbPath, problem, { cause: err });
 }

@@ -22,7 +22,7 @@ import type {
   TokenUsage,
 } from '../core/types.js';
 import type { NewTask, StoreApi, TaskUpdate, UsageRow } from './api.js';
-import { StoreOpenError, StoreVersionError, storageProblem } from './errors.js';
+import { asStoreError, storageProblem } from './errors.js';
 import { AuditTable } from './audit.js';
 import { GroupTables } from './groups.js';
 import { MessageTables } from './messages.js';
@@ -263,10 +263,7 @@ export function openStore(dbPath: string, options: OpenStoreOptions = {}): Store
     return openStoreUnchecked(dbPath, options);
   } catch (err) {
     // A raw SqliteError names no file and suggests nothing: say which file, what, and what to do.
-    const problem = storageProblem(err);
-    if (problem && !(err instanceof StoreVersionError))
-      throw new StoreOpenError(dbPath, problem, { cause: err });
-    throw err;
+    throw asStoreError(err, dbPath);
   }
 }
 
@@ -291,7 +288,14 @@ function openStoreUnchecked(dbPath: string, options: OpenStoreOptions): Store {
     db.pragma(`busy_timeout = ${Math.round(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS)}`);
     const version = migrate(db, options.migrations ?? MIGRATIONS, dbPath);
     // A read-only file opens without complaint and fails at the first write: find out now.
-    if (!inMemory) db.pragma('user_version = ' + version);
+    // A full disk is no reason to refuse: the host runs on and holds what it cannot store.
+    if (!inMemory) {
+      try {
+        db.pragma(`user_version = ${version}`);
+      } catch (err) {
+        if (storageProblem(err) !== 'full') throw err;
+      }
+    }
     return new Store(db, version);
   } catch (err) {
     db.close();

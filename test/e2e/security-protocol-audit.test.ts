@@ -184,7 +184,7 @@ describe('usage accounting and the daily token budget (real agent, fake model)',
 
     // Run 1 is under budget (nothing used yet) and answers.
     const first = await runCli(['chat', '--json'], home.env, '{"text":"hi","chat":"local:family"}\n', 60_000);
-    expect(jsonLines(first.stdout)).toEqual([{ chat: 'local:family', text: 'first answer' }]);
+    expect(chatLines(first.stdout)).toEqual([{ chat: 'local:family', text: 'first answer' }]);
     const modelCalls = fake.requests.filter((r) => r.path === '/v1/messages').length;
     expect(modelCalls).toBeGreaterThanOrEqual(1);
 
