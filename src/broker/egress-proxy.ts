@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AuditSink } from '../core/audit.js';
+import type { Logger } from '../core/logger.js';
 import {
   decideEgress,
   parseAuthority,
@@ -17,6 +18,7 @@ import {
   type EgressRules,
   type Resolver,
 } from './egress-policy.js';
+import { createRefusalCounter, DEFAULT_MAX_CONNECTIONS_PER_RUN, guardServer } from './guard.js';
 import { withoutHopByHop } from './model-proxy.js';
 import { closeUnixServer, listenOnUnixSocket, trackSockets } from './socket.js';
 
@@ -35,6 +37,9 @@ export interface EgressProxyOptions {
   connectTimeoutMs?: number;
   /** Opens the upstream TCP connection to an already-checked IP; tests wrap it to watch every dial. */
   connect?: (address: string, port: number) => net.Socket;
+  /** Concurrent connections (each at most one tunnel or request upstream) the sandbox may hold on egress.sock. */
+  maxConnections?: number;
+  logger?: Logger;
 }
 
 export interface EgressProxy {
@@ -252,9 +257,18 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
   });
   const sockets = trackSockets(server);
   await listenOnUnixSocket(server, options.socketPath);
+  const refusals = createRefusalCounter('egress', options.run, options.audit, options.logger);
+  guardServer(server, {
+    maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS_PER_RUN,
+    refusals,
+    run: options.run,
+    logger: options.logger,
+    name: 'egress proxy',
+  });
 
   return {
     async close() {
+      refusals.summarize();
       for (const socket of upstreams) socket.destroy();
       await closeUnixServer(server, sockets, options.socketPath);
     },

@@ -192,3 +192,53 @@ export function createUsageExtractor(contentType: string | undefined): UsageExtr
   if (type === 'application/json' || type.endsWith('+json')) return createJsonUsageExtractor();
   return null;
 }
+
+/**
+ * Output tokens charged for a response we could not read to its end when its
+ * request named no `max_tokens` (or was too large to keep): the most any current
+ * model writes in one answer, so an estimate never undercounts (SPEC §10.10).
+ */
+export const FALLBACK_MAX_OUTPUT_TOKENS = 64_000;
+
+/** Bytes of request body per input token assumed when no usage was seen; low, so the estimate stays high. */
+const BYTES_PER_TOKEN_ESTIMATE = 2;
+
+export interface RequestSniffer {
+  push(chunk: Buffer): void;
+  /** The request's `max_tokens`, or null when absent or unreadable. */
+  maxTokens(): number | null;
+  bytes(): number;
+}
+
+/** Keeps a bounded copy of a request body so an interrupted answer can be charged by what was asked. */
+export function createRequestSniffer(): RequestSniffer {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  return {
+    push(chunk) {
+      size += chunk.length;
+      if (size <= MAX_USAGE_PARSE_BYTES) chunks.push(chunk);
+      else chunks.length = 0;
+    },
+    maxTokens() {
+      if (size > MAX_USAGE_PARSE_BYTES) return null;
+      try {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { max_tokens?: unknown };
+        return readCount(body.max_tokens) ?? null;
+      } catch {
+        return null;
+      }
+    },
+    bytes: () => size,
+  };
+}
+
+/** Usage to charge for an answer cut short: what was seen, topped up to the most it could have cost. */
+export function estimateUsage(seen: TokenUsage | null, request: RequestSniffer): TokenUsage {
+  return {
+    inputTokens: seen?.inputTokens ?? Math.ceil(request.bytes() / BYTES_PER_TOKEN_ESTIMATE),
+    outputTokens: Math.max(seen?.outputTokens ?? 0, request.maxTokens() ?? FALLBACK_MAX_OUTPUT_TOKENS),
+    cacheReadTokens: seen?.cacheReadTokens ?? 0,
+    cacheWriteTokens: seen?.cacheWriteTokens ?? 0,
+  };
+}

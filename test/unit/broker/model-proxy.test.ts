@@ -7,6 +7,7 @@ import type { TokenUsage } from '../../../src/core/types.js';
 import {
   closedPort,
   collectAudit,
+  collectLogs,
   requestOverSocket,
   startFakeUpstream,
   tempDir,
@@ -29,14 +30,14 @@ async function setup(
   socketPath: string;
   audit: ReturnType<typeof collectAudit>;
   usage: TokenUsage[];
-  logs: string[];
+  logs: ReturnType<typeof collectLogs>;
 }> {
   const tmp = await tempDir();
   cleanups.push(tmp.cleanup);
   const socketPath = join(tmp.dir, 'model.sock');
   const audit = collectAudit();
   const usage: TokenUsage[] = [];
-  const logs: string[] = [];
+  const logs = collectLogs();
   const proxy = await startModelProxy({
     socketPath,
     placeholderKey: PLACEHOLDER,
@@ -45,7 +46,7 @@ async function setup(
     credential: { kind: 'api_key', value: REAL_KEY },
     audit,
     onUsage: (u) => usage.push(u),
-    logger: { warn: (message) => logs.push(message) },
+    logger: logs,
     ...overrides,
   });
   cleanups.push(() => proxy.close());
@@ -326,8 +327,8 @@ describe('model proxy: streaming and usage', () => {
     expect(JSON.parse(res.body).error.type).toBe('api_error');
     expect(res.body).toContain('ECONNREFUSED');
     expect(res.body).not.toContain(REAL_KEY);
-    expect(logs.length).toBeGreaterThan(0);
-    expect(logs.join('\n')).not.toContain(REAL_KEY);
+    expect(logs.entries.length).toBeGreaterThan(0);
+    expect(logs.text()).not.toContain(REAL_KEY);
     expect(audit.records).toEqual([]);
   });
 
@@ -342,7 +343,7 @@ describe('model proxy: streaming and usage', () => {
     });
     expect(res.status).toBe(502);
     expect(res.body).not.toContain('value-SECRET');
-    expect(logs.join('\n')).not.toContain('value-SECRET');
+    expect(logs.text()).not.toContain('value-SECRET');
     expect(fake.requests).toHaveLength(0);
   });
 
