@@ -73,6 +73,9 @@ export function secretForms(secret: string): string[] {
 type Match = { length: number } | 'pending' | null;
 
 export function createSecretScrubber(secrets: readonly string[]): SecretScrubber {
+  // HTTP lower-cases header names, so a name is checked against lower-cased secrets too.
+  const lowered = secrets.map((s) => s.toLowerCase());
+  const nameScrubber = lowered.some((s, i) => s !== secrets[i]) ? createSecretScrubber(lowered) : null;
   const forms = [
     ...new Set(secrets.filter((s) => s.length >= MIN_SECRET_CHARS).flatMap((s) => secretForms(s))),
   ];
@@ -147,7 +150,9 @@ export function createSecretScrubber(secrets: readonly string[]): SecretScrubber
     scrubHeaders(headers) {
       const out: OutgoingHttpHeaders = {};
       for (const [name, value] of Object.entries(headers)) {
-        if (value === undefined || scrubText(name) !== name) continue;
+        const nameLeaks =
+          scrubText(name) !== name || (nameScrubber !== null && nameScrubber.scrubText(name) !== name);
+        if (value === undefined || nameLeaks) continue;
         if (typeof value === 'string') out[name] = scrubText(value);
         else if (Array.isArray(value)) out[name] = value.map((v) => scrubText(v));
         else out[name] = value;
