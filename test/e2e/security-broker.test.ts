@@ -4,12 +4,20 @@
 // bubblewrap, runner and Claude Code, with the fake model scripting it.
 
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { UsageRow } from '../../src/store/api.js';
 import { runCli, type CliHome } from '../support/cli.js';
 import type { RecordedRequest, StaticTurn } from '../support/fake-model-server.js';
-import { answeredToolResult, auditRecords, lastUserText, useAgentFixture } from './agent-support.js';
+import {
+  answeredToolResult,
+  auditRecords,
+  lastUserText,
+  REAL_KEY,
+  useAgentFixture,
+} from './agent-support.js';
 
 const RUN_TIMEOUT_MS = 180_000;
 const CONNECTION_CAP = 16;
@@ -220,6 +228,145 @@ describe('daily token budget enforced per model request (issue 9 item 5)', () =>
       expect(records.map((r) => [r.group, r.action, r.target])).toEqual([
         ['family', 'model_request', '/v1/messages'],
       ]);
+    },
+    RUN_TIMEOUT_MS,
+  );
+});
+
+/**
+ * An upstream in front of the fake model that misbehaves on request: for a body
+ * carrying a marker it echoes the headers it received (the real key among them)
+ * in a JSON error, an SSE stream cut mid-key, or a response header. It records
+ * every URL it was asked for.
+ */
+async function startEchoingUpstream(
+  fakeUrl: string,
+): Promise<{ url: string; urls: string[]; close(): void }> {
+  const urls: string[] = [];
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      urls.push(req.url ?? '');
+      const body = Buffer.concat(chunks);
+      const text = body.toString('utf8');
+      const key = String(req.headers['x-api-key']);
+      if (text.includes('ECHO-ME-JSON')) {
+        res.writeHead(400, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', echoed: req.headers } }),
+        );
+      } else if (text.includes('ECHO-ME-SSE')) {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        const event = `event: content_block_delta\ndata: {"type":"content_block_delta","delta":{"text":"${key}|${Buffer.from(key).toString('base64')}"}}\n\n`;
+        const cut = event.indexOf(key) + 10;
+        res.write(event.slice(0, cut));
+        setTimeout(() => res.end(event.slice(cut)), 20);
+      } else if (text.includes('ECHO-ME-HEADER')) {
+        res.writeHead(200, {
+          'content-type': 'application/json',
+          'x-echo-key': key,
+          'x-echo-basic': `Basic ${Buffer.from(`user:${key}`).toString('base64')}`,
+        });
+        res.end('{}');
+      } else {
+        const target = new URL(req.url ?? '/', fakeUrl);
+        const upstream = http.request(target, { method: req.method, headers: req.headers }, (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        });
+        upstream.end(body);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    urls,
+    close: () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
+const PROTOCOL_SCRIPT = String.raw`B="$ANTHROPIC_BASE_URL"; K="$ANTHROPIC_API_KEY"
+# The markers are put together at run time: the script's own text reaches the upstream in the next turn.
+M=ECHO
+post() { curl -s -i -X POST -H "x-api-key: $K" -H 'content-type: application/json' -d "$2" "$B$1"; echo; }
+echo "== json"; post '/v1/messages?beta=true' "{\"marker\":\"$M-ME-JSON\"}"
+echo "== sse"; post '/v1/messages?beta=true' "{\"marker\":\"$M-ME-SSE\"}"
+echo "== header"; post '/v1/messages?beta=true' "{\"marker\":\"$M-ME-HEADER\"}"
+echo "== path"; post '/v1/messages?x=/../../v1/models' '{}'
+echo "== smuggle"
+port=$(echo "$B" | sed 's/.*://')
+exec 3<>/dev/tcp/127.0.0.1/$port
+printf 'POST /v1/messages HTTP/1.1\r\nHost: x\r\nx-api-key: %s\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n' "$K" >&3
+timeout 10 cat <&3
+echo
+echo "== end"`;
+
+describe('model proxy protocol attacks from the agent (issue 9 items 10, 11, 12)', () => {
+  it(
+    'scrubs echoed credentials, refuses smuggled requests and off-path queries, and audits both',
+    async () => {
+      let toolText = '';
+      const { fake, home } = await fixture.setUp((request: RecordedRequest): StaticTurn => {
+        const result = answeredToolResult(request);
+        if (result) {
+          toolText = result.text;
+          return { text: 'probed' };
+        }
+        if (lastUserText(request).includes('probe the proxy'))
+          return { toolUse: { name: 'Bash', input: { command: PROTOCOL_SCRIPT, timeout: 60_000 } } };
+        return { text: 'ok' };
+      });
+      const echo = await startEchoingUpstream(fake.url);
+      try {
+        home.env.ANTHROPIC_BASE_URL = echo.url;
+        home.writeConfig({ maxRetries: 0, retryBaseMs: 50 });
+        await addGroups(home, 'family');
+        const chat = fixture.chat(home.env);
+        chat.send({ text: 'probe the proxy', chat: 'local:family' });
+        await chat.waitFor((lines) => lines.some((l) => l.chat === 'local:family'), RUN_TIMEOUT_MS);
+        expect(await chat.end()).toBe(0);
+        expect(chat.lines, chat.stderr.slice(-3000)).toContainEqual({ chat: 'local:family', text: 'probed' });
+
+        expect(toolText, toolText).toContain('== end');
+        const section = (name: string): string =>
+          toolText.slice(
+            toolText.indexOf(`== ${name}`),
+            toolText.indexOf('== ', toolText.indexOf(`== ${name}`) + 3),
+          );
+        // Item 11: the upstream echoed the real key three ways; the agent saw none of it.
+        expect(toolText).not.toContain(REAL_KEY);
+        expect(toolText).not.toContain(Buffer.from(REAL_KEY).toString('base64').slice(0, 20));
+        expect(toolText).not.toContain(Buffer.from(`user:${REAL_KEY}`).toString('base64').slice(8, 28));
+        for (let i = 0; i + 16 <= REAL_KEY.length; i++)
+          expect(toolText).not.toContain(REAL_KEY.slice(i, i + 16));
+        expect(section('json')).toMatch(/^HTTP\/1\.1 400/m);
+        expect(section('json')).toContain('"x-api-key":"[redacted]"');
+        // (A base64 form's last character mixes in padding bits; it carries under 6 bits of the key.)
+        expect(section('sse')).toMatch(/"text":"\[redacted\]\|\[redacted\][A-Za-z0-9+/]?=*"/);
+        expect(section('header')).toMatch(/^x-echo-key: \[redacted\]/im);
+        // Item 12: an off-path query is refused, never forwarded; the upstream saw only canonical targets.
+        expect(section('path')).toMatch(/^HTTP\/1\.1 403/m);
+        expect(echo.urls.length).toBeGreaterThan(3);
+        for (const url of echo.urls)
+          expect(['/v1/messages?beta=true', '/v1/messages/count_tokens?beta=true']).toContain(url);
+        expect(echo.urls.some((u) => u.includes('models'))).toBe(false);
+        // Item 10: a request Node's parser rejects gets a 400 and an audit record.
+        expect(section('smuggle')).toMatch(/^HTTP\/1\.1 400/m);
+        expect(section('smuggle')).toContain('malformed HTTP request');
+
+        const records = (await auditRecords(home)).filter((r) => r.action === 'model_request');
+        expect(records.map((r) => [r.group, r.reason, r.target])).toEqual([
+          ['family', 'path_not_allowed', '/v1/messages?x=/../../v1/models'],
+          ['family', 'bad_request', null],
+        ]);
+      } finally {
+        echo.close();
+      }
     },
     RUN_TIMEOUT_MS,
   );
