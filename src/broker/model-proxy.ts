@@ -330,11 +330,7 @@ function relayResponse(
 }
 
 /** The client went away: keep reading a requested answer (it is billed regardless) unless the request was incomplete. */
-function onClientGone(
-  exchange: Exchange,
-  req: IncomingMessage,
-  upReq: http.ClientRequest,
-): void {
+function onClientGone(exchange: Exchange, req: IncomingMessage, upReq: http.ClientRequest): void {
   exchange.clientGone = true;
   if (!req.complete) {
     upReq.destroy();
