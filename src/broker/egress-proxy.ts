@@ -117,8 +117,16 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
   const connect =
     options.connect ?? ((address: string, port: number) => net.connect({ host: address, port }));
   const upstreams = new Set<net.Socket>();
-  const dial = (addresses: string[], port: number): Promise<net.Socket> =>
-    dialChecked(connect, addresses, port, connectTimeoutMs, upstreams);
+  const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS_PER_RUN;
+  const refusals = createRefusalCounter('egress', options.run, options.audit, options.logger);
+  const dial = (addresses: string[], port: number): Promise<net.Socket> => {
+    // Pipelined requests on one client connection each dial: the cap holds for upstreams too.
+    if (upstreams.size >= maxConnections) {
+      refusals.refuse('connection_limit', null);
+      return Promise.reject(new Error('too many upstream connections for this run'));
+    }
+    return dialChecked(connect, addresses, port, connectTimeoutMs, upstreams);
+  };
 
   const audit = (reason: EgressRefusalReason, target: string | null): void => {
     options.audit.audit({
@@ -257,9 +265,8 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
   });
   const sockets = trackSockets(server);
   await listenOnUnixSocket(server, options.socketPath);
-  const refusals = createRefusalCounter('egress', options.run, options.audit, options.logger);
   guardServer(server, {
-    maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS_PER_RUN,
+    maxConnections,
     refusals,
     run: options.run,
     logger: options.logger,

@@ -176,6 +176,7 @@ interface ProxyContext {
   logger: Logger | undefined;
   log: { group: string; runId: string };
   exchanges: Set<Exchange>;
+  maxConnections: number;
 }
 
 /**
@@ -384,13 +385,19 @@ function forward(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse, t
   req.pipe(upReq);
 }
 
-function refuse(ctx: ProxyContext, res: ServerResponse, reason: AuditReason, target: string): void {
+function refuse(ctx: ProxyContext, res: ServerResponse, reason: AuditReason, target: string | null): void {
   const { options } = ctx;
   const record = {
     group: options.run.groupFolder,
     runId: options.run.runId,
     action: 'model_request' as const,
   };
+  if (reason === 'connection_limit') {
+    ctx.refusals.refuse(reason, target);
+    return sendError(res, 429, 'rate_limit_error', 'too many concurrent model requests in this run', {
+      'retry-after': '1',
+    });
+  }
   if (reason === 'budget_exceeded') {
     // An agent may loop on this; one record per run, the rest counted.
     ctx.refusals.refuse(reason, target);
@@ -425,6 +432,8 @@ function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: ServerRespo
   if (target.path === MESSAGES_PATH && overBudget(ctx.options.budget)) {
     return refuse(ctx, res, 'budget_exceeded', target.path);
   }
+  // Pipelined requests, and answers still draining for clients that left, hold upstream requests too.
+  if (ctx.exchanges.size >= ctx.maxConnections) return refuse(ctx, res, 'connection_limit', null);
   forward(ctx, req, res, target.query === '' ? target.path : `${target.path}?${target.query}`);
 }
 
@@ -482,6 +491,7 @@ function createContext(options: ModelProxyOptions): ProxyContext {
     logger: options.logger,
     log,
     exchanges: new Set(),
+    maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS_PER_RUN,
   };
 }
 
@@ -494,7 +504,7 @@ export async function startModelProxy(options: ModelProxyOptions): Promise<Model
   const sockets = trackSockets(server);
   await listenOnUnixSocket(server, options.socketPath);
   guardServer(server, {
-    maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS_PER_RUN,
+    maxConnections: ctx.maxConnections,
     refusals: ctx.refusals,
     run: options.run,
     logger: options.logger,

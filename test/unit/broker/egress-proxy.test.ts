@@ -353,3 +353,36 @@ describe('egress proxy: connection cap (issue 9 item 1)', () => {
     expect(capped.audit.records).toHaveLength(1);
   });
 });
+
+describe('egress proxy: upstream cap', () => {
+  it('refuses pipelined plain-HTTP requests past the cap, audited once, dialling no more than the cap', async () => {
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const slow = await startFakeUpstream(async (_req, res) => {
+      await released;
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('slow ok');
+    });
+    cleanups.push(() => slow.close());
+    const capped = await setup(
+      () => [{ host: 'allowed.test', ports: [slow.port], allowPrivate: true }],
+      { 'allowed.test': ['127.0.0.1'] },
+      { maxConnections: 2 },
+    );
+    const one = `GET http://allowed.test:${slow.port}/x HTTP/1.1\r\nHost: allowed.test:${slow.port}\r\n\r\n`;
+    const answer = rawExchange(capped.socketPath, one.repeat(4));
+    // Every request after the first two was refused at dial time; then the held ones may finish.
+    await new Promise<void>((resolve) => {
+      const check = (): void => (capped.audit.records.length > 0 ? resolve() : void setImmediate(check));
+      check();
+    });
+    release();
+    const text = await answer;
+    expect(capped.dialled).toHaveLength(2);
+    expect(text.match(/^HTTP\/1\.1 \d+/gm)?.slice(0, 2)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200']);
+    expect(text).toMatch(/HTTP\/1\.1 502/);
+    expect(capped.audit.records).toEqual([
+      { group: 'work', runId: 'run-9', action: 'egress', target: null, reason: 'connection_limit' },
+    ]);
+  });
+});

@@ -822,3 +822,29 @@ describe('model proxy: connection cap and host survival (issue 9 item 1)', () =>
     expect(await exited).toBe(0);
   });
 });
+
+describe('model proxy: in-flight request cap', () => {
+  it('refuses pipelined requests past the cap with 429, audited once, without reaching upstream', async () => {
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let arrived: () => void = () => undefined;
+    const twoArrived = new Promise<void>((resolve) => (arrived = resolve));
+    const fake = await upstream(async (req, res) => {
+      if (fake.requests.length === 2) arrived();
+      await released;
+      jsonReply({ n: fake.requests.length })(req, res);
+    });
+    const { socketPath, audit } = await setup(fake.baseUrl, { maxConnections: 2 });
+    const one = `POST /v1/messages HTTP/1.1\r\nHost: x\r\nx-api-key: ${PLACEHOLDER}\r\nContent-Length: 2\r\n\r\n{}`;
+    const answer = rawExchange(socketPath, one + one + one + one);
+    await twoArrived;
+    release();
+    const text = await answer;
+    expect(text.match(/^HTTP\/1\.1 \d+/gm)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 429']);
+    expect(text).toContain('"type":"rate_limit_error"');
+    expect(fake.requests).toHaveLength(2);
+    expect(audit.records).toEqual([
+      { group: 'family', runId: 'run-1', action: 'model_request', target: null, reason: 'connection_limit' },
+    ]);
+  });
+});
