@@ -4,22 +4,13 @@
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { createSecretScrubber } from './scrub.js';
 
-export const REDACTED = '[redacted]';
+export { REDACTED } from './scrub.js';
 
-/**
- * Removes every occurrence of each secret from `text`, including the URL-encoded
- * form (error messages from URL parsers and HTTP clients sometimes encode).
- */
+/** One-off scrub of `text` (every encoding and long fragment of each secret; see scrub.ts). */
 export function scrubSecrets(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const secret of secrets) {
-    // Very short values would scrub innocent text and cannot be real credentials.
-    if (secret.length < 4) continue;
-    const forms = new Set([secret, encodeURIComponent(secret)]);
-    for (const form of forms) out = out.split(form).join(REDACTED);
-  }
-  return out;
+  return createSecretScrubber(secrets).scrubText(text);
 }
 
 /** The key a client presented, from `x-api-key` or `authorization: Bearer …`; null when absent. */

@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AuditSink } from '../core/audit.js';
+import type { Logger } from '../core/logger.js';
 import {
   decideEgress,
   parseAuthority,
@@ -17,6 +18,7 @@ import {
   type EgressRules,
   type Resolver,
 } from './egress-policy.js';
+import { createRefusalCounter, DEFAULT_MAX_CONNECTIONS_PER_RUN, guardServer } from './guard.js';
 import { withoutHopByHop } from './model-proxy.js';
 import { closeUnixServer, listenOnUnixSocket, trackSockets } from './socket.js';
 
@@ -35,6 +37,9 @@ export interface EgressProxyOptions {
   connectTimeoutMs?: number;
   /** Opens the upstream TCP connection to an already-checked IP; tests wrap it to watch every dial. */
   connect?: (address: string, port: number) => net.Socket;
+  /** Concurrent connections (each at most one tunnel or request upstream) the sandbox may hold on egress.sock. */
+  maxConnections?: number;
+  logger?: Logger;
 }
 
 export interface EgressProxy {
@@ -112,8 +117,16 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
   const connect =
     options.connect ?? ((address: string, port: number) => net.connect({ host: address, port }));
   const upstreams = new Set<net.Socket>();
-  const dial = (addresses: string[], port: number): Promise<net.Socket> =>
-    dialChecked(connect, addresses, port, connectTimeoutMs, upstreams);
+  const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS_PER_RUN;
+  const refusals = createRefusalCounter('egress', options.run, options.audit, options.logger);
+  const dial = (addresses: string[], port: number): Promise<net.Socket> => {
+    // Pipelined requests on one client connection each dial: the cap holds for upstreams too.
+    if (upstreams.size >= maxConnections) {
+      refusals.refuse('connection_limit', null);
+      return Promise.reject(new Error('too many upstream connections for this run'));
+    }
+    return dialChecked(connect, addresses, port, connectTimeoutMs, upstreams);
+  };
 
   const audit = (reason: EgressRefusalReason, target: string | null): void => {
     options.audit.audit({
@@ -252,9 +265,17 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
   });
   const sockets = trackSockets(server);
   await listenOnUnixSocket(server, options.socketPath);
+  guardServer(server, {
+    maxConnections,
+    refusals,
+    run: options.run,
+    logger: options.logger,
+    name: 'egress proxy',
+  });
 
   return {
     async close() {
+      refusals.summarize();
       for (const socket of upstreams) socket.destroy();
       await closeUnixServer(server, sockets, options.socketPath);
     },

@@ -192,3 +192,125 @@ export function createUsageExtractor(contentType: string | undefined): UsageExtr
   if (type === 'application/json' || type.endsWith('+json')) return createJsonUsageExtractor();
   return null;
 }
+
+/**
+ * Output tokens charged for a response we could not read to its end when its
+ * request named no `max_tokens` (or was too large to keep): the most any current
+ * model writes in one answer, so an estimate never undercounts (SPEC §10.10).
+ */
+export const FALLBACK_MAX_OUTPUT_TOKENS = 64_000;
+
+/** Bytes of request body per input token assumed when no usage was seen; low, so the estimate stays high. */
+const BYTES_PER_TOKEN_ESTIMATE = 2;
+
+export interface RequestSniffer {
+  push(chunk: Buffer): void;
+  /** The request's top-level `max_tokens`, or null when absent or unreadable. */
+  maxTokens(): number | null;
+  bytes(): number;
+}
+
+/** Longest key or number we keep while scanning; `max_tokens` and any real count fit. */
+const MAX_SCANNED_TOKEN_CHARS = 16;
+
+/**
+ * Reads a request body as it streams past and picks out the top-level
+ * `max_tokens` with a tiny JSON scanner, in constant memory: bodies are large
+ * (the whole conversation) and a small board runs several at once.
+ */
+export function createRequestSniffer(): RequestSniffer {
+  let size = 0;
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  let expectKey = false;
+  let text = '';
+  let lastKey: string | null = null;
+  let valueOf: string | null = null;
+  let digits = '';
+  let found: number | null = null;
+  let broken = false;
+
+  // The last one wins, as in the upstream's parser: a decoy earlier in the body must not lower the estimate.
+  const endNumber = (): void => {
+    if (digits !== '') found = Number(digits);
+    digits = '';
+    valueOf = null;
+  };
+
+  const feed = (code: number): void => {
+    if (inString) {
+      if (escaped) escaped = false;
+      else if (code === 0x5c) escaped = true;
+      else if (code === 0x22) {
+        inString = false;
+        if (depth === 1 && expectKey) lastKey = text;
+      } else if (text.length <= MAX_SCANNED_TOKEN_CHARS) text += String.fromCharCode(code);
+      return;
+    }
+    if (valueOf === 'max_tokens' && code >= 0x30 && code <= 0x39 && depth === 1) {
+      if (digits.length <= MAX_SCANNED_TOKEN_CHARS) digits += String.fromCharCode(code);
+      return;
+    }
+    if (digits !== '') {
+      // `8e3` or `1.5`: a count we cannot read exactly is no count at all (the estimate falls back high).
+      if (code === 0x2e || code === 0x45 || code === 0x65) broken = true;
+      endNumber();
+    }
+    switch (code) {
+      case 0x22:
+        inString = true;
+        text = '';
+        break;
+      case 0x7b:
+      case 0x5b:
+        depth++;
+        if (depth === 1) expectKey = code === 0x7b;
+        else if (depth === 2) valueOf = null;
+        break;
+      case 0x7d:
+      case 0x5d:
+        depth--;
+        if (depth < 0) broken = true;
+        break;
+      case 0x3a:
+        if (depth === 1) {
+          expectKey = false;
+          valueOf = lastKey;
+        }
+        break;
+      case 0x2c:
+        if (depth === 1) {
+          expectKey = true;
+          valueOf = null;
+        }
+        break;
+      default:
+        // Whitespace, literals and the rest of other values: nothing to keep.
+        if (depth === 1 && code > 0x20 && valueOf !== null) valueOf = null;
+    }
+  };
+
+  return {
+    push(chunk) {
+      size += chunk.length;
+      if (broken) return;
+      for (const byte of chunk) feed(byte);
+    },
+    maxTokens() {
+      if (digits !== '') endNumber();
+      return broken ? null : found;
+    },
+    bytes: () => size,
+  };
+}
+
+/** Usage to charge for an answer cut short: what was seen, topped up to the most it could have cost. */
+export function estimateUsage(seen: TokenUsage | null, request: RequestSniffer): TokenUsage {
+  return {
+    inputTokens: seen?.inputTokens ?? Math.ceil(request.bytes() / BYTES_PER_TOKEN_ESTIMATE),
+    outputTokens: Math.max(seen?.outputTokens ?? 0, request.maxTokens() ?? FALLBACK_MAX_OUTPUT_TOKENS),
+    cacheReadTokens: seen?.cacheReadTokens ?? 0,
+    cacheWriteTokens: seen?.cacheWriteTokens ?? 0,
+  };
+}

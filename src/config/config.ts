@@ -58,6 +58,8 @@ export interface Config {
   readonly runTimeoutMs: number;
   readonly shutdownGraceMs: number;
   readonly maxOutputBytes: number;
+  /** Concurrent connections one run may hold on each broker socket (model, egress); more are refused and audited. */
+  readonly maxBrokerConnectionsPerRun: number;
   readonly retryBaseMs: number;
   readonly maxRetries: number;
   readonly minTaskIntervalMs: number;
@@ -130,6 +132,7 @@ export function defaultKnobs(): ConfigKnobs {
     runTimeoutMs: 900_000,
     shutdownGraceMs: 10_000,
     maxOutputBytes: 1_048_576,
+    maxBrokerConnectionsPerRun: 32,
     retryBaseMs: 5_000,
     maxRetries: 5,
     minTaskIntervalMs: 60_000,
@@ -215,6 +218,7 @@ const fileSchema = z.strictObject({
   runTimeoutMs: intAtLeast(1),
   shutdownGraceMs: intAtLeast(0),
   maxOutputBytes: intAtLeast(1),
+  maxBrokerConnectionsPerRun: intAtLeast(1),
   retryBaseMs: intAtLeast(1),
   maxRetries: intAtLeast(0),
   minTaskIntervalMs: intAtLeast(1),

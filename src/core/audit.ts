@@ -34,6 +34,8 @@ export const AUDIT_REASONS = [
   // model proxy
   'bad_placeholder_key',
   'path_not_allowed',
+  // broker, both proxies (SPEC §10.9, §10.10)
+  'connection_limit',
   // run start
   'sandbox_unavailable',
   'credential_missing',

@@ -166,6 +166,14 @@ export class ProcessRuns implements AgentRuns {
               atMs: this.options.now(),
             }),
           logger,
+          budget:
+            group.dailyTokenBudget === null
+              ? null
+              : {
+                  dailyTokens: group.dailyTokenBudget,
+                  tokensUsedToday: () => store.tokensUsedOnDay(group.folder, this.options.now()),
+                },
+          maxConnections: config.maxBrokerConnectionsPerRun,
         });
         closers.push(() => proxy.close());
       }
@@ -176,6 +184,8 @@ export class ProcessRuns implements AgentRuns {
           allowlist: egressRules,
           run: { runId: run.runId, groupFolder: group.folder },
           audit: this.audit,
+          maxConnections: config.maxBrokerConnectionsPerRun,
+          logger,
         });
         closers.push(() => egress.close());
       }

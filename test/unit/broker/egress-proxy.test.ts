@@ -38,6 +38,7 @@ afterEach(async () => {
 async function setup(
   entries: (port: number) => EgressEntry[],
   dns: Record<string, string[]>,
+  extra: { maxConnections?: number } = {},
 ): Promise<Fixture> {
   const upstream = await startFakeUpstream((req, res) => {
     res.writeHead(200, { 'content-type': 'text/plain', 'x-upstream': 'yes' });
@@ -67,6 +68,7 @@ async function setup(
       return net.connect({ host: address, port });
     },
     connectTimeoutMs: 2_000,
+    ...extra,
   });
   cleanups.push(() => proxy.close());
   return { socketPath, audit, upstream, resolved, dialled };
@@ -305,5 +307,82 @@ describe('egress proxy: listed IP literals', () => {
     const tunnel = await connectThrough(f.socketPath, `127.0.0.1:${f.upstream.port}`);
     expect(tunnel.status).toBe(403);
     expectOneRefusal('private_address', `127.0.0.1:${f.upstream.port}`);
+  });
+});
+
+describe('egress proxy: connection cap (issue 9 item 1)', () => {
+  it('refuses connections past the cap at once, audits the first only, and tunnels again after', async () => {
+    const capped = await setup(
+      (port) => [{ host: 'allowed.test', ports: [port], allowPrivate: true }],
+      {
+        'allowed.test': ['127.0.0.1'],
+      },
+      { maxConnections: 2 },
+    );
+    const authority = `allowed.test:${capped.upstream.port}`;
+    const open = [
+      await connectThrough(capped.socketPath, authority),
+      await connectThrough(capped.socketPath, authority),
+    ];
+    expect(open.map((t) => t.status)).toEqual([200, 200]);
+
+    const refused = await Promise.allSettled(
+      Array.from({ length: 15 }, () => connectThrough(capped.socketPath, authority)),
+    );
+    for (const attempt of refused) {
+      if (attempt.status === 'fulfilled') {
+        expect(attempt.value.status).toBe(0);
+        attempt.value.socket.destroy();
+      }
+    }
+    expect(capped.dialled).toHaveLength(2);
+    expect(capped.audit.records).toEqual([
+      { group: 'work', runId: 'run-9', action: 'egress', target: null, reason: 'connection_limit' },
+    ]);
+
+    const closed = open.map((t) => new Promise((resolve) => t.socket.once('close', resolve)));
+    for (const t of open) t.socket.destroy();
+    await Promise.all(closed);
+    // The broker sees each close a moment after the client does.
+    let tunnel = null;
+    for (let attempt = 0; attempt < 100 && tunnel?.status !== 200; attempt++) {
+      tunnel = await connectThrough(capped.socketPath, authority).catch(() => null);
+    }
+    expect(tunnel?.status).toBe(200);
+    tunnel?.socket.destroy();
+    expect(capped.audit.records).toHaveLength(1);
+  });
+});
+
+describe('egress proxy: upstream cap', () => {
+  it('refuses pipelined plain-HTTP requests past the cap, audited once, dialling no more than the cap', async () => {
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const slow = await startFakeUpstream(async (_req, res) => {
+      await released;
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('slow ok');
+    });
+    cleanups.push(() => slow.close());
+    const capped = await setup(
+      () => [{ host: 'allowed.test', ports: [slow.port], allowPrivate: true }],
+      { 'allowed.test': ['127.0.0.1'] },
+      { maxConnections: 2 },
+    );
+    const one = `GET http://allowed.test:${slow.port}/x HTTP/1.1\r\nHost: allowed.test:${slow.port}\r\n\r\n`;
+    const answer = rawExchange(capped.socketPath, one.repeat(4));
+    // Every request after the first two was refused at dial time; then the held ones may finish.
+    await new Promise<void>((resolve) => {
+      const check = (): void => (capped.audit.records.length > 0 ? resolve() : void setImmediate(check));
+      check();
+    });
+    release();
+    const text = await answer;
+    expect(capped.dialled).toHaveLength(2);
+    expect(text.match(/^HTTP\/1\.1 \d+/gm)?.slice(0, 2)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200']);
+    expect(text).toMatch(/HTTP\/1\.1 502/);
+    expect(capped.audit.records).toEqual([
+      { group: 'work', runId: 'run-9', action: 'egress', target: null, reason: 'connection_limit' },
+    ]);
   });
 });

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { AuditSink, NewAuditRecord } from '../../../src/core/audit.js';
+import type { Logger } from '../../../src/core/logger.js';
 
 export interface AuditCollector extends AuditSink {
   records: NewAuditRecord[];
@@ -186,4 +187,29 @@ export function httpOverTunnel(socket: net.Socket, host: string, path: string): 
     socket.on('error', reject);
     socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
   });
+}
+
+export interface LogEntry {
+  level: 'debug' | 'info' | 'warn' | 'error';
+  fields: object;
+  msg: string;
+}
+
+/** A Logger that keeps every structured entry, so tests can check fields and that no secret got in. */
+export function collectLogs(): Logger & { entries: LogEntry[]; text(): string } {
+  const entries: LogEntry[] = [];
+  const at =
+    (level: LogEntry['level']) =>
+    (first: object | string, msg?: string): void => {
+      if (typeof first === 'string') entries.push({ level, fields: {}, msg: first });
+      else entries.push({ level, fields: first, msg: msg ?? '' });
+    };
+  return {
+    entries,
+    text: () => entries.map((e) => `${e.msg} ${JSON.stringify(e.fields)}`).join('\n'),
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+  };
 }

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
+  createRequestSniffer,
   createSseUsageExtractor,
   createUsageExtractor,
+  estimateUsage,
+  FALLBACK_MAX_OUTPUT_TOKENS,
   MAX_USAGE_PARSE_BYTES,
   usageFromJsonBody,
 } from '../../../src/broker/usage.js';
@@ -129,5 +132,49 @@ describe('JSON usage extraction', () => {
     expect(createUsageExtractor('text/event-stream')).not.toBeNull();
     expect(createUsageExtractor('text/html')).toBeNull();
     expect(createUsageExtractor(undefined)).toBeNull();
+  });
+});
+
+describe('request sniffer (estimates for answers cut short)', () => {
+  const sniff = (...chunks: string[]): { maxTokens: number | null; bytes: number } => {
+    const sniffer = createRequestSniffer();
+    for (const chunk of chunks) sniffer.push(Buffer.from(chunk));
+    return { maxTokens: sniffer.maxTokens(), bytes: sniffer.bytes() };
+  };
+
+  it('finds the top-level max_tokens however the body is split', () => {
+    const body = JSON.stringify({
+      model: 'm',
+      messages: [{ role: 'user', content: 'say "max_tokens": 1 and {"max_tokens":2}' }],
+      metadata: { max_tokens: 3 },
+      max_tokens: 7_500,
+      stream: true,
+    });
+    for (let cut = 0; cut <= body.length; cut++) {
+      expect(sniff(body.slice(0, cut), body.slice(cut))).toEqual({ maxTokens: 7_500, bytes: body.length });
+    }
+  });
+
+  it('takes the last of duplicate keys, as the upstream does, and refuses to guess odd numbers', () => {
+    expect(sniff('{"max_tokens":1,"messages":[],"max_tokens":8000}').maxTokens).toBe(8_000);
+    expect(sniff('{"max_tokens":8e3}').maxTokens).toBeNull();
+    expect(sniff('{"max_tokens":1.5}').maxTokens).toBeNull();
+    expect(sniff('{"messages":[]}').maxTokens).toBeNull();
+    expect(sniff('not json').maxTokens).toBeNull();
+  });
+
+  it('estimates high: what was seen, topped up to max_tokens or the fallback', () => {
+    const sniffer = createRequestSniffer();
+    sniffer.push(Buffer.from('{"max_tokens":900}'));
+    const seen = { inputTokens: 40, outputTokens: 12, cacheReadTokens: 3, cacheWriteTokens: 0 };
+    expect(estimateUsage(seen, sniffer)).toEqual({ ...seen, outputTokens: 900 });
+    const unknown = createRequestSniffer();
+    unknown.push(Buffer.from('x'.repeat(1000)));
+    expect(estimateUsage(null, unknown)).toEqual({
+      inputTokens: 500,
+      outputTokens: FALLBACK_MAX_OUTPUT_TOKENS,
+      cacheReadTokens: 0,
+      cacheWriteTokens: 0,
+    });
   });
 });

@@ -55,6 +55,7 @@ describe('loadConfig defaults', () => {
       runTimeoutMs: 900_000,
       shutdownGraceMs: 10_000,
       maxOutputBytes: 1_048_576,
+      maxBrokerConnectionsPerRun: 32,
       retryBaseMs: 5_000,
       maxRetries: 5,
       minTaskIntervalMs: 60_000,
