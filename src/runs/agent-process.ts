@@ -21,6 +21,7 @@ import {
   type StartLine,
 } from '../core/protocol.js';
 import type { SpawnSpec } from '../sandbox/types.js';
+import type { RunStopReason } from './types.js';
 
 export interface ToolCallRequest {
   id: string;
@@ -36,9 +37,6 @@ export interface ToolCallAnswer {
 
 export type ProtocolErrorReason = 'malformed_line' | 'unknown_message_type' | 'output_limit';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-
-/** Why the host stopped a run itself; absent when the runner ended on its own. */
-export type RunStopReason = 'run_timeout' | 'wall_time' | 'output_limit' | 'killed' | 'spawn_failed';
 
 export type SetTimer = (callback: () => void, delayMs: number) => unknown;
 export type ClearTimer = (handle: unknown) => void;
