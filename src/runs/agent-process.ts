@@ -102,17 +102,28 @@ const STDERR_TAIL_BYTES = 4096;
 /** After exit, how long to wait for stdout to drain before giving up on it. */
 const DRAIN_AFTER_EXIT_MS = 2000;
 
-/** A child whose stdio pipes exist; spawn leaves them null when it failed early (EMFILE, ENFILE). */
+/** A child whose stdio pipes exist; spawn leaves them unset when it failed early (EMFILE, ENFILE). */
 type PipedChild = ChildProcess & { stdin: Writable; stdout: Readable; stderr: Readable };
 
 function hasPipes(child: ChildProcess): child is PipedChild {
-  return child.stdin !== null && child.stdout !== null && child.stderr !== null;
+  // Node 20 leaves them undefined despite the null in its types.
+  return Boolean(child.stdin && child.stdout && child.stderr);
 }
+
+/** What the owner should read for the resource errors a loaded host really sees. */
+const RESOURCE_HINTS: Readonly<Record<string, string>> = {
+  EMFILE: 'the host process has too many open files',
+  ENFILE: 'the system has too many open files',
+  EAGAIN: 'the system cannot start another process right now',
+  ENOMEM: 'the system is out of memory',
+};
 
 function describeError(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const code = (err as NodeJS.ErrnoException).code;
-  return code && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
+  const message = code && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
+  const hint = code === undefined ? undefined : RESOURCE_HINTS[code];
+  return hint ? `${message} (${hint})` : message;
 }
 
 export function startAgentProcess(options: AgentProcessOptions): AgentProcess {
