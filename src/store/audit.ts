@@ -148,7 +148,7 @@ export class AuditTable {
     this.findSameStmt = db.prepare(`
       SELECT id FROM audit
       WHERE run_id = @runId AND action = @action AND reason = @reason AND target IS @target
-        AND time_ms >= @sinceMs
+        AND time_ms > @sinceMs
       ORDER BY id DESC LIMIT 1`);
     this.bumpStmt = db.prepare('UPDATE audit SET count = count + 1 WHERE id = ?');
     this.runRowsStmt = db.prepare(`SELECT COUNT(*) AS n FROM audit WHERE run_id = ? AND action != 'audit'`);
