@@ -300,7 +300,12 @@ export class ProcessRuns implements AgentRuns {
     } finally {
       for (const close of closers) await close().catch(() => undefined);
       backend.releaseRun?.(run.runId);
-      fs.rmSync(runDir, { recursive: true, force: true });
+      try {
+        fs.rmSync(runDir, { recursive: true, force: true });
+      } catch (err) {
+        // Out of fds or a busy disk must not turn a finished run into a host error.
+        logger.warn({ runId: run.runId, err }, 'could not remove the run directory');
+      }
     }
   }
 
