@@ -105,6 +105,7 @@ async function spawnToReadyMs(backend: SandboxBackend, dir: string, group: Group
       start,
       idleTimeoutMs: WAIT_MS,
       runTimeoutMs: WAIT_MS,
+      maxWallMs: WAIT_MS,
       maxOutputBytes: 1 << 20,
       onToolCall: async () => ({ ok: false, error: 'no tools in this bench' }),
       onOutput: () => agent.close(),

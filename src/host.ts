@@ -115,6 +115,7 @@ export function createHost(deps: HostDeps): Host {
     now,
     timeZone: config.timeZone,
     minTaskIntervalMs: config.minTaskIntervalMs,
+    maxActiveTasksPerGroup: config.maxActiveTasksPerGroup,
     groupsDir: config.paths.groupsDir,
     sendTimeoutMs: 30_000,
     // The scheduler is built below; tools are only called once the host runs.

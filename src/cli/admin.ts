@@ -199,7 +199,7 @@ export function auditCommand(args: string[], store: StoreApi, print: Print): voi
     print(
       values.json
         ? JSON.stringify(r)
-        : `${r.time}\t${r.group ?? '-'}\t${r.runId ?? '-'}\t${r.action}\t${r.reason}\t${r.target ?? ''}`,
+        : `${r.time}\t${r.group ?? '-'}\t${r.runId ?? '-'}\t${r.action}\t${r.reason}\t${r.target ?? ''}${r.count > 1 ? `\t×${r.count}` : ''}`,
     );
   }
 }

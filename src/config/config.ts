@@ -56,6 +56,12 @@ export interface Config {
   readonly maxPendingTasksPerGroup: number;
   readonly idleTimeoutMs: number;
   readonly runTimeoutMs: number;
+  /** Absolute limit on one run's life; no output or activity resets it (SPEC §5.4). */
+  readonly runMaxWallMs: number;
+  /** Per-group disk quota: the group folder plus its session dir; runs stop past it. */
+  readonly groupDiskQuotaMb: number;
+  /** Active (not paused or finished) scheduled tasks one group may have. */
+  readonly maxActiveTasksPerGroup: number;
   readonly shutdownGraceMs: number;
   readonly maxOutputBytes: number;
   /** Concurrent connections one run may hold on each broker socket (model, egress); more are refused and audited. */
@@ -130,6 +136,9 @@ export function defaultKnobs(): ConfigKnobs {
     maxPendingTasksPerGroup: 20,
     idleTimeoutMs: 300_000,
     runTimeoutMs: 900_000,
+    runMaxWallMs: 1_800_000,
+    groupDiskQuotaMb: 1024,
+    maxActiveTasksPerGroup: 50,
     shutdownGraceMs: 10_000,
     maxOutputBytes: 1_048_576,
     maxBrokerConnectionsPerRun: 32,
@@ -216,6 +225,9 @@ const fileSchema = z.strictObject({
   maxPendingTasksPerGroup: intAtLeast(1),
   idleTimeoutMs: intAtLeast(1),
   runTimeoutMs: intAtLeast(1),
+  runMaxWallMs: intAtLeast(1),
+  groupDiskQuotaMb: intAtLeast(1),
+  maxActiveTasksPerGroup: intAtLeast(1),
   shutdownGraceMs: intAtLeast(0),
   maxOutputBytes: intAtLeast(1),
   maxBrokerConnectionsPerRun: intAtLeast(1),

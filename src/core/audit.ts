@@ -8,7 +8,12 @@ export const AUDIT_ACTIONS = [
   'model_request',
   'run_start',
   'protocol',
+  // storage trouble on the host (SPEC §12)
   'storage',
+  // a live run stopped by a limit (SPEC §10.9)
+  'run_limit',
+  // the audit log itself: the rest of a run's refusals folded into one record
+  'audit',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
@@ -41,6 +46,12 @@ export const AUDIT_REASONS = [
   'credential_missing',
   'budget_exceeded',
   'unsandboxed_refused',
+  // per-group and per-run limits (SPEC §10.9)
+  'disk_quota_exceeded',
+  'wall_time_exceeded',
+  'task_limit',
+  // audit flood control (SPEC §10.8)
+  'too_many_records',
   // protocol (SPEC §12)
   'malformed_line',
   'unknown_message_type',
@@ -61,9 +72,11 @@ export interface AuditRecord {
   action: AuditAction;
   target: string | null;
   reason: AuditReason;
+  /** How many identical refusals this record stands for (aggregated per run); 1 for a single one. */
+  count: number;
 }
 
-export type NewAuditRecord = Omit<AuditRecord, 'id' | 'time'> & { time?: string };
+export type NewAuditRecord = Omit<AuditRecord, 'id' | 'time' | 'count'> & { time?: string };
 
 /** Where refusals are written; the store implements it, tests may collect. */
 export interface AuditSink {

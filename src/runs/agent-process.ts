@@ -1,10 +1,16 @@
 // The host side of one runner process: spawns it (already wrapped by a sandbox
 // backend), speaks the JSON-lines protocol, answers tool calls, and enforces
-// the limits of SPEC §5.4 and §12 — idle close, run-timeout kill, dropped bad
-// lines, and a hard cap on total output. It knows nothing of groups or
-// authorization; the caller's onToolCall decides.
+// the limits of SPEC §5.4 and §12 — idle close, run-timeout kill, an absolute
+// wall-clock limit, dropped bad lines, and a hard cap on total output. Anything
+// in the sandbox can write protocol lines (the agent can open the runner's
+// stdout through /proc), so with `outputIsActivity` off only activity the host
+// verified itself (`noteActivity`, e.g. model responses the broker served)
+// resets the idle and run timers; nothing resets the wall limit. A failed spawn
+// (EMFILE, ENFILE, EAGAIN…) fails the run, never the host. It knows nothing of
+// groups or authorization; the caller's onToolCall decides.
 
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import {
   LineSplitter,
   MAX_LINE_BYTES,
@@ -15,6 +21,7 @@ import {
   type StartLine,
 } from '../core/protocol.js';
 import type { SpawnSpec } from '../sandbox/types.js';
+import type { RunStopReason } from './types.js';
 
 export interface ToolCallRequest {
   id: string;
@@ -31,6 +38,9 @@ export interface ToolCallAnswer {
 export type ProtocolErrorReason = 'malformed_line' | 'unknown_message_type' | 'output_limit';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
+export type SetTimer = (callback: () => void, delayMs: number) => unknown;
+export type ClearTimer = (handle: unknown) => void;
+
 export interface AgentProcessOptions {
   spawn: SpawnSpec;
   start: StartLine;
@@ -38,6 +48,14 @@ export interface AgentProcessOptions {
   idleTimeoutMs: number;
   /** No output for this long → kill. */
   runTimeoutMs: number;
+  /** Absolute limit from spawn to kill; nothing resets it (SPEC §5.4). */
+  maxWallMs: number;
+  /**
+   * Whether `output` lines reset the idle and run timers. True only when nothing
+   * better is known (the echo engine); a model run passes false and reports the
+   * broker's verified model traffic through `noteActivity` instead.
+   */
+  outputIsActivity?: boolean;
   /** Total stdout bytes allowed for the whole run; past it the run is killed. */
   maxOutputBytes: number;
   /** SIGTERM → SIGKILL grace when killing. */
@@ -47,6 +65,9 @@ export interface AgentProcessOptions {
   onProtocolError(reason: ProtocolErrorReason, detail: string): void;
   onLog(level: LogLevel, msg: string): void;
   onReady?(): void;
+  /** Injected so tests can step the clock; default the global timers. */
+  setTimer?: SetTimer;
+  clearTimer?: ClearTimer;
 }
 
 export interface AgentProcessResult {
@@ -57,6 +78,8 @@ export interface AgentProcessResult {
   signal: NodeJS.Signals | null;
   /** Number of `output` lines received. */
   outputCount: number;
+  /** Set when the host stopped the run (a limit, a kill) or could not start it. */
+  stoppedBy?: RunStopReason;
 }
 
 export interface AgentProcess {
@@ -68,7 +91,9 @@ export interface AgentProcess {
   /** Asks the runner to finish after its current turn. */
   close(): void;
   /** SIGTERM to the process group, SIGKILL after the grace period. */
-  kill(reason: string): void;
+  kill(reason: string, stoppedBy?: RunStopReason): void;
+  /** Activity the host verified itself (a model response for this run); resets the idle and run timers. */
+  noteActivity(): void;
   readonly done: Promise<AgentProcessResult>;
 }
 
@@ -77,12 +102,39 @@ const STDERR_TAIL_BYTES = 4096;
 /** After exit, how long to wait for stdout to drain before giving up on it. */
 const DRAIN_AFTER_EXIT_MS = 2000;
 
+/** A child whose stdio pipes exist; spawn leaves them unset when it failed early (EMFILE, ENFILE). */
+type PipedChild = ChildProcess & { stdin: Writable; stdout: Readable; stderr: Readable };
+
+function hasPipes(child: ChildProcess): child is PipedChild {
+  // Node 20 leaves them undefined despite the null in its types.
+  return Boolean(child.stdin && child.stdout && child.stderr);
+}
+
+/** What the owner should read for the resource errors a loaded host really sees. */
+const RESOURCE_HINTS: Readonly<Record<string, string>> = {
+  EMFILE: 'the host process has too many open files',
+  ENFILE: 'the system has too many open files',
+  EAGAIN: 'the system cannot start another process right now',
+  ENOMEM: 'the system is out of memory',
+};
+
+function describeError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const code = (err as NodeJS.ErrnoException).code;
+  const message = code && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
+  const hint = code === undefined ? undefined : RESOURCE_HINTS[code];
+  return hint ? `${message} (${hint})` : message;
+}
+
 export function startAgentProcess(options: AgentProcessOptions): AgentProcess {
   const { spawn: spec, start } = options;
   const killGraceMs = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
+  const setTimer: SetTimer = options.setTimer ?? ((callback, delayMs) => setTimeout(callback, delayMs));
+  const clearTimer: ClearTimer =
+    options.clearTimer ?? ((handle) => clearTimeout(handle as NodeJS.Timeout | undefined));
+  const outputIsActivity = options.outputIsActivity ?? true;
 
-  let child: ChildProcessWithoutNullStreams;
-  let spawnError: Error | undefined;
+  let child: ChildProcess;
   try {
     child = spawn(spec.command, spec.args, {
       env: spec.env,
@@ -95,13 +147,21 @@ export function startAgentProcess(options: AgentProcessOptions): AgentProcess {
     });
   } catch (err) {
     // Synchronous failures (bad uid, bad cwd type) end the run before it starts.
-    spawnError = err instanceof Error ? err : new Error(String(err));
-    return failedToSpawn(start.runId, spawnError);
+    return failedToSpawn(start.runId, Promise.resolve(describeError(err)));
   }
+  if (!hasPipes(child)) {
+    // EMFILE/ENFILE: Node gives up before creating the pipes and reports the
+    // error on the next tick; without this listener it would crash the host.
+    const spawnFailure = new Promise<string>((resolve) =>
+      child.once('error', (err) => resolve(describeError(err))),
+    );
+    return failedToSpawn(start.runId, spawnFailure);
+  }
+  const proc: PipedChild = child;
 
   let stdinOpen = true;
   let closeSent = false;
-  let killed: string | undefined;
+  let killed: { reason: string; stoppedBy: RunStopReason } | undefined;
   let exited = false;
   let outputBytes = 0;
   let overLimit = false;
@@ -109,39 +169,54 @@ export function startAgentProcess(options: AgentProcessOptions): AgentProcess {
   let sessionId: string | undefined = start.sessionId;
   let doneLine: { error?: string } | undefined;
   let stderrTail = '';
-  let idleTimer: NodeJS.Timeout | undefined;
-  let runTimer: NodeJS.Timeout | undefined;
-  let graceTimer: NodeJS.Timeout | undefined;
+  let spawnError: string | undefined;
+  let idleTimer: unknown;
+  let runTimer: unknown;
+  let wallTimer: unknown;
+  let graceTimer: unknown;
   // Outputs are delivered one after another, in the order the runner wrote them.
   let outputChain: Promise<void> = Promise.resolve();
 
   const write = (line: HostToRunnerLine): boolean => {
-    if (!stdinOpen || child.stdin.destroyed) return false;
-    child.stdin.write(encodeLine(line));
+    if (!stdinOpen || proc.stdin.destroyed) return false;
+    proc.stdin.write(encodeLine(line));
     return true;
   };
 
-  child.stdin.on('error', () => {
+  // Every stream gets an error listener before anything is written or read: an
+  // unhandled stream error would take the whole host down.
+  proc.stdin.on('error', () => {
     // EPIPE: the runner is gone; its exit is handled below.
     stdinOpen = false;
   });
+  proc.stdout.on('error', (err) => options.onLog('warn', `runner stdout: ${describeError(err)}`));
+  proc.stderr.on('error', () => undefined);
 
   const killGroup = (signal: NodeJS.Signals): void => {
-    if (child.pid === undefined) return;
+    if (proc.pid === undefined) return;
     try {
-      process.kill(-child.pid, signal);
+      process.kill(-proc.pid, signal);
     } catch {
       // ESRCH: the group is already gone.
     }
   };
 
-  const kill = (reason: string): void => {
+  const clearTimers = (): void => {
+    if (idleTimer !== undefined) clearTimer(idleTimer);
+    if (runTimer !== undefined) clearTimer(runTimer);
+    idleTimer = undefined;
+    runTimer = undefined;
+  };
+
+  const kill = (reason: string, stoppedBy: RunStopReason = 'killed'): void => {
     if (exited) return;
-    if (killed === undefined) killed = reason;
+    killed ??= { reason, stoppedBy };
     stdinOpen = false;
     clearTimers();
+    if (wallTimer !== undefined) clearTimer(wallTimer);
+    wallTimer = undefined;
     killGroup('SIGTERM');
-    graceTimer ??= setTimeout(() => killGroup('SIGKILL'), killGraceMs);
+    graceTimer ??= setTimer(() => killGroup('SIGKILL'), killGraceMs);
   };
 
   const close = (): void => {
@@ -150,22 +225,15 @@ export function startAgentProcess(options: AgentProcessOptions): AgentProcess {
     write({ type: 'close' });
   };
 
-  const clearTimers = (): void => {
-    if (idleTimer) clearTimeout(idleTimer);
-    if (runTimer) clearTimeout(runTimer);
-    idleTimer = undefined;
-    runTimer = undefined;
-  };
-
   const armTimers = (): void => {
     clearTimers();
     if (exited || killed !== undefined) return;
-    idleTimer = setTimeout(() => {
-      options.onLog('info', `run ${start.runId}: no output for ${options.idleTimeoutMs} ms, closing`);
+    idleTimer = setTimer(() => {
+      options.onLog('info', `run ${start.runId}: no activity for ${options.idleTimeoutMs} ms, closing`);
       close();
     }, options.idleTimeoutMs);
-    runTimer = setTimeout(
-      () => kill(`run timeout: no output for ${options.runTimeoutMs} ms`),
+    runTimer = setTimer(
+      () => kill(`run timeout: no activity for ${options.runTimeoutMs} ms`, 'run_timeout'),
       options.runTimeoutMs,
     );
   };
@@ -198,7 +266,7 @@ export function startAgentProcess(options: AgentProcessOptions): AgentProcess {
       case 'output': {
         outputCount++;
         if (line.sessionId) sessionId = line.sessionId;
-        armTimers();
+        if (outputIsActivity) armTimers();
         const { text } = line;
         const lineSessionId = line.sessionId;
         outputChain = outputChain.then(async () => {
@@ -227,19 +295,19 @@ export function startAgentProcess(options: AgentProcessOptions): AgentProcess {
     () => options.onProtocolError('malformed_line', `line longer than ${MAX_LINE_BYTES} bytes`),
   );
 
-  child.stdout.on('data', (chunk: Buffer) => {
+  proc.stdout.on('data', (chunk: Buffer) => {
     if (overLimit) return;
     outputBytes += chunk.length;
     if (outputBytes > options.maxOutputBytes) {
       overLimit = true;
       options.onProtocolError('output_limit', `more than ${options.maxOutputBytes} bytes of output`);
-      kill(`output limit exceeded (${options.maxOutputBytes} bytes)`);
+      kill(`output limit exceeded (${options.maxOutputBytes} bytes)`, 'output_limit');
       return;
     }
     splitter.push(chunk);
   });
 
-  child.stderr.on('data', (chunk: Buffer) => {
+  proc.stderr.on('data', (chunk: Buffer) => {
     stderrTail = (stderrTail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
   });
 
@@ -247,7 +315,7 @@ export function startAgentProcess(options: AgentProcessOptions): AgentProcess {
     let settled = false;
     let exitCode: number | null = null;
     let signal: NodeJS.Signals | null = null;
-    let drainTimer: NodeJS.Timeout | undefined;
+    let drainTimer: unknown;
 
     const finish = (): void => {
       if (settled) return;
@@ -255,8 +323,7 @@ export function startAgentProcess(options: AgentProcessOptions): AgentProcess {
       exited = true;
       stdinOpen = false;
       clearTimers();
-      if (graceTimer) clearTimeout(graceTimer);
-      if (drainTimer) clearTimeout(drainTimer);
+      for (const timer of [wallTimer, graceTimer, drainTimer]) if (timer !== undefined) clearTimer(timer);
       if (!overLimit) splitter.end();
       // Anything the runner left behind in its group goes with it.
       killGroup('SIGKILL');
@@ -265,9 +332,15 @@ export function startAgentProcess(options: AgentProcessOptions): AgentProcess {
 
     const buildResult = (code: number | null, sig: NodeJS.Signals | null): AgentProcessResult => {
       const base = { sessionId, exitCode: code, signal: sig, outputCount };
-      if (spawnError)
-        return { ...base, ok: false, error: `could not start the runner: ${spawnError.message}` };
-      if (killed !== undefined) return { ...base, ok: false, error: `killed: ${killed}` };
+      if (spawnError !== undefined)
+        return {
+          ...base,
+          ok: false,
+          error: `could not start the runner: ${spawnError}`,
+          stoppedBy: 'spawn_failed',
+        };
+      if (killed !== undefined)
+        return { ...base, ok: false, error: `killed: ${killed.reason}`, stoppedBy: killed.stoppedBy };
       if (doneLine?.error) return { ...base, ok: false, error: doneLine.error };
       if (doneLine || (code === 0 && closeSent)) return { ...base, ok: true };
       const how = sig ? `signal ${sig}` : `code ${code}`;
@@ -279,26 +352,28 @@ export function startAgentProcess(options: AgentProcessOptions): AgentProcess {
       };
     };
 
-    child.on('error', (err) => {
-      // Spawn failures (ENOENT, EACCES) never produce an exit event.
-      if (child.pid === undefined) {
-        spawnError = err;
+    proc.on('error', (err) => {
+      // Spawn failures (ENOENT, EACCES, EAGAIN) never produce an exit event.
+      if (proc.pid === undefined) {
+        spawnError = describeError(err);
         finish();
+      } else {
+        options.onLog('warn', `runner process: ${describeError(err)}`);
       }
     });
-    child.on('exit', (code, sig) => {
+    proc.on('exit', (code, sig) => {
       exitCode = code;
       signal = sig;
       exited = true;
       clearTimers();
       // A grandchild holding stdout open must not keep the run alive forever.
-      drainTimer = setTimeout(() => {
-        child.stdout.destroy();
-        child.stderr.destroy();
+      drainTimer = setTimer(() => {
+        proc.stdout.destroy();
+        proc.stderr.destroy();
         finish();
       }, DRAIN_AFTER_EXIT_MS);
     });
-    child.on('close', (code, sig) => {
+    proc.on('close', (code, sig) => {
       exitCode ??= code;
       signal ??= sig;
       finish();
@@ -307,33 +382,42 @@ export function startAgentProcess(options: AgentProcessOptions): AgentProcess {
 
   write({ ...start });
   armTimers();
+  wallTimer = setTimer(
+    () => kill(`run exceeded its wall-clock limit of ${options.maxWallMs} ms`, 'wall_time'),
+    options.maxWallMs,
+  );
 
   return {
     runId: start.runId,
-    pid: child.pid,
+    pid: proc.pid,
     send: (text) => {
       if (closeSent || killed !== undefined || exited) return false;
       return write({ type: 'message', text });
     },
     close,
     kill,
+    noteActivity: () => {
+      if (!exited && killed === undefined) armTimers();
+    },
     done,
   };
 }
 
-function failedToSpawn(runId: string, err: Error): AgentProcess {
+function failedToSpawn(runId: string, error: Promise<string>): AgentProcess {
   return {
     runId,
     pid: undefined,
     send: () => false,
     close: () => undefined,
     kill: () => undefined,
-    done: Promise.resolve({
+    noteActivity: () => undefined,
+    done: error.then((message) => ({
       ok: false,
-      error: `could not start the runner: ${err.message}`,
+      error: `could not start the runner: ${message}`,
       exitCode: null,
       signal: null,
       outputCount: 0,
-    }),
+      stoppedBy: 'spawn_failed',
+    })),
   };
 }

@@ -3,7 +3,10 @@
 // credential, the mount policy — and each refusal is audited and reported to
 // the chat (never a silent fallback). A run gets its own socket directory with
 // the model proxy (and the egress proxy only when its group has an allowlist);
-// the runner sees the sockets, never the credential.
+// the runner sees the sockets, never the credential. While it runs, the group's
+// disk use is measured at a coarse interval (never per write) against its quota,
+// and only model responses the broker served count as activity for the idle and
+// run timers: protocol lines can be forged from inside the sandbox.
 
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -20,8 +23,14 @@ import { buildMountTable } from '../sandbox/mounts.js';
 import type { SandboxBackend } from '../sandbox/types.js';
 import type { StoreApi } from '../store/api.js';
 import { startAgentProcess, type AgentProcess } from './agent-process.js';
+import { formatMiB, measureDiskUsage } from './disk-usage.js';
 import type { ToolHost } from './tools.js';
-import type { AgentRuns, LiveRun, RunCallbacks, RunOutcome, RunRequest } from './types.js';
+import type { AgentRuns, LiveRun, RunCallbacks, RunOutcome, RunRequest, RunStopReason } from './types.js';
+
+/** How often a live run's disk use is measured; coarse on purpose (each check walks the tree). */
+const DEFAULT_DISK_CHECK_INTERVAL_MS = 10_000;
+/** More entries than this under a group counts as over quota (inodes, not only bytes). */
+const MAX_QUOTA_ENTRIES = 200_000;
 
 export interface ProcessRunsOptions {
   config: Config;
@@ -42,6 +51,8 @@ export interface ProcessRunsOptions {
   loadEgressAllowlist: () => EgressAllowlistFile;
   userHome: string;
   now: () => number;
+  /** Disk quota check period of a live run; default 10 s. */
+  diskCheckIntervalMs?: number;
 }
 
 class StartRefused extends Error {
@@ -59,7 +70,7 @@ class ProcessRun implements LiveRun {
   private process: AgentProcess | null = null;
   private readonly pending: string[] = [];
   private closeRequested = false;
-  private killedReason: string | null = null;
+  private killedReason: { reason: string; stoppedBy: RunStopReason } | null = null;
   private finished = false;
 
   constructor(
@@ -74,11 +85,11 @@ class ProcessRun implements LiveRun {
   attach(process: AgentProcess): void {
     this.process = process;
     for (const text of this.pending.splice(0)) process.send(text);
-    if (this.killedReason !== null) process.kill(this.killedReason);
+    if (this.killedReason !== null) process.kill(this.killedReason.reason, this.killedReason.stoppedBy);
     else if (this.closeRequested) process.close();
   }
 
-  get killed(): string | null {
+  get killed(): { reason: string; stoppedBy: RunStopReason } | null {
     return this.killedReason;
   }
 
@@ -94,9 +105,9 @@ class ProcessRun implements LiveRun {
     this.process?.close();
   }
 
-  kill(reason: string): void {
-    this.killedReason = reason;
-    this.process?.kill(reason);
+  kill(reason: string, stoppedBy: RunStopReason = 'killed'): void {
+    this.killedReason ??= { reason, stoppedBy };
+    this.process?.kill(reason, stoppedBy);
   }
 }
 
@@ -128,6 +139,8 @@ export class ProcessRuns implements AgentRuns {
     try {
       const sandbox = await this.options.sandbox;
       ({ backend, extraMounts } = this.checkGates(run.runId, request, sandbox));
+      const overQuota = await this.overDiskQuota(group.folder);
+      if (overQuota) throw new StartRefused('disk_quota_exceeded', `${overQuota}; the owner must free space`);
     } catch (err) {
       if (!(err instanceof StartRefused)) throw err;
       if (err.reason) {
@@ -146,6 +159,8 @@ export class ProcessRuns implements AgentRuns {
     const runDir = path.join(config.paths.runsDir, run.runId);
     fs.mkdirSync(runDir, { recursive: true, mode: 0o755 });
     const closers: Array<() => Promise<void>> = [];
+    // Set once the process exists; the model proxy reports activity to it.
+    let agent: AgentProcess | undefined;
     try {
       const placeholderKey = `sk-ant-run-${randomBytes(24).toString('hex')}`;
       const usesModel = config.engine === 'claude-code';
@@ -157,14 +172,17 @@ export class ProcessRuns implements AgentRuns {
           upstreamBaseUrl: config.upstreamBaseUrl,
           credential: this.options.credential,
           audit: this.audit,
-          onUsage: (usage) =>
+          onUsage: (usage) => {
             store.recordUsage({
               groupFolder: group.folder,
               runId: run.runId,
               taskId: request.task?.id ?? null,
               usage,
               atMs: this.options.now(),
-            }),
+            });
+            // A model response the broker itself served: the only activity the sandbox cannot forge.
+            agent?.noteActivity();
+          },
           logger,
           budget:
             group.dailyTokenBudget === null
@@ -231,11 +249,14 @@ export class ProcessRuns implements AgentRuns {
       };
 
       let sessionId: string | undefined;
-      const agent = startAgentProcess({
+      agent = startAgentProcess({
         spawn,
         start,
         idleTimeoutMs: config.idleTimeoutMs,
         runTimeoutMs: group.containerConfig.runTimeoutMs ?? config.runTimeoutMs,
+        maxWallMs: config.runMaxWallMs,
+        // With a model, output lines prove nothing (forgeable); broker traffic does.
+        outputIsActivity: !usesModel,
         maxOutputBytes: config.maxOutputBytes,
         onToolCall: (call) => this.options.tools.handle({ runId: run.runId, group }, call.name, call.args),
         onOutput: async (text, newSessionId) => {
@@ -261,12 +282,25 @@ export class ProcessRuns implements AgentRuns {
         onLog: (level, msg) => logger[level]({ group: group.folder, runId: run.runId }, `runner: ${msg}`),
       });
       run.attach(agent);
+      const stopWatching = this.watchDiskQuota(run, group.folder);
       const result = await agent.done;
+      stopWatching();
+      const stoppedBy = run.killed?.stoppedBy ?? result.stoppedBy;
+      if (stoppedBy === 'wall_time') {
+        this.audit.audit({
+          group: group.folder,
+          runId: run.runId,
+          action: 'run_limit',
+          target: group.folder,
+          reason: 'wall_time_exceeded',
+        });
+      }
       return {
         ok: result.ok,
         error: result.ok
           ? undefined
-          : (run.killed ?? result.error ?? `runner exited with code ${result.exitCode}`),
+          : (run.killed?.reason ?? result.error ?? `runner exited with code ${result.exitCode}`),
+        ...(result.ok || stoppedBy === undefined ? {} : { stoppedBy }),
         sessionId: result.sessionId ?? sessionId,
       };
     } catch (err) {
@@ -276,8 +310,58 @@ export class ProcessRuns implements AgentRuns {
     } finally {
       for (const close of closers) await close().catch(() => undefined);
       backend.releaseRun?.(run.runId);
-      fs.rmSync(runDir, { recursive: true, force: true });
+      try {
+        fs.rmSync(runDir, { recursive: true, force: true });
+      } catch (err) {
+        // Out of fds or a busy disk must not turn a finished run into a host error.
+        logger.warn({ runId: run.runId, err }, 'could not remove the run directory');
+      }
     }
+  }
+
+  /** A sentence saying how the group is over its disk quota, or null when it is within it. */
+  private async overDiskQuota(folder: string): Promise<string | null> {
+    const { config } = this.options;
+    const quotaBytes = config.groupDiskQuotaMb * 1024 * 1024;
+    const usage = await measureDiskUsage(
+      [path.join(config.paths.groupsDir, folder), path.join(config.paths.sessionsDir, folder)],
+      { stopAboveBytes: quotaBytes, maxEntries: MAX_QUOTA_ENTRIES },
+    );
+    if (!usage.exceeded) return null;
+    const what =
+      usage.bytes > quotaBytes
+        ? `more than ${formatMiB(quotaBytes)}`
+        : `more than ${MAX_QUOTA_ENTRIES} files and directories`;
+    return `disk quota exceeded: this chat's folder and session use ${what} (groupDiskQuotaMb ${config.groupDiskQuotaMb})`;
+  }
+
+  /** Measures the group's disk use every few seconds (one walk at a time) and stops the run past its quota. */
+  private watchDiskQuota(run: ProcessRun, folder: string): () => void {
+    const intervalMs = this.options.diskCheckIntervalMs ?? DEFAULT_DISK_CHECK_INTERVAL_MS;
+    let stopped = false;
+    let timer: NodeJS.Timeout | undefined;
+    const check = async (): Promise<void> => {
+      timer = undefined;
+      const problem = await this.overDiskQuota(folder).catch(() => null);
+      if (stopped) return;
+      if (problem) {
+        this.audit.audit({
+          group: folder,
+          runId: run.runId,
+          action: 'run_limit',
+          target: folder,
+          reason: 'disk_quota_exceeded',
+        });
+        run.kill(problem, 'disk_quota');
+        return;
+      }
+      timer = setTimeout(() => void check(), intervalMs);
+    };
+    timer = setTimeout(() => void check(), intervalMs);
+    return () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    };
   }
 
   /** Every reason a run must not start, checked before anything is created. */

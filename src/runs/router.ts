@@ -17,7 +17,7 @@ import type { Group, InboundMessage, StoredMessage, Task } from '../core/types.j
 import type { StoreApi } from '../store/api.js';
 import { storageProblem } from '../store/errors.js';
 import type { Outbox } from './outbox.js';
-import type { AgentRuns, LiveRun, RunOutcome } from './types.js';
+import type { AgentRuns, LiveRun, RunOutcome, RunStopReason } from './types.js';
 
 export type Work = { kind: 'messages' } | { kind: 'task'; taskId: string };
 export type WorkResult = { ok: boolean; retry?: boolean };
@@ -93,6 +93,9 @@ interface LiveEntry {
   kind: 'messages' | 'task';
   progress: TurnProgress;
 }
+
+/** Limits a retry would only hit again. */
+const UNRETRYABLE_STOPS: ReadonlySet<RunStopReason> = new Set(['wall_time', 'disk_quota']);
 
 /** Where a cut message's full text is kept, relative to the group folder (the agent's working directory). */
 export function fullTextPath(message: Pick<StoredMessage, 'seq'>): string {
@@ -437,6 +440,21 @@ export class Router {
       // stay undone, so once the owner fixes the cause they are answered (next message or start).
       this.options.outbox.commitAnswer(groupJid, `I couldn't start: ${error}`, () => undefined);
       logger.error({ group: group.folder, error }, 'run refused to start');
+      return { ok: false, retry: false };
+    }
+    if (outcome.stoppedBy && UNRETRYABLE_STOPS.has(outcome.stoppedBy)) {
+      // The same prompt would hit the same limit again: say why at once (SPEC §4.5), and the
+      // notice answers the unanswered messages, so the chat is not stuck on them.
+      logger.warn(
+        { group: group.folder, error, stoppedBy: outcome.stoppedBy },
+        'run stopped by a limit; not retried',
+      );
+      this.notifyAndComplete(
+        groupJid,
+        progress.sentSeq,
+        `Sorry, I couldn't process your last messages (${error}); trying again would hit the same limit. ` +
+          `The owner can see details with "nanoclaw doctor" and the log.`,
+      );
       return { ok: false, retry: false };
     }
     if (progress.turns.length === 0) {

@@ -32,6 +32,8 @@ export interface ToolHostOptions {
   now: () => number;
   timeZone: string;
   minTaskIntervalMs: number;
+  /** Tasks (active or paused) one group may have; schedule_task past it is refused. */
+  maxActiveTasksPerGroup: number;
   groupsDir: string;
   /** How long send_message waits for the channel to confirm before answering. */
   sendTimeoutMs: number;
@@ -95,6 +97,11 @@ class Refusal extends Error {
   }
 }
 
+/** What an unknown tool's name is audited as: the name only when it looks like one. */
+function toolNameTarget(name: string): string {
+  return /^[A-Za-z0-9_.:-]{1,64}$/.test(name) ? name : '(invalid tool name)';
+}
+
 /** A plain error answer that is not a policy refusal (not found, invalid value). */
 class ToolError extends Error {}
 
@@ -108,7 +115,7 @@ export class ToolHost {
   async handle(ctx: ToolContext, name: string, rawArgs: unknown): Promise<ToolAnswer> {
     try {
       if (!(TOOL_NAMES as readonly string[]).includes(name)) {
-        throw new Refusal('unknown_tool', `unknown tool "${name}"`, name.slice(0, 128));
+        throw new Refusal('unknown_tool', `unknown tool "${name.slice(0, 128)}"`, toolNameTarget(name));
       }
       const tool = name as ToolName;
       const parsed = schemas[tool].safeParse(rawArgs ?? {});
@@ -197,6 +204,18 @@ export class ToolHost {
     this.authorize(ctx, { tool: 'schedule_task', targetGroupFolder: folder }, `schedule_task:${folder}`);
     const target = this.options.store.getGroupByFolder(folder);
     if (!target) throw new ToolError(`target_group_folder: no registered group has folder "${folder}"`);
+    // Paused tasks count too: resuming one needs no second check.
+    const live = this.options.store
+      .listTasks(target.folder)
+      .filter((t) => t.status === 'active' || t.status === 'paused').length;
+    const cap = this.options.maxActiveTasksPerGroup;
+    if (live >= cap) {
+      throw new Refusal(
+        'task_limit',
+        `group "${target.folder}" already has ${live} scheduled tasks, the maximum (${cap}); cancel one before scheduling another`,
+        `schedule_task:${target.folder}`,
+      );
+    }
     const nextRunAt = this.checkSchedule(args.schedule_type, args.schedule_value);
     const task = this.options.store.createTask({
       id: `task-${randomBytes(6).toString('hex')}`,

@@ -20,9 +20,19 @@ export interface RunCallbacks {
   onSessionId?(sessionId: string): void;
 }
 
+/**
+ * Why the host stopped a run itself. Retrying does not help a run stopped by a
+ * limit (`wall_time`, `disk_quota`, `output_limit`); the router may use this
+ * to report at once instead of retrying.
+ */
+export type RunStopReason =
+  'run_timeout' | 'wall_time' | 'output_limit' | 'disk_quota' | 'killed' | 'spawn_failed';
+
 export interface RunOutcome {
   ok: boolean;
   error?: string;
+  /** Set when the host stopped the run (a limit, a kill) or could not spawn it. */
+  stoppedBy?: RunStopReason;
   sessionId?: string;
   /** True when the run never started (sandbox missing, mount refused, credential missing, budget). */
   refusedToStart?: boolean;

@@ -138,10 +138,18 @@ CREATE INDEX usage_day ON usage (day);
 CREATE INDEX usage_run ON usage (run_id);
 `;
 
+// Version 3 aggregates identical refusals (SPEC §10.8): a row stands for `count`
+// of them, and the per-run look-up that finds the row to count up is indexed.
+const V3_AUDIT_COUNT = `
+ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1 CHECK (count >= 1);
+CREATE INDEX audit_run ON audit (run_id, action, reason, target);
+`;
+
 /** All migrations in order; migration i (0-based) brings the schema to version i + 1. */
 export const MIGRATIONS: readonly Migration[] = [
   { name: 'initial schema', sql: V1_SCHEMA },
   { name: 'usage table', sql: V2_USAGE },
+  { name: 'audit count', sql: V3_AUDIT_COUNT },
 ];
 
 export function schemaVersion(db: Database.Database): number {

@@ -179,3 +179,71 @@ describe('bad calls (SPEC §12)', () => {
     expect(answer.ok ? '' : answer.error).toContain('schedule_type');
   });
 });
+
+describe('task cap (maxActiveTasksPerGroup)', () => {
+  it('refuses schedule_task past the cap with an error naming it, counts paused tasks, and audits', async () => {
+    const capped = buildTestHost({ config: { maxActiveTasksPerGroup: 3 } });
+    try {
+      const boss = capped.addGroup({
+        jid: 'fake:boss',
+        folder: 'main',
+        isMain: true,
+        requiresTrigger: false,
+      });
+      const fam = capped.addGroup({ jid: 'fake:fam', folder: 'fam' });
+      await capped.host.start();
+      const schedule = (group: Group, extra: object = {}) =>
+        capped.host.tools.handle({ runId: `run-${group.folder}`, group }, 'schedule_task', {
+          prompt: 'p',
+          schedule_type: 'interval',
+          schedule_value: '3600000',
+          ...extra,
+        });
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const ok = await schedule(fam);
+        expect(ok.ok).toBe(true);
+        ids.push((ok as { result: { id: string } }).result.id);
+      }
+      const refused = await schedule(fam);
+      expect(refused).toEqual({
+        ok: false,
+        error:
+          'group "fam" already has 3 scheduled tasks, the maximum (3); cancel one before scheduling another',
+      });
+      // A paused task can be resumed, so it still counts; main scheduling for the group is capped too.
+      const pause = await capped.host.tools.handle({ runId: 'run-fam', group: fam }, 'pause_task', {
+        task_id: ids[0],
+      });
+      expect(pause.ok).toBe(true);
+      expect((await schedule(fam)).ok).toBe(false);
+      expect((await schedule(boss, { target_group_folder: 'fam' })).ok).toBe(false);
+      expect(capped.host.store.listTasks('fam')).toHaveLength(3);
+      // Cancelling one makes room again.
+      await capped.host.tools.handle({ runId: 'run-fam', group: fam }, 'cancel_task', { task_id: ids[1] });
+      expect((await schedule(fam)).ok).toBe(true);
+
+      const records = capped.host.store.listAudit();
+      expect(records.map((r) => [r.group, r.reason, r.target, r.count])).toEqual([
+        ['fam', 'task_limit', 'schedule_task:fam', 2],
+        ['main', 'task_limit', 'schedule_task:fam', 1],
+      ]);
+    } finally {
+      await capped.cleanup();
+    }
+  });
+});
+
+describe('audit targets chosen by the agent', () => {
+  it('never stores a raw tool name or chat id: invisible characters go, length is bounded', async () => {
+    const evilName = `x\u001b[2J\u202eevil${'n'.repeat(500)}`;
+    expect((await call(family, evilName, {})).ok).toBe(false);
+    const evilJid = `fake:a\nFORGED\u0000${'j'.repeat(240)}`;
+    expect((await call(family, 'send_message', { text: 'x', chat_jid: evilJid })).ok).toBe(false);
+    const [unknown, notAllowed] = audits();
+    expect(unknown).toMatchObject({ reason: 'unknown_tool', target: '(invalid tool name)' });
+    expect(notAllowed.reason).toBe('not_authorized');
+    expect(notAllowed.target).toMatch(/^send_message:fake:aFORGEDj+…$/);
+    expect(notAllowed.target!.length).toBeLessThanOrEqual(160);
+  });
+});

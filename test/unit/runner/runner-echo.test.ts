@@ -14,6 +14,7 @@ import {
   spawnRunner,
   type AgentDirs,
 } from '../../support/runner-fixtures.js';
+import { ManualTimers } from '../../support/manual-timers.js';
 
 let dirs: AgentDirs;
 
@@ -152,22 +153,32 @@ describe('startAgentProcess driving the real runner bundle', () => {
   });
 
   it('runs a tool round trip, a follow-up and an idle close', async () => {
+    // The idle timer runs on a hand-stepped clock: it fires when the test says, never early under load.
+    const timers = new ManualTimers();
     const outputs: Array<string | null> = [];
+    let secondOutput: () => void = () => undefined;
+    const answered = new Promise<void>((resolve) => (secondOutput = resolve));
     let proc: ReturnType<typeof startAgentProcess> | undefined = undefined;
     proc = startAgentProcess({
       spawn: spawnSpec(),
       start: echoStart(dirs, wrapped('/tool schedule_task {"prompt":"p"}')),
       idleTimeoutMs: 300,
       runTimeoutMs: 10_000,
+      maxWallMs: 60_000,
       maxOutputBytes: 1024 * 1024,
+      setTimer: timers.setTimer,
+      clearTimer: timers.clearTimer,
       onToolCall: async (call) => ({ ok: true, result: { name: call.name, args: call.args } }),
       onOutput: (text) => {
         outputs.push(text);
         if (outputs.length === 1) proc?.send('later');
+        if (outputs.length === 2) secondOutput();
       },
       onProtocolError: () => undefined,
       onLog: () => undefined,
     });
+    await answered;
+    timers.advance(300);
     const result = await proc.done;
     // One answer per turn: the tool outcome and the echo together, then the follow-up's.
     expect(outputs).toEqual([
@@ -185,6 +196,7 @@ describe('startAgentProcess driving the real runner bundle', () => {
       start: echoStart(dirs, '/garbage\n/flood 2000000'),
       idleTimeoutMs: 5000,
       runTimeoutMs: 10_000,
+      maxWallMs: 60_000,
       maxOutputBytes: 100_000,
       onToolCall: async () => ({ ok: true }),
       onOutput: () => undefined,
@@ -203,6 +215,7 @@ describe('startAgentProcess driving the real runner bundle', () => {
       start: echoStart(dirs, '/crash'),
       idleTimeoutMs: 5000,
       runTimeoutMs: 10_000,
+      maxWallMs: 60_000,
       maxOutputBytes: 100_000,
       onToolCall: async () => ({ ok: true }),
       onOutput: () => undefined,

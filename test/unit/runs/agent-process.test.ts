@@ -1,6 +1,9 @@
 // Drives startAgentProcess against a tiny scripted runner (a plain node script
-// speaking the protocol) to check framing, tool calls, limits and timers.
+// speaking the protocol) to check framing, tool calls, limits and timers. The
+// run's timers are a hand-stepped clock, and every wait is for an event, so
+// the tests hold on a loaded machine.
 
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,6 +15,7 @@ import {
   type ProtocolErrorReason,
   type ToolCallRequest,
 } from '../../../src/runs/agent-process.js';
+import { ManualTimers } from '../../support/manual-timers.js';
 
 // The fake runner's behaviour is chosen by the start prompt.
 const FAKE_RUNNER = String.raw`
@@ -48,14 +52,10 @@ rl.on('line', (raw) => {
       const pump = () => { while (process.stdout.write(line)) {} process.stdout.once('drain', pump); };
       pump();
     }
-    if (mode === 'trickle') {
-      let n = 0;
-      const t = setInterval(() => {
-        out({ type: 'output', text: 'tick ' + ++n });
-        if (n === 6) { clearInterval(t); out({ type: 'done' }); process.exit(0); }
-      }, 100);
+    if (mode === 'stubborn') {
+      process.on('SIGTERM', () => out({ type: 'log', level: 'info', msg: 'ignoring TERM' }));
+      out({ type: 'log', level: 'info', msg: 'armed' });
     }
-    if (mode === 'stubborn') process.on('SIGTERM', () => out({ type: 'log', level: 'info', msg: 'ignoring TERM' }));
     if (mode.startsWith('exit:')) process.exit(Number(mode.slice(5)));
     if (mode === 'fail') { out({ type: 'done', error: 'it broke' }); process.exit(1); }
     if (mode === 'stderr') { process.stderr.write('something went wrong here\n'); process.exit(2); }
@@ -72,6 +72,31 @@ rl.on('line', (raw) => {
   }
 });
 rl.on('close', () => { if (mode !== 'stubborn') process.exit(0); });
+`;
+
+// Runs in its own node process under a low RLIMIT_NOFILE: it fills its fd table
+// (the real condition, not a mock), starts a run, then frees the fds and starts
+// another. An unhandled 'error' event would kill it before it prints "alive".
+const EMFILE_HOST = String.raw`
+import fs from 'node:fs';
+import { startAgentProcess } from __AGENT_PROCESS__;
+const runner = process.argv[2];
+const start = (prompt) => startAgentProcess({
+  spawn: { command: process.execPath, args: [runner], env: {}, paths: { groupDir: '/', globalDir: '/', homeDir: '/', socketDir: '/' } },
+  start: { type: 'start', runId: 'r-' + prompt, prompt, group: { folder: 'main', isMain: true, name: 'M' }, assistantName: 'A', engine: 'echo', paths: { groupDir: '/', globalDir: '/', homeDir: '/' } },
+  idleTimeoutMs: 60000, runTimeoutMs: 60000, maxWallMs: 60000, maxOutputBytes: 1 << 20,
+  onToolCall: async () => ({ ok: true }), onOutput: () => undefined, onProtocolError: () => undefined, onLog: () => undefined,
+});
+const filler = [];
+try { for (;;) filler.push(fs.openSync('/dev/null', 'r')); } catch (err) { console.log(JSON.stringify({ filled: err.code })); }
+const starved = await start('echo').done;
+console.log(JSON.stringify({ starved }));
+for (const fd of filler) fs.closeSync(fd);
+const proc = start('echo');
+proc.close();
+const healthy = await proc.done;
+console.log(JSON.stringify({ healthy }));
+console.log(JSON.stringify({ alive: true }));
 `;
 
 let dir: string;
@@ -96,16 +121,53 @@ function startLine(prompt: string): StartLine {
   };
 }
 
+/** Safety net only: a broken test fails after this instead of hanging; scale with NANOCLAW_TEST_TIME_SCALE. */
+const SAFETY_MS = 30_000 * Number(process.env.NANOCLAW_TEST_TIME_SCALE ?? 1);
+
 interface Harness {
   outputs: Array<string | null>;
   protocolErrors: Array<{ reason: ProtocolErrorReason; detail: string }>;
   toolCalls: ToolCallRequest[];
   logs: string[];
   ready: boolean;
+  timers: ManualTimers;
+  /** Resolves as soon as the predicate holds (checked on every callback). */
+  until(predicate: () => boolean, what: string): Promise<void>;
 }
 
 function run(prompt: string, overrides: Partial<AgentProcessOptions> = {}) {
-  const h: Harness = { outputs: [], protocolErrors: [], toolCalls: [], logs: [], ready: false };
+  const waiters = new Set<() => void>();
+  const changed = (): void => {
+    for (const wake of waiters) wake();
+  };
+  const timers = new ManualTimers();
+  const h: Harness = {
+    outputs: [],
+    protocolErrors: [],
+    toolCalls: [],
+    logs: [],
+    ready: false,
+    timers,
+    until: (predicate, what) =>
+      new Promise<void>((resolve, reject) => {
+        if (predicate()) return resolve();
+        const safety = setTimeout(() => {
+          waiters.delete(check);
+          reject(
+            new Error(
+              `expected ${what}; outputs ${JSON.stringify(h.outputs)}, logs ${JSON.stringify(h.logs)}`,
+            ),
+          );
+        }, SAFETY_MS);
+        const check = (): void => {
+          if (!predicate()) return;
+          clearTimeout(safety);
+          waiters.delete(check);
+          resolve();
+        };
+        waiters.add(check);
+      }),
+  };
   const proc = startAgentProcess({
     spawn: {
       command: process.execPath,
@@ -116,19 +178,31 @@ function run(prompt: string, overrides: Partial<AgentProcessOptions> = {}) {
     start: startLine(prompt),
     idleTimeoutMs: 10_000,
     runTimeoutMs: 20_000,
+    maxWallMs: 60_000,
     maxOutputBytes: 1024 * 1024,
     killGraceMs: 300,
+    setTimer: timers.setTimer,
+    clearTimer: timers.clearTimer,
     onToolCall: async (call) => {
       h.toolCalls.push(call);
+      changed();
       return { ok: true, result: { delivered: true } };
     },
     onOutput: (text) => {
       h.outputs.push(text);
+      changed();
     },
-    onProtocolError: (reason, detail) => h.protocolErrors.push({ reason, detail }),
-    onLog: (_level, msg) => h.logs.push(msg),
+    onProtocolError: (reason, detail) => {
+      h.protocolErrors.push({ reason, detail });
+      changed();
+    },
+    onLog: (_level, msg) => {
+      h.logs.push(msg);
+      changed();
+    },
     onReady: () => {
       h.ready = true;
+      changed();
     },
     ...overrides,
   });
@@ -139,9 +213,9 @@ describe('startAgentProcess', () => {
   it('writes start, delivers output, passes follow-ups and finishes on close', async () => {
     const { proc, h } = run('echo');
     expect(proc.pid).toBeGreaterThan(0);
-    await waitFor(() => h.outputs.length === 1);
+    await h.until(() => h.outputs.length === 1, 'the first output');
     expect(proc.send('second')).toBe(true);
-    await waitFor(() => h.outputs.length === 2);
+    await h.until(() => h.outputs.length === 2, 'the second output');
     proc.close();
     expect(proc.send('too late')).toBe(false);
     const result = await proc.done;
@@ -205,29 +279,99 @@ describe('startAgentProcess', () => {
     expect(h.outputs.length).toBeLessThanOrEqual(25);
   });
 
-  it('sends close after idleTimeoutMs without output', async () => {
-    const started = Date.now();
-    const { proc } = run('exit-on-close-only', { idleTimeoutMs: 300 });
-    const result = await proc.done;
-    expect(Date.now() - started).toBeGreaterThanOrEqual(280);
-    expect(result).toMatchObject({ ok: true, exitCode: 0 });
+  it('sends close after idleTimeoutMs without output, not a millisecond before', async () => {
+    const { proc, h } = run('exit-on-close-only', { idleTimeoutMs: 1000 });
+    await h.until(() => h.ready, 'ready');
+    h.timers.advance(999);
+    expect(h.logs.filter((l) => l.includes('closing'))).toEqual([]);
+    h.timers.advance(1);
+    expect(h.logs.filter((l) => l.includes('closing'))).toHaveLength(1);
+    expect(await proc.done).toMatchObject({ ok: true, exitCode: 0 });
   });
 
-  it('kills after runTimeoutMs without output, escalating to SIGKILL', async () => {
-    const { proc, h } = run('stubborn', { idleTimeoutMs: 100, runTimeoutMs: 400 });
+  it('kills after runTimeoutMs without activity, escalating to SIGKILL', async () => {
+    const { proc, h } = run('stubborn', { idleTimeoutMs: 100_000, runTimeoutMs: 400 });
+    await h.until(() => h.logs.includes('armed'), 'the runner to arm its TERM handler');
+    h.timers.advance(399);
+    // Not killed yet: a killed run takes no input.
+    expect(proc.send('still there?')).toBe(true);
+    await h.until(() => h.outputs.includes('got: still there?'), 'the echo of the follow-up');
+    h.timers.advance(400);
+    expect(proc.send('too late')).toBe(false);
+    await h.until(() => h.logs.includes('ignoring TERM'), 'SIGTERM to reach the runner');
+    h.timers.advance(300);
     const result = await proc.done;
-    expect(result.ok).toBe(false);
+    expect(result).toMatchObject({ ok: false, signal: 'SIGKILL', stoppedBy: 'run_timeout' });
     expect(result.error).toMatch(/run timeout/);
-    expect(result.signal).toBe('SIGKILL');
-    expect(h.logs).toContain('ignoring TERM');
   });
 
-  it('resets both timers on every output', async () => {
-    // Six outputs 100 ms apart outlive both a 250 ms idle and a 350 ms run timeout.
-    const { proc, h } = run('trickle', { idleTimeoutMs: 250, runTimeoutMs: 350 });
+  it('resets the idle timer on every output', async () => {
+    const { proc, h } = run('echo', { idleTimeoutMs: 1000, runTimeoutMs: 100_000 });
+    await h.until(() => h.outputs.length === 1, 'the first output');
+    h.timers.advance(999);
+    expect(proc.send('a')).toBe(true);
+    await h.until(() => h.outputs.length === 2, 'the echo of a');
+    h.timers.advance(999);
+    // 1998 ms since start, but only 999 since the last output.
+    expect(h.logs.filter((l) => l.includes('closing'))).toEqual([]);
+    h.timers.advance(1);
+    expect(h.logs.filter((l) => l.includes('closing'))).toHaveLength(1);
+    expect(await proc.done).toMatchObject({ ok: true, outputCount: 2 });
+  });
+
+  it('resets the run timer on every output', async () => {
+    const { proc, h } = run('silent', { idleTimeoutMs: 100_000, runTimeoutMs: 1500 });
+    await h.until(() => h.ready, 'ready');
+    h.timers.advance(1499);
+    expect(proc.send('a')).toBe(true);
+    await h.until(() => h.outputs.length === 1, 'the echo of a');
+    h.timers.advance(1499);
+    expect(proc.send('b')).toBe(true);
+    await h.until(() => h.outputs.length === 2, 'the echo of b');
+    h.timers.advance(1500);
+    expect(proc.send('c')).toBe(false);
+    expect(await proc.done).toMatchObject({ ok: false, stoppedBy: 'run_timeout' });
+  });
+
+  it('with outputIsActivity off, only noteActivity resets the timers: forged output does not', async () => {
+    const forged = run('silent', { idleTimeoutMs: 100_000, runTimeoutMs: 1500, outputIsActivity: false });
+    await forged.h.until(() => forged.h.ready, 'ready');
+    forged.h.timers.advance(1000);
+    expect(forged.proc.send('a')).toBe(true);
+    await forged.h.until(() => forged.h.outputs.length === 1, 'the echo of a');
+    forged.h.timers.advance(499);
+    expect(forged.proc.send('b')).toBe(true);
+    forged.h.timers.advance(1);
+    // 1500 ms after start despite an output at 1000.
+    expect(forged.proc.send('c')).toBe(false);
+    const killed = await forged.proc.done;
+    expect(killed).toMatchObject({ ok: false, stoppedBy: 'run_timeout' });
+
+    const verified = run('silent', { idleTimeoutMs: 100_000, runTimeoutMs: 1500, outputIsActivity: false });
+    await verified.h.until(() => verified.h.ready, 'ready');
+    verified.h.timers.advance(1000);
+    verified.proc.noteActivity();
+    verified.h.timers.advance(1499);
+    expect(verified.proc.send('x')).toBe(true);
+    verified.h.timers.advance(1);
+    expect(verified.proc.send('y')).toBe(false);
+    expect(await verified.proc.done).toMatchObject({ ok: false, stoppedBy: 'run_timeout' });
+  });
+
+  it('kills at maxWallMs although output keeps resetting the other timers', async () => {
+    const { proc, h } = run('silent', { idleTimeoutMs: 1000, runTimeoutMs: 1000, maxWallMs: 2500 });
+    await h.until(() => h.ready, 'ready');
+    for (const [i, stepMs] of [900, 900, 699].entries()) {
+      h.timers.advance(stepMs);
+      expect(proc.send(`keep-alive ${i}`)).toBe(true);
+      await h.until(() => h.outputs.length === i + 1, `the echo of keep-alive ${i}`);
+    }
+    proc.noteActivity();
+    h.timers.advance(1);
+    expect(proc.send('too late')).toBe(false);
     const result = await proc.done;
-    expect(h.outputs).toHaveLength(6);
-    expect(result.ok).toBe(true);
+    expect(result).toMatchObject({ ok: false, stoppedBy: 'wall_time', signal: 'SIGTERM' });
+    expect(result.error).toBe('killed: run exceeded its wall-clock limit of 2500 ms');
   });
 
   it('reports exit codes and the runner error', async () => {
@@ -246,7 +390,35 @@ describe('startAgentProcess', () => {
     const { proc } = run('silent');
     proc.kill('shutdown');
     const result = await proc.done;
-    expect(result).toMatchObject({ ok: false, error: 'killed: shutdown', signal: 'SIGTERM' });
+    expect(result).toMatchObject({
+      ok: false,
+      error: 'killed: shutdown',
+      signal: 'SIGTERM',
+      stoppedBy: 'killed',
+    });
+  });
+
+  it('survives EMFILE: a run started with no free fds fails with a clear error, the host goes on', () => {
+    const host = path.join(dir, 'emfile-host.mjs');
+    const agentProcess = path.resolve(import.meta.dirname, '../../../src/runs/agent-process.ts');
+    writeFileSync(host, EMFILE_HOST.replace('__AGENT_PROCESS__', JSON.stringify(agentProcess)));
+    const child = spawnSync(
+      'prlimit',
+      ['--nofile=128:128', process.execPath, '--import', 'tsx', host, script],
+      { encoding: 'utf8', cwd: path.resolve(import.meta.dirname, '../../..') },
+    );
+    expect(child.status, child.stderr).toBe(0);
+    const lines = child.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, { ok?: boolean; error?: string; stoppedBy?: string }>);
+    expect(lines[0]).toEqual({ filled: 'EMFILE' });
+    expect(lines[1].starved).toMatchObject({ ok: false, stoppedBy: 'spawn_failed' });
+    expect(lines[1].starved.error).toBe(
+      `could not start the runner: spawn ${process.execPath} EMFILE (the host process has too many open files)`,
+    );
+    expect(lines[2].healthy).toMatchObject({ ok: true, exitCode: 0 });
+    expect(lines[3]).toEqual({ alive: true });
   });
 
   it('fails cleanly when the command does not exist', async () => {
@@ -263,11 +435,3 @@ describe('startAgentProcess', () => {
     expect(result.error).toMatch(/could not start the runner/);
   });
 });
-
-async function waitFor(predicate: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

@@ -82,6 +82,6 @@ describe('audit', () => {
   it('bounds the target length', () => {
     const { store } = tempStore();
     store.audit(record({ target: 'h'.repeat(10_000) }));
-    expect(store.listAudit()[0].target!.length).toBeLessThanOrEqual(512);
+    expect(store.listAudit()[0].target!.length).toBeLessThanOrEqual(160);
   });
 });
