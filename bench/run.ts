@@ -13,6 +13,7 @@ const benches: Array<[string, () => Promise<Bench>]> = [
   ['host-process', async () => (await import('./host-process.js')).benchHostProcess],
   ['broker', async () => (await import('./broker.js')).benchBroker],
   ['runs', async () => (await import('./runs.js')).benchRuns],
+  ['recovery', async () => (await import('./recovery.js')).benchRecovery],
 ];
 
 const only = process.argv.slice(2);

@@ -361,7 +361,8 @@ describe('model proxy protocol attacks from the agent (issue 9 items 10, 11, 12)
 
         const records = (await auditRecords(home)).filter((r) => r.action === 'model_request');
         expect(records.map((r) => [r.group, r.reason, r.target])).toEqual([
-          ['family', 'path_not_allowed', '/v1/messages?x=/../../v1/models'],
+          // Stored canonical and short (no attacker-chosen query string), per the audit rules.
+          ['family', 'path_not_allowed', '/v1/messages'],
           ['family', 'bad_request', null],
         ]);
       } finally {

@@ -18,6 +18,7 @@ import {
   type RecordedRequest,
   type StaticTurn,
 } from '../support/fake-model-server.js';
+import { chatLines } from './agent-support.js';
 
 for (const bin of ['/usr/bin/bwrap', '/usr/bin/python3']) {
   if (!fs.existsSync(bin)) throw new Error(`${bin} is required by the security suite; install it`);
@@ -68,11 +69,7 @@ async function chat(
     RUN_TIMEOUT_MS,
   );
   expect(res.code, res.stderr).toBe(0);
-  const stdout = res.stdout
-    .trim()
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as { chat: string; text: string });
+  const stdout = chatLines(res.stdout);
   return { stdout, stderr: res.stderr };
 }
 
