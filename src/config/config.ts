@@ -22,6 +22,8 @@ export interface SandboxLimits {
   readonly memoryMb: number;
   readonly pids: number;
   readonly fileSizeMb: number;
+  /** RLIMIT_NOFILE inside each sandbox, far below the host's so no run can exhaust it. */
+  readonly openFiles: number;
 }
 
 export interface ConfigPaths {
@@ -131,7 +133,7 @@ export function defaultKnobs(): ConfigKnobs {
     outboxRetryBaseMs: 2_000,
     outboxRetryMaxMs: 300_000,
     outboxMaxAttempts: 10,
-    sandboxLimits: { memoryMb: 1024, pids: 256, fileSizeMb: 512 },
+    sandboxLimits: { memoryMb: 1024, pids: 256, fileSizeMb: 512, openFiles: 1024 },
   };
 }
 
@@ -215,7 +217,7 @@ const fileSchema = z.strictObject({
   outboxMaxAttempts: intAtLeast(1),
   sandboxLimits: z
     .strictObject(
-      { memoryMb: intAtLeast(16), pids: intAtLeast(8), fileSizeMb: intAtLeast(1) },
+      { memoryMb: intAtLeast(16), pids: intAtLeast(8), fileSizeMb: intAtLeast(1), openFiles: intAtLeast(64) },
       { error: 'expected an object, e.g. {"memoryMb": 1024}' },
     )
     .optional(),
@@ -257,7 +259,9 @@ function readConfigFile(file: string): FileKnobs {
     const field = [...issue.path, key].map(String).join('.');
     const offset = scan.keyOffsets.get(pathKey([...issue.path, key]));
     const known =
-      issue.path.length === 0 ? Object.keys(fileSchema.shape).join(', ') : 'memoryMb, pids, fileSizeMb';
+      issue.path.length === 0
+        ? Object.keys(fileSchema.shape).join(', ')
+        : 'memoryMb, pids, fileSizeMb, openFiles';
     throw new ConfigError(`unknown setting "${field}" (known settings: ${known})`, {
       file,
       field,
