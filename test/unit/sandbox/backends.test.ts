@@ -10,6 +10,7 @@ import type { CommandRunner } from '../../../src/sandbox/exec.js';
 import { buildMountTable } from '../../../src/sandbox/mounts.js';
 import { NoneBackend } from '../../../src/sandbox/none.js';
 import { runIdFromArgv } from '../../../src/sandbox/orphans.js';
+import { dockerSeccompProfile } from '../../../src/sandbox/seccomp.js';
 import type { SandboxRunSpec } from '../../../src/sandbox/types.js';
 import { makeGroup, makeSandboxWorld, type SandboxWorld } from '../../support/sandbox-fixtures.js';
 
@@ -49,9 +50,11 @@ describe('sandbox backends (argv)', () => {
     };
 
     it('builds a hardened run with mounts, limits and env values kept out of argv', () => {
+      const profile = path.join(w.root, 'docker-seccomp.json');
       const s = new DockerBackend({
         binary: 'podman',
         exec,
+        seccompProfilePath: profile,
         hostEnv: { PATH: '/usr/bin', SECRET_X: 'no' },
       }).buildSpawn(spec());
       expect(s.command).toBe('podman');
@@ -71,8 +74,13 @@ describe('sandbox backends (argv)', () => {
         expect(pairAfter(a, flag)).toContain(value);
       }
       expect(a).toContain('--read-only');
-      expect(pairAfter(a, '--tmpfs')[0]).toBe('/tmp');
+      expect(pairAfter(a, '--security-opt')).toContain(`seccomp=${profile}`);
+      expect(fs.readFileSync(profile, 'utf8')).toBe(dockerSeccompProfile());
+      expect(pairAfter(a, '--tmpfs')[0]).toBe('/tmp:size=64m');
+      expect(pairAfter(a, '--tmpfs')[1]).toMatch(/^\/home\/agent:.*size=256m/);
+      expect(pairAfter(a, '--shm-size')).toEqual([String(64 * 1024 * 1024)]);
       expect(pairAfter(a, '--ulimit')).toContain(`fsize=${64 * 1024 * 1024}`);
+      expect(pairAfter(a, '--ulimit')).toContain('nofile=1024');
       const vols = pairAfter(a, '-v');
       expect(vols).toContain(`${path.join(w.groupsDir, 'family')}:/workspace/group`);
       expect(vols).toContain(`${path.join(w.groupsDir, 'global')}:/workspace/global:ro`);
@@ -86,7 +94,7 @@ describe('sandbox backends (argv)', () => {
 
     it('checks the engine with info and removes labelled containers', async () => {
       calls.length = 0;
-      const b = new DockerBackend({ exec });
+      const b = new DockerBackend({ exec, seccompProfilePath: path.join(w.root, 'p.json') });
       expect((await b.available()).ok).toBe(true);
       expect(calls[0]).toEqual(['docker', 'info']);
       expect(await b.cleanupOrphans()).toBe(2);
@@ -100,7 +108,10 @@ describe('sandbox backends (argv)', () => {
         stdout: '',
         stderr: 'Cannot connect to the Docker daemon',
       });
-      const a = await new DockerBackend({ exec: down }).available();
+      const a = await new DockerBackend({
+        exec: down,
+        seccompProfilePath: path.join(w.root, 'p.json'),
+      }).available();
       expect(a).toEqual({ ok: false, detail: expect.stringContaining('Cannot connect') });
     });
   });
