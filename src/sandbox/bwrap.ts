@@ -375,11 +375,14 @@ export class BwrapBackend implements SandboxBackend {
       '/proc',
       '--dev',
       '/dev',
-      // bwrap's /dev is an unsized tmpfs with a world-writable /dev/shm in it.
+      // bwrap's /dev is an unsized tmpfs owned by the sandbox user: give /dev/shm its own
+      // capped tmpfs, then make /dev itself read-only (device nodes stay usable).
       '--size',
       String(TMPFS_DEV_SHM_BYTES),
       '--tmpfs',
       '/dev/shm',
+      '--remount-ro',
+      '/dev',
     ];
   }
 
