@@ -105,7 +105,9 @@ const WRAPPER_SCRIPT = [
   'for f in /proc/$$/fd/*; do n=${f##*/}; case $n in 0|1|2|3|4) ;; *) eval "exec $n>&-" ;; esac; done',
   'for f do [ "$f" = -- ] && break; echo $$ > "$f" || exit 125; done',
   'while [ "$1" != -- ]; do shift; done; shift',
-  'exec "$bwrap" --args 3 --setenv NANOCLAW_RUN_ID "$run" -- "$@"',
+  // bwrap's environ is readable at /proc/1/environ: exactly PATH and PWD (bash's exec
+  // would add SHLVL).
+  'exec /usr/bin/env -i PATH=/usr/bin:/bin PWD=/ "$bwrap" --args 3 --setenv NANOCLAW_RUN_ID "$run" -- "$@"',
 ].join('\n');
 
 /** Bytes as a `printf %b` argument: plain characters stay, everything else is `\xHH`. */
