@@ -95,20 +95,31 @@ const ETC_FILES: Record<string, string> = {
 
 /**
  * argv: bwrap, its options (printf %b escapes), the seccomp filter (same), the run
- * id, cgroup.procs files, `--`, the command. Pipes the options to fd 3 and the
- * filter to fd 4, closes every other fd above 2 (inherited ones would reach the
- * sandbox), joins the cgroups (exit 125 if that fails) and becomes bwrap.
+ * id, the additional mounts' host paths, `--`, cgroup.procs files, `--`, the
+ * command. Pipes the options to fd 3 and the filter to fd 4; opens each mount
+ * source on fd 5, 6, … and checks the opened object is still the checked path
+ * (bwrap binds the fd, so a later symlink swap cannot redirect it; exit 126);
+ * closes every other fd above 2 (inherited ones would reach the sandbox); joins
+ * the cgroups (exit 125 if that fails) and becomes bwrap.
  */
 const WRAPPER_SCRIPT = [
   'bwrap=$1 data=$2 filter=$3 run=$4; shift 4',
   'exec 3< <(printf %b "$data") 4< <(printf %b "$filter")',
-  'for f in /proc/$$/fd/*; do n=${f##*/}; case $n in 0|1|2|3|4) ;; *) eval "exec $n>&-" ;; esac; done',
+  "keep=' 0 1 2 3 4 '; fd=5",
+  'while [ "$1" != -- ]; do',
+  String.raw`  { [ -d "$1" ] || [ -f "$1" ]; } && eval "exec $fd<\"\$1\"" && [ "$(readlink "/proc/$$/fd/$fd")" = "$1" ] ||`,
+  '    { echo "nanoclaw: mount source $1 changed after the mount policy checked it" >&2; exit 126; }',
+  '  keep="$keep$fd "; fd=$((fd + 1)); shift',
+  'done; shift',
+  'for f in /proc/$$/fd/*; do n=${f##*/}; case $keep in *" $n "*) ;; *) eval "exec $n>&-" ;; esac; done',
   'for f do [ "$f" = -- ] && break; echo $$ > "$f" || exit 125; done',
   'while [ "$1" != -- ]; do shift; done; shift',
   // bwrap's environ is readable at /proc/1/environ: exactly PATH and PWD (bash's exec
   // would add SHLVL).
   'exec /usr/bin/env -i PATH=/usr/bin:/bin PWD=/ "$bwrap" --args 3 --setenv NANOCLAW_RUN_ID "$run" -- "$@"',
 ].join('\n');
+/** The wrapper opens additional mount sources from this fd on. */
+const FIRST_BIND_FD = 5;
 
 /** Bytes as a `printf %b` argument: plain characters stay, everything else is `\xHH`. */
 export function printfEscape(bytes: Uint8Array): string {
@@ -218,7 +229,7 @@ export class BwrapBackend implements SandboxBackend {
     }
     this.writeEtcFiles();
     // The probe goes through the same wrapper, fd plumbing and seccomp filter as a run.
-    const probe = this.wrap([...this.coreArgs(), ...this.systemArgs()], 'probe', [], ['/bin/true']);
+    const probe = this.wrap([...this.coreArgs(), ...this.systemArgs()], 'probe', [], [], ['/bin/true']);
     const started = await run(probe.command, probe.args, {
       timeout: 5000,
       env: { PATH: '/usr/bin:/bin' },
@@ -268,8 +279,17 @@ export class BwrapBackend implements SandboxBackend {
     args.push('--ro-bind', path.resolve(spec.runnerNodeModules), SANDBOX_PATHS.runnerNodeModules);
     // Connecting to a unix socket is allowed on a read-only mount; nothing else is needed there.
     args.push('--ro-bind', socketDir, SANDBOX_PATHS.socketDir);
+    // Additional mounts (owner-chosen paths the agent may influence) are bound by fd; the
+    // rest are the host's own data dirs.
+    const bindSources: string[] = [];
     for (const m of sortMountsParentFirst(spec.mounts)) {
-      args.push(m.readonly ? '--ro-bind' : '--bind', m.hostPath, m.sandboxPath);
+      if (m.sandboxPath.startsWith(SANDBOX_PATHS.extraRoot + '/')) {
+        const fd = String(FIRST_BIND_FD + bindSources.length);
+        bindSources.push(path.resolve(m.hostPath));
+        args.push(m.readonly ? '--ro-bind-fd' : '--bind-fd', fd, m.sandboxPath);
+      } else {
+        args.push(m.readonly ? '--ro-bind' : '--bind', m.hostPath, m.sandboxPath);
+      }
     }
     // Nothing may be created in the sandbox root after the mounts are in place.
     args.push('--remount-ro', '/');
@@ -297,7 +317,7 @@ export class BwrapBackend implements SandboxBackend {
         this.spawnUid !== undefined ? { uid: this.spawnUid, gid: this.spawnGid ?? AGENT_GID } : null;
       procs = createRunCgroup(this.cgroupLayout, spec.runId, spec.limits, owner);
     }
-    return { ...this.wrap(args, spec.runId, procs, command), paths };
+    return { ...this.wrap(args, spec.runId, bindSources, procs, command), paths };
   }
 
   /**
@@ -307,6 +327,7 @@ export class BwrapBackend implements SandboxBackend {
   private wrap(
     bwrapArgs: string[],
     runId: string,
+    bindSources: string[],
     cgroupProcs: string[],
     command: string[],
   ): Omit<SpawnSpec, 'paths'> {
@@ -323,6 +344,8 @@ export class BwrapBackend implements SandboxBackend {
         printfEscape(data),
         printfEscape(filter),
         runId,
+        ...bindSources,
+        '--',
         ...cgroupProcs,
         '--',
         ...command,
@@ -443,13 +466,16 @@ export function unwrapSpawn(spawn: Pick<SpawnSpec, 'args'>): {
   visibleArgv: string[];
   options: string[];
   seccomp: Buffer;
+  bindSources: string[];
 } {
   const [, , , bwrapPath, data, filter, runId, ...rest] = spawn.args;
-  const command = rest.slice(rest.indexOf('--') + 1);
+  const afterSources = rest.slice(rest.indexOf('--') + 1);
+  const command = afterSources.slice(afterSources.indexOf('--') + 1);
   const options = printfUnescape(data).toString('utf8').split('\0').slice(0, -1);
   return {
     visibleArgv: [bwrapPath, '--args', '3', '--setenv', 'NANOCLAW_RUN_ID', runId, '--', ...command],
     options,
     seccomp: printfUnescape(filter),
+    bindSources: rest.slice(0, rest.indexOf('--')),
   };
 }

@@ -15,12 +15,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Group } from '../../src/core/types.js';
 import { BwrapBackend } from '../../src/sandbox/bwrap.js';
 import { detectCgroupLayout, sweepRunCgroups } from '../../src/sandbox/cgroup.js';
+import { checkAdditionalMounts } from '../../src/sandbox/mount-policy.js';
 import { buildMountTable } from '../../src/sandbox/mounts.js';
 import { DENIED_SYSCALLS, SYSCALL_NUMBERS, seccompArchOf } from '../../src/sandbox/seccomp.js';
-import type { SandboxLimits, SpawnSpec } from '../../src/sandbox/types.js';
+import type { MountSpec, SandboxLimits, SpawnSpec } from '../../src/sandbox/types.js';
 import { assertBuilt, CLI, makeCliHome, REPO_ROOT, runCli, type CliHome } from '../support/cli.js';
 import { lastToolResult, startFakeModelServer, type FakeModelServer } from '../support/fake-model-server.js';
-import { makeGroup, makeSandboxWorld, type SandboxWorld } from '../support/sandbox-fixtures.js';
+import { makeGroup, makeSandboxWorld, memoryAudit, type SandboxWorld } from '../support/sandbox-fixtures.js';
 
 const BWRAP = '/usr/bin/bwrap';
 // perl-base is Essential on Debian, so perl is in every sandbox's /usr: it makes the raw syscalls.
@@ -102,6 +103,11 @@ if (mode === 'fds') {
     devFile: code(() => fs.writeFileSync('/dev/evil', 'x')),
     devNull: code(() => fs.writeFileSync('/dev/null', 'x')),
   });
+} else if (mode === 'extra') {
+  out({
+    list: code(() => fs.readdirSync('/workspace/extra/webapp')) === 'ok' ? fs.readdirSync('/workspace/extra/webapp') : null,
+    child: sh('ls /proc/$$/fd').stdout.trim().split('\n'),
+  });
 } else if (mode === 'cmdline') {
   const all = {};
   for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
@@ -177,7 +183,12 @@ describe('sandbox hardening (real bubblewrap, attacks from inside)', () => {
     world?.cleanup();
   });
 
-  function build(group: Group, env: Record<string, string>, limits = LIMITS): SpawnSpec {
+  function build(
+    group: Group,
+    env: Record<string, string>,
+    limits = LIMITS,
+    extraMounts: MountSpec[] = [],
+  ): SpawnSpec {
     const runId = `run-${process.pid}-${++runCounter}`;
     const socketDir = path.join(world.runsDir, runId);
     fs.mkdirSync(socketDir, { recursive: true, mode: 0o755 });
@@ -185,7 +196,7 @@ describe('sandbox hardening (real bubblewrap, attacks from inside)', () => {
       group,
       groupsDir: world.groupsDir,
       sessionsDir: world.sessionsDir,
-      extraMounts: [],
+      extraMounts,
     });
     const backend = new BwrapBackend({ runsDir: world.runsDir, etcDir: world.etcDir, bwrapPath: BWRAP });
     return backend.buildSpawn({
@@ -371,6 +382,39 @@ console.log(JSON.stringify({ before, closed, after: fs.readdirSync('/proc/self/f
     }
     expect(p.devFile).toBe('EROFS');
     expect(p.devNull).toBe('ok');
+  });
+
+  it('binds additional mounts by fd: a source swapped for a symlink to ~/.ssh after the check is refused', async () => {
+    const projects = path.join(world.homeDir, 'projects');
+    fs.mkdirSync(path.join(projects, 'webapp'), { recursive: true, mode: 0o755 });
+    fs.writeFileSync(path.join(projects, 'webapp', 'hello.txt'), 'hi');
+    fs.mkdirSync(path.join(world.homeDir, '.ssh'), { recursive: true, mode: 0o755 });
+    fs.writeFileSync(path.join(world.homeDir, '.ssh', 'id_rsa'), 'SSH-CANARY');
+    const group = makeGroup('alpha');
+    const checked = () => {
+      const r = checkAdditionalMounts({
+        group,
+        requested: [{ hostPath: '~/projects/webapp' }],
+        allowlist: { allowedRoots: [{ path: '~/projects', allowReadWrite: false }], nonMainReadOnly: true },
+        homeDir: world.homeDir,
+        audit: memoryAudit(),
+        runId: null,
+      });
+      if (!r.ok) throw new Error(r.message);
+      return r.mounts;
+    };
+    const ok = await runSpawn(build(group, { PROBE_MODE: 'extra' }, LIMITS, checked()));
+    expect(ok.result, ok.stderr).toEqual({ list: ['hello.txt'], child: ['0', '1', '2'] });
+
+    // The swap lands after the policy check and after the argv is built, right before spawn.
+    const spec = build(group, { PROBE_MODE: 'extra' }, LIMITS, checked());
+    fs.renameSync(path.join(projects, 'webapp'), path.join(projects, 'webapp-old'));
+    fs.symlinkSync(path.join(world.homeDir, '.ssh'), path.join(projects, 'webapp'));
+    const swapped = await runSpawn(spec);
+    expect(swapped.result).toBeNull();
+    expect(swapped.code).toBe(126);
+    expect(swapped.stderr).toMatch(/changed after the mount policy checked it/);
+    expect(JSON.stringify(swapped)).not.toContain('id_rsa');
   });
 
   it('shows no host path in /proc/1/cmdline or any cmdline inside', async () => {

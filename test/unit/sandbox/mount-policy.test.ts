@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { AUDIT_REASONS } from '../../../src/core/audit.js';
 import type { AdditionalMount } from '../../../src/core/types.js';
-import { BwrapBackend } from '../../../src/sandbox/bwrap.js';
+import { BwrapBackend, unwrapSpawn } from '../../../src/sandbox/bwrap.js';
 import { DockerBackend } from '../../../src/sandbox/docker.js';
 import {
   MountAllowlistError,
@@ -287,7 +287,12 @@ describe('mount policy', () => {
       };
       const bwrap = new BwrapBackend({ runsDir: w.runsDir, etcDir: w.etcDir, cgroups: 'off' });
       const docker = new DockerBackend({ seccompProfilePath: path.join(w.root, 'p.json') });
-      expect(() => bwrap.buildSpawn(spec)).not.toThrow();
+      // bwrap binds the additional mount by an fd the wrapper opens and checks (never by path).
+      const { options, bindSources } = unwrapSpawn(bwrap.buildSpawn(spec));
+      expect(bindSources).toEqual([fs.realpathSync(path.join(projects, 'webapp'))]);
+      const at = options.indexOf('--ro-bind-fd');
+      expect(options.slice(at, at + 3)).toEqual(['--ro-bind-fd', '5', '/workspace/extra/webapp']);
+      expect(options).not.toContain(bindSources[0]);
       fs.renameSync(path.join(projects, 'webapp'), path.join(projects, 'webapp-old'));
       fs.symlinkSync(path.join(w.homeDir, '.ssh'), path.join(projects, 'webapp'));
       expect(() => bwrap.buildSpawn(spec)).toThrow(/changed after/);
