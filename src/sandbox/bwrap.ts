@@ -18,9 +18,11 @@
 // - tmpfs /tmp, HOME and /dev/shm get a size cap so RAM-backed writes are bounded
 //   too, and RLIMIT_NOFILE is far below the host's so no run can exhaust host fds.
 //
-// Spawn path (see WRAPPER_SCRIPT): bash closes every inherited fd above 2, joins
-// the run's cgroups, and execs bwrap with its options on a pipe (`--args 3`) and
-// the seccomp filter on another (`--seccomp 4`, seccomp.ts). Why bash: Node/libuv
+// Spawn path (see WRAPPER_SCRIPT): bash opens and checks the additional mount
+// sources (bwrap binds them by fd, so a symlink swapped in after the mount policy
+// ran cannot redirect a bind), closes every other inherited fd above 2, joins the
+// run's cgroups, and execs bwrap with its options on a pipe (`--args 3`) and the
+// seccomp filter on another (`--seccomp 4`, seccomp.ts). Why bash: Node/libuv
 // never closes fds the host inherited without FD_CLOEXEC (a launcher's
 // `exec 50<dir`, a supervisor's pipe), bwrap passes them on to the sandbox, and
 // Node cannot mark them close-on-exec; dash (/bin/sh) cannot name fds above 9,
@@ -122,7 +124,7 @@ const WRAPPER_SCRIPT = [
 const FIRST_BIND_FD = 5;
 
 /** Bytes as a `printf %b` argument: plain characters stay, everything else is `\xHH`. */
-export function printfEscape(bytes: Uint8Array): string {
+function printfEscape(bytes: Uint8Array): string {
   let out = '';
   for (const b of bytes) {
     const plain =
