@@ -22,6 +22,8 @@ export interface SandboxLimits {
   readonly memoryMb: number;
   readonly pids: number;
   readonly fileSizeMb: number;
+  /** RLIMIT_NOFILE inside each sandbox, far below the host's so no run can exhaust it. */
+  readonly openFiles: number;
 }
 
 export interface ConfigPaths {
@@ -152,7 +154,7 @@ export function defaultKnobs(): ConfigKnobs {
     maxPromptBytes: 96 * 1024,
     maxMessageBytes: 16 * 1024,
     minFreeDiskMb: 64,
-    sandboxLimits: { memoryMb: 1024, pids: 256, fileSizeMb: 512 },
+    sandboxLimits: { memoryMb: 1024, pids: 256, fileSizeMb: 512, openFiles: 1024 },
   };
 }
 
@@ -249,7 +251,7 @@ const fileSchema = z.strictObject({
   minFreeDiskMb: intAtLeast(0),
   sandboxLimits: z
     .strictObject(
-      { memoryMb: intAtLeast(16), pids: intAtLeast(8), fileSizeMb: intAtLeast(1) },
+      { memoryMb: intAtLeast(16), pids: intAtLeast(8), fileSizeMb: intAtLeast(1), openFiles: intAtLeast(64) },
       { error: 'expected an object, e.g. {"memoryMb": 1024}' },
     )
     .optional(),
@@ -291,7 +293,9 @@ function readConfigFile(file: string): FileKnobs {
     const field = [...issue.path, key].map(String).join('.');
     const offset = scan.keyOffsets.get(pathKey([...issue.path, key]));
     const known =
-      issue.path.length === 0 ? Object.keys(fileSchema.shape).join(', ') : 'memoryMb, pids, fileSizeMb';
+      issue.path.length === 0
+        ? Object.keys(fileSchema.shape).join(', ')
+        : 'memoryMb, pids, fileSizeMb, openFiles';
     throw new ConfigError(`unknown setting "${field}" (known settings: ${known})`, {
       file,
       field,

@@ -15,7 +15,19 @@
 //   the whole run and pids.max a second process ceiling. Without cgroups the
 //   fallback is RLIMIT_DATA per process, a weaker bound (pids × memory), and
 //   available() says so.
-// - tmpfs /tmp and HOME get a size cap so RAM-backed writes are bounded too.
+// - tmpfs /tmp, HOME and /dev/shm get a size cap so RAM-backed writes are bounded
+//   too, and RLIMIT_NOFILE is far below the host's so no run can exhaust host fds.
+//
+// Spawn path (see WRAPPER_SCRIPT): bash opens and checks the additional mount
+// sources (bwrap binds them by fd, so a symlink swapped in after the mount policy
+// ran cannot redirect a bind), closes every other inherited fd above 2, joins the
+// run's cgroups, and execs bwrap with its options on a pipe (`--args 3`) and the
+// seccomp filter on another (`--seccomp 4`, seccomp.ts). Why bash: Node/libuv
+// never closes fds the host inherited without FD_CLOEXEC (a launcher's
+// `exec 50<dir`, a supervisor's pipe), bwrap passes them on to the sandbox, and
+// Node cannot mark them close-on-exec; dash (/bin/sh) cannot name fds above 9,
+// bash can. Why --args: bwrap's argv is the sandbox's /proc/1/cmdline; host paths
+// (data dir, runs dir, project) must not be readable there.
 
 import { execFile, type ExecFileOptions } from 'node:child_process';
 import fs from 'node:fs';
@@ -37,7 +49,9 @@ import {
   hostPathOf,
   sortMountsParentFirst,
 } from './mounts.js';
+import { assertMountsUnchanged } from './mount-policy.js';
 import { cleanupBwrapOrphans } from './orphans.js';
+import { compileSeccomp, seccompArchOf, type SeccompArch } from './seccomp.js';
 import type { Availability, SandboxBackend, SandboxPaths, SandboxRunSpec, SpawnSpec } from './types.js';
 
 export interface BwrapOptions {
@@ -48,7 +62,8 @@ export interface BwrapOptions {
   bwrapPath?: string;
   /** Must live under /usr so it is visible inside the sandbox. */
   prlimitPath?: string;
-  shPath?: string;
+  /** Runs the spawn wrapper; bash because dash cannot close fds above 9. */
+  bashPath?: string;
   /** Node binary; bound read-only at /opt/nanoclaw/bin/node unless it already lives under /usr. */
   nodePath?: string;
   /** Host uid/gid to spawn bwrap as; defaults to 1000 when the host is root, else unchanged. */
@@ -58,6 +73,8 @@ export interface BwrapOptions {
   cgroups?: 'auto' | 'off';
   /** Injected for tests; defaults to detection on this host. */
   cgroupLayout?: CgroupLayout | null;
+  /** Node's `process.arch` the seccomp table is chosen for; defaults to this host's. */
+  arch?: string;
 }
 
 const SYSTEM_DIRS = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
@@ -65,6 +82,9 @@ const ETC_BINDS = ['/etc/ssl', '/etc/ca-certificates', '/etc/localtime'];
 const OPT_BIN = '/opt/nanoclaw/bin';
 const INNER_PATH = `${OPT_BIN}:/usr/local/bin:/usr/bin:/bin`;
 const TMPFS_HOME_BYTES = 256 * 1024 * 1024;
+const TMPFS_DEV_SHM_BYTES = 64 * 1024 * 1024;
+/** RLIMIT_NOFILE inside the sandbox when the spec does not say. */
+export const DEFAULT_SANDBOX_OPEN_FILES = 1024;
 /** A run cgroup younger than this may belong to a spawn that is being set up right now. */
 const CGROUP_SWEEP_MIN_AGE_MS = 60_000;
 
@@ -75,10 +95,53 @@ const ETC_FILES: Record<string, string> = {
   'nsswitch.conf': 'passwd: files\ngroup: files\nhosts: files\n',
 };
 
-/** Joins the given cgroup.procs files, then becomes bwrap; exit 125 if joining fails. */
-const CGROUP_JOIN_SCRIPT =
-  'for f do [ "$f" = -- ] && break; echo $$ > "$f" || exit 125; done; ' +
-  'while [ "$1" != -- ]; do shift; done; shift; exec "$@"';
+/**
+ * argv: bwrap, its options (printf %b escapes), the seccomp filter (same), the run
+ * id, the additional mounts' host paths, `--`, cgroup.procs files, `--`, the
+ * command. Pipes the options to fd 3 and the filter to fd 4; opens each mount
+ * source on fd 5, 6, … and checks the opened object is still the checked path
+ * (bwrap binds the fd, so a later symlink swap cannot redirect it; exit 126);
+ * closes every other fd above 2 (inherited ones would reach the sandbox); joins
+ * the cgroups (exit 125 if that fails) and becomes bwrap.
+ */
+const WRAPPER_SCRIPT = [
+  'bwrap=$1 data=$2 filter=$3 run=$4; shift 4',
+  'exec 3< <(printf %b "$data") 4< <(printf %b "$filter")',
+  "keep=' 0 1 2 3 4 '; fd=5",
+  'while [ "$1" != -- ]; do',
+  String.raw`  { [ -d "$1" ] || [ -f "$1" ]; } && eval "exec $fd<\"\$1\"" && [ "$(readlink "/proc/$$/fd/$fd")" = "$1" ] ||`,
+  '    { echo "nanoclaw: mount source $1 changed after the mount policy checked it" >&2; exit 126; }',
+  '  keep="$keep$fd "; fd=$((fd + 1)); shift',
+  'done; shift',
+  'for f in /proc/$$/fd/*; do n=${f##*/}; case $keep in *" $n "*) ;; *) eval "exec $n>&-" ;; esac; done',
+  'for f do [ "$f" = -- ] && break; echo $$ > "$f" || exit 125; done',
+  'while [ "$1" != -- ]; do shift; done; shift',
+  // bwrap's environ is readable at /proc/1/environ: exactly PATH and PWD (bash's exec
+  // would add SHLVL).
+  'exec /usr/bin/env -i PATH=/usr/bin:/bin PWD=/ "$bwrap" --args 3 --setenv NANOCLAW_RUN_ID "$run" -- "$@"',
+].join('\n');
+/** The wrapper opens additional mount sources from this fd on. */
+const FIRST_BIND_FD = 5;
+
+/** Bytes as a `printf %b` argument: plain characters stay, everything else is `\xHH`. */
+function printfEscape(bytes: Uint8Array): string {
+  let out = '';
+  for (const b of bytes) {
+    const plain =
+      (b >= 0x30 && b <= 0x39) ||
+      (b >= 0x41 && b <= 0x5a) ||
+      (b >= 0x61 && b <= 0x7a) ||
+      '/._:=,+@-'.includes(String.fromCharCode(b));
+    out += plain ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/** NUL-separated bwrap options, as `--args FD` reads them. */
+function argsData(args: readonly string[]): Buffer {
+  for (const a of args) if (a.includes('\0')) throw new Error('a sandbox argument contains a NUL byte');
+  return Buffer.from(args.map((a) => `${a}\0`).join(''), 'utf8');
+}
 
 function run(
   cmd: string,
@@ -116,7 +179,8 @@ export class BwrapBackend implements SandboxBackend {
   readonly name = 'bwrap' as const;
   private readonly bwrapPath: string;
   private readonly prlimitPath: string;
-  private readonly shPath: string;
+  private readonly bashPath: string;
+  private readonly seccompArch: SeccompArch | null;
   private readonly nodePath: string;
   private readonly spawnUid: number | undefined;
   private readonly spawnGid: number | undefined;
@@ -125,7 +189,8 @@ export class BwrapBackend implements SandboxBackend {
   constructor(private readonly opts: BwrapOptions) {
     this.bwrapPath = opts.bwrapPath ?? '/usr/bin/bwrap';
     this.prlimitPath = opts.prlimitPath ?? '/usr/bin/prlimit';
-    this.shPath = opts.shPath ?? '/bin/sh';
+    this.bashPath = opts.bashPath ?? '/bin/bash';
+    this.seccompArch = seccompArchOf(opts.arch ?? process.arch);
     this.nodePath = fs.realpathSync(opts.nodePath ?? process.execPath);
     const root = process.getuid?.() === 0;
     this.spawnUid = opts.spawnUid ?? (root ? AGENT_UID : undefined);
@@ -155,18 +220,29 @@ export class BwrapBackend implements SandboxBackend {
     if (!this.prlimitPath.startsWith('/usr/') || !fs.existsSync(this.prlimitPath)) {
       return { ok: false, detail: `prlimit not found at ${this.prlimitPath} (install util-linux)` };
     }
+    if (!fs.existsSync(this.bashPath)) {
+      return { ok: false, detail: `bash not found at ${this.bashPath} (the sandbox spawn wrapper needs it)` };
+    }
+    if (!this.seccompArch) {
+      return {
+        ok: false,
+        detail: `no seccomp syscall table for ${process.arch} (x64 and arm64 are supported)`,
+      };
+    }
     this.writeEtcFiles();
-    const probe = await run(this.bwrapPath, [...this.coreArgs(), ...this.systemArgs(), '--', '/bin/true'], {
+    // The probe goes through the same wrapper, fd plumbing and seccomp filter as a run.
+    const probe = this.wrap([...this.coreArgs(), ...this.systemArgs()], 'probe', [], [], ['/bin/true']);
+    const started = await run(probe.command, probe.args, {
       timeout: 5000,
       env: { PATH: '/usr/bin:/bin' },
       uid: this.spawnUid,
       gid: this.spawnGid,
       cwd: '/',
     });
-    if (!probe.ok) {
+    if (!started.ok) {
       return {
         ok: false,
-        detail: `bwrap cannot start a sandbox here (unprivileged user namespaces disabled?): ${probe.stderr.trim()}`,
+        detail: `bwrap cannot start a sandbox here (unprivileged user namespaces or seccomp disabled?): ${started.stderr.trim()}`,
       };
     }
     return { ok: true, detail: `${version.stdout.trim()}; ${this.limitMechanism()}` };
@@ -181,6 +257,8 @@ export class BwrapBackend implements SandboxBackend {
     if (!hostPathOf(spec.mounts, SANDBOX_PATHS.group)) {
       throw new Error(`mount table has no ${SANDBOX_PATHS.group}; build it with buildMountTable()`);
     }
+    // The mount policy ran a moment ago; a path swapped for a symlink since then is refused here.
+    assertMountsUnchanged(spec.mounts);
     this.writeEtcFiles();
     if (this.spawnUid !== undefined && this.spawnUid !== process.getuid?.()) {
       const sources = [spec.runnerEntry, spec.runnerNodeModules, socketDir, this.nodePath, this.opts.etcDir];
@@ -203,8 +281,17 @@ export class BwrapBackend implements SandboxBackend {
     args.push('--ro-bind', path.resolve(spec.runnerNodeModules), SANDBOX_PATHS.runnerNodeModules);
     // Connecting to a unix socket is allowed on a read-only mount; nothing else is needed there.
     args.push('--ro-bind', socketDir, SANDBOX_PATHS.socketDir);
+    // Additional mounts (owner-chosen paths the agent may influence) are bound by fd; the
+    // rest are the host's own data dirs.
+    const bindSources: string[] = [];
     for (const m of sortMountsParentFirst(spec.mounts)) {
-      args.push(m.readonly ? '--ro-bind' : '--bind', m.hostPath, m.sandboxPath);
+      if (m.sandboxPath.startsWith(SANDBOX_PATHS.extraRoot + '/')) {
+        const fd = String(FIRST_BIND_FD + bindSources.length);
+        bindSources.push(path.resolve(m.hostPath));
+        args.push(m.readonly ? '--ro-bind-fd' : '--bind-fd', fd, m.sandboxPath);
+      } else {
+        args.push(m.readonly ? '--ro-bind' : '--bind', m.hostPath, m.sandboxPath);
+      }
     }
     // Nothing may be created in the sandbox root after the mounts are in place.
     args.push('--remount-ro', '/');
@@ -212,34 +299,64 @@ export class BwrapBackend implements SandboxBackend {
     const env: Record<string, string> = { LANG: 'C.UTF-8', ...spec.env };
     env.PATH = INNER_PATH;
     env.HOME = SANDBOX_PATHS.home;
-    env.NANOCLAW_RUN_ID = spec.runId;
+    delete env.NANOCLAW_RUN_ID; // set from the visible argv, where orphan detection finds it
     for (const [k, v] of Object.entries(env)) args.push('--setenv', k, v);
 
     const rlimits = [
       `--nproc=${spec.limits.pids}`,
       `--fsize=${spec.limits.fileSizeMb * 1024 * 1024}`,
+      `--nofile=${spec.limits.openFiles ?? DEFAULT_SANDBOX_OPEN_FILES}`,
       '--core=0',
     ];
     if (!this.cgroupLayout) rlimits.push(`--data=${spec.limits.memoryMb * 1024 * 1024}`);
-    args.push('--', this.prlimitPath, ...rlimits, '--', nodeInside, SANDBOX_PATHS.runnerEntry);
+    const command = [this.prlimitPath, ...rlimits, '--', nodeInside, SANDBOX_PATHS.runnerEntry];
 
-    // bwrap's own environ is readable at /proc/1/environ inside: keep it to PATH.
-    const hostEnv = { PATH: '/usr/bin:/bin' };
     const paths: SandboxPaths = { ...SANDBOX_VIEW };
-    const ids = { uid: this.spawnUid, gid: this.spawnGid };
-    if (!this.cgroupLayout) return { command: this.bwrapPath, args, env: hostEnv, cwd: '/', ...ids, paths };
+    let procs: string[] = [];
+    if (this.cgroupLayout) {
+      sweepRunCgroups(this.cgroupLayout, CGROUP_SWEEP_MIN_AGE_MS);
+      const owner =
+        this.spawnUid !== undefined ? { uid: this.spawnUid, gid: this.spawnGid ?? AGENT_GID } : null;
+      procs = createRunCgroup(this.cgroupLayout, spec.runId, spec.limits, owner);
+    }
+    return { ...this.wrap(args, spec.runId, bindSources, procs, command), paths };
+  }
 
-    sweepRunCgroups(this.cgroupLayout, CGROUP_SWEEP_MIN_AGE_MS);
-    const owner =
-      this.spawnUid !== undefined ? { uid: this.spawnUid, gid: this.spawnGid ?? AGENT_GID } : null;
-    const procs = createRunCgroup(this.cgroupLayout, spec.runId, spec.limits, owner);
+  /**
+   * The spawn of WRAPPER_SCRIPT: bwrap's options and the seccomp filter travel as
+   * escaped text in bash's argv (host-side only) and reach bwrap on pipes.
+   */
+  private wrap(
+    bwrapArgs: string[],
+    runId: string,
+    bindSources: string[],
+    cgroupProcs: string[],
+    command: string[],
+  ): Omit<SpawnSpec, 'paths'> {
+    if (!this.seccompArch) throw new Error(`no seccomp syscall table for ${process.arch}`);
+    const data = argsData([...bwrapArgs, '--seccomp', '4']);
+    const filter = compileSeccomp(this.seccompArch);
     return {
-      command: this.shPath,
-      args: ['-c', CGROUP_JOIN_SCRIPT, 'nanoclaw-sandbox', ...procs, '--', this.bwrapPath, ...args],
-      env: hostEnv,
+      command: this.bashPath,
+      args: [
+        '-c',
+        WRAPPER_SCRIPT,
+        'nanoclaw-sandbox',
+        this.bwrapPath,
+        printfEscape(data),
+        printfEscape(filter),
+        runId,
+        ...bindSources,
+        '--',
+        ...cgroupProcs,
+        '--',
+        ...command,
+      ],
+      // bwrap's own environ is readable at /proc/1/environ inside: keep it to PATH.
+      env: { PATH: '/usr/bin:/bin' },
       cwd: '/',
-      ...ids,
-      paths,
+      uid: this.spawnUid,
+      gid: this.spawnGid,
     };
   }
 
@@ -285,6 +402,14 @@ export class BwrapBackend implements SandboxBackend {
       '/proc',
       '--dev',
       '/dev',
+      // bwrap's /dev is an unsized tmpfs owned by the sandbox user: give /dev/shm its own
+      // capped tmpfs, then make /dev itself read-only (device nodes stay usable).
+      '--size',
+      String(TMPFS_DEV_SHM_BYTES),
+      '--tmpfs',
+      '/dev/shm',
+      '--remount-ro',
+      '/dev',
     ];
   }
 
@@ -321,4 +446,38 @@ export class BwrapBackend implements SandboxBackend {
       if (current !== content) fs.writeFileSync(file, content, { mode: 0o644 });
     }
   }
+}
+
+/** Undoes `printfEscape`. */
+function printfUnescape(text: string): Buffer {
+  const bytes: number[] = [];
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === '\\' && text[i + 1] === 'x') {
+      bytes.push(parseInt(text.slice(i + 2, i + 4), 16));
+      i += 3;
+    } else bytes.push(text.charCodeAt(i));
+  }
+  return Buffer.from(bytes);
+}
+
+/**
+ * What a wrapped spawn hands bwrap, for tests and diagnostics: the argv bwrap
+ * runs with (visible in /proc), the options it reads from fd 3 and the filter.
+ */
+export function unwrapSpawn(spawn: Pick<SpawnSpec, 'args'>): {
+  visibleArgv: string[];
+  options: string[];
+  seccomp: Buffer;
+  bindSources: string[];
+} {
+  const [, , , bwrapPath, data, filter, runId, ...rest] = spawn.args;
+  const afterSources = rest.slice(rest.indexOf('--') + 1);
+  const command = afterSources.slice(afterSources.indexOf('--') + 1);
+  const options = printfUnescape(data).toString('utf8').split('\0').slice(0, -1);
+  return {
+    visibleArgv: [bwrapPath, '--args', '3', '--setenv', 'NANOCLAW_RUN_ID', runId, '--', ...command],
+    options,
+    seccomp: printfUnescape(filter),
+    bindSources: rest.slice(0, rest.indexOf('--')),
+  };
 }

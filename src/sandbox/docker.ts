@@ -3,9 +3,12 @@
 // pids/memory/file-size limits. Env values reach the container through the CLI's
 // own environment (`-e NAME` without a value), so none of them appear in argv.
 
+import fs from 'node:fs';
 import path from 'node:path';
 
+import { assertMountsUnchanged } from './mount-policy.js';
 import { SANDBOX_PATHS, SANDBOX_VIEW, assertRunId } from './mounts.js';
+import { dockerSeccompProfile } from './seccomp.js';
 import { engineEnv, execCommand, type CommandRunner } from './exec.js';
 import type { Availability, SandboxBackend, SandboxRunSpec, SpawnSpec } from './types.js';
 
@@ -22,7 +25,15 @@ export interface DockerOptions {
   exec?: CommandRunner;
   /** The host environment the engine variables are taken from. */
   hostEnv?: NodeJS.ProcessEnv;
+  /**
+   * Where the seccomp profile (seccomp.ts, the bwrap deny list) is written for
+   * `--security-opt seccomp=FILE`; the CLI reads it, so a host path works.
+   */
+  seccompProfilePath: string;
 }
+
+const DEFAULT_OPEN_FILES = 1024;
+const DEV_SHM_BYTES = 64 * 1024 * 1024;
 
 /** Refuses host paths that would change the meaning of a `-v a:b:ro` argument. */
 function volumeArg(hostPath: string, sandboxPath: string, readonly: boolean): string {
@@ -39,11 +50,27 @@ export class DockerBackend implements SandboxBackend {
   private readonly exec: CommandRunner;
   private readonly cliEnv: Record<string, string>;
 
-  constructor(opts: DockerOptions = {}) {
+  private readonly seccompProfilePath: string;
+
+  constructor(opts: DockerOptions) {
     this.binary = opts.binary ?? 'docker';
     this.image = opts.image ?? DEFAULT_IMAGE;
     this.exec = opts.exec ?? execCommand;
     this.cliEnv = engineEnv(opts.hostEnv ?? process.env, ENGINE_VARS);
+    this.seccompProfilePath = opts.seccompProfilePath;
+  }
+
+  private writeSeccompProfile(): void {
+    const profile = dockerSeccompProfile();
+    let current: string | null = null;
+    try {
+      current = fs.readFileSync(this.seccompProfilePath, 'utf8');
+    } catch {
+      // Missing: written below.
+    }
+    if (current === profile) return;
+    fs.mkdirSync(path.dirname(this.seccompProfilePath), { recursive: true, mode: 0o755 });
+    fs.writeFileSync(this.seccompProfilePath, profile, { mode: 0o644 });
   }
 
   async available(): Promise<Availability> {
@@ -67,6 +94,8 @@ export class DockerBackend implements SandboxBackend {
 
   buildSpawn(spec: SandboxRunSpec): SpawnSpec {
     assertRunId(spec.runId);
+    assertMountsUnchanged(spec.mounts);
+    this.writeSeccompProfile();
     const { limits } = spec;
     const args = [
       'run',
@@ -83,6 +112,8 @@ export class DockerBackend implements SandboxBackend {
       'ALL',
       '--security-opt',
       'no-new-privileges',
+      '--security-opt',
+      `seccomp=${this.seccompProfilePath}`,
       '--user',
       '1000:1000',
       '--pids-limit',
@@ -95,10 +126,14 @@ export class DockerBackend implements SandboxBackend {
       `fsize=${limits.fileSizeMb * 1024 * 1024}`,
       '--ulimit',
       'core=0',
+      '--ulimit',
+      `nofile=${limits.openFiles ?? DEFAULT_OPEN_FILES}`,
+      '--shm-size',
+      String(DEV_SHM_BYTES),
       '--tmpfs',
-      '/tmp',
+      `/tmp:size=${Math.max(limits.fileSizeMb, 64)}m`,
       '--tmpfs',
-      `${SANDBOX_PATHS.home}:uid=1000,gid=1000,mode=0700`,
+      `${SANDBOX_PATHS.home}:uid=1000,gid=1000,mode=0700,size=256m`,
       '--workdir',
       SANDBOX_PATHS.group,
       '-v',

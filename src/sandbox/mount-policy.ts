@@ -15,7 +15,11 @@ import type { MountSpec } from './types.js';
 
 export const MOUNT_ALLOWLIST_FILE = 'mount-allowlist.json';
 
-/** Never mountable, even under an allowed root (SPEC §9.2); matched against path components. */
+/**
+ * Never mountable, even under an allowed root (SPEC §9.2). A path is refused when
+ * any component contains a pattern (`prod.env`, `backup_id_rsa`, `keys.gpg`); a
+ * pattern with a `/` must match consecutive components (`.config/gh`).
+ */
 export const DEFAULT_BLOCKED_PATTERNS: readonly string[] = [
   '.ssh',
   '.gnupg',
@@ -33,6 +37,14 @@ export const DEFAULT_BLOCKED_PATTERNS: readonly string[] = [
   'id_ed25519',
   'private_key',
   '.secret',
+  '.gpg',
+  '.pem',
+  '.key',
+  '.p12',
+  '.kdbx',
+  'id_ecdsa',
+  '.git-credentials',
+  '.config/gh',
 ];
 
 const allowedRootSchema = z
@@ -147,18 +159,53 @@ function expandHome(p: string, homeDir: string): string {
   return p;
 }
 
-/** The blocked pattern a path hits, as a whole component or a component's prefix (`id_rsa.pub`, `.env.local`). */
+/**
+ * The blocked pattern a path hits: a component containing it (`.env` hits
+ * `prod.env` and `.envrc`), or for `a/b` patterns, component `a` followed by one
+ * containing `b`. Case-insensitive.
+ */
 export function findBlockedComponent(p: string, patterns: readonly string[]): string | null {
-  const components = p.split(/[\\/]+/).filter(Boolean);
-  for (const c of components) {
-    const lc = c.toLowerCase();
-    for (const pat of patterns) {
-      const lp = pat.toLowerCase();
-      if (lc === lp || lc.startsWith(lp + '.') || lc.startsWith(lp + '_') || lc.startsWith(lp + '-'))
-        return pat;
+  const components = p
+    .split(/[\\/]+/)
+    .filter(Boolean)
+    .map((c) => c.toLowerCase());
+  for (const pat of patterns) {
+    const parts = pat.toLowerCase().split('/').filter(Boolean);
+    if (parts.length === 0) continue;
+    const last = parts[parts.length - 1];
+    const lead = parts.slice(0, -1);
+    for (let i = lead.length; i < components.length; i++) {
+      if (!components[i].includes(last)) continue;
+      if (lead.every((part, j) => components[i - lead.length + j] === part)) return pat;
     }
   }
   return null;
+}
+
+/**
+ * Re-checks additional mounts right before a sandbox is built: each host path
+ * must still resolve to itself (it was stored resolved) and hit no default
+ * blocked pattern. Closes the window between the policy check and the bind in
+ * which a checked directory is swapped for a symlink to `~/.ssh`.
+ */
+export function assertMountsUnchanged(mounts: readonly MountSpec[]): void {
+  for (const m of mounts) {
+    if (!m.sandboxPath.startsWith(SANDBOX_PATHS.extraRoot + '/')) continue;
+    let real: string;
+    try {
+      real = fs.realpathSync(m.hostPath);
+    } catch {
+      throw new Error(`mount source ${m.hostPath} disappeared after the mount policy checked it`);
+    }
+    if (real !== path.resolve(m.hostPath)) {
+      throw new Error(
+        `mount source ${m.hostPath} changed after the mount policy checked it (it now leads to ${real}); run refused`,
+      );
+    }
+    const hit = findBlockedComponent(real, DEFAULT_BLOCKED_PATTERNS);
+    if (hit)
+      throw new Error(`mount source ${m.hostPath} contains "${hit}", which may hold secrets; run refused`);
+  }
 }
 
 function isUnder(child: string, root: string): boolean {

@@ -1,7 +1,9 @@
 // Finds bwrap sandboxes left behind by a previous host process. A process only
-// counts as ours when its argv[0] is bwrap AND it binds a directory directly under
-// this host's runs dir at /run/nanoclaw — a shape no unrelated process has — and
-// it is not a child of the current host (those are live runs). Killing the outer
+// counts as ours when its argv[0] is bwrap AND it names a run whose directory
+// exists directly under this host's runs dir (`--setenv NANOCLAW_RUN_ID <id>`;
+// bwrap's other options travel on a pipe so host paths stay out of its argv; the
+// older shape bound `<runsDir>/<id>` at /run/nanoclaw) — and it is not a child of
+// the current host (those are live runs). Killing the outer
 // bwrap takes the whole sandbox with it (--die-with-parent, own pid namespace).
 
 import fs from 'node:fs';
@@ -30,6 +32,14 @@ function readArgv(procDir: string, pid: string): string[] | null {
   }
 }
 
+function isDir(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 function parentPid(procDir: string, pid: string): number | null {
   try {
     const stat = fs.readFileSync(path.join(procDir, pid, 'stat'), 'utf8');
@@ -41,12 +51,16 @@ function parentPid(procDir: string, pid: string): number | null {
   }
 }
 
-/** The run id a bwrap argv belongs to, when it binds `<runsDir>/<runId>` at /run/nanoclaw. */
+/** The run id a bwrap argv belongs to: it names a run dir of `runsDir`, or binds one at /run/nanoclaw. */
 export function runIdFromArgv(argv: readonly string[], runsDir: string): string | null {
   if (argv.length === 0 || path.basename(argv[0]) !== 'bwrap') return null;
   const root = path.resolve(runsDir);
   for (let i = 1; i + 2 < argv.length; i++) {
     if (argv[i] === '--') break;
+    if (argv[i] === '--setenv' && argv[i + 1] === 'NANOCLAW_RUN_ID') {
+      const id = argv[i + 2];
+      if (id && !id.includes('/') && id !== '.' && id !== '..' && isDir(path.join(root, id))) return id;
+    }
     if ((argv[i] === '--ro-bind' || argv[i] === '--bind') && argv[i + 2] === SANDBOX_PATHS.socketDir) {
       const src = path.resolve(argv[i + 1]);
       if (path.dirname(src) === root) return path.basename(src);

@@ -2,6 +2,8 @@
 // then docker, then apple on macOS, and never falls back to `none`: running
 // without a sandbox is only ever the owner's explicit choice, for main only.
 
+import path from 'node:path';
+
 import { AppleBackend } from './apple.js';
 import { BwrapBackend, type BwrapOptions } from './bwrap.js';
 import { DockerBackend } from './docker.js';
@@ -32,7 +34,10 @@ function defaultCreate(opts: SelectOptions): (name: BackendName) => SandboxBacke
       case 'bwrap':
         return new BwrapBackend(opts.bwrap);
       case 'docker':
-        return new DockerBackend({ binary: opts.dockerBinary });
+        return new DockerBackend({
+          binary: opts.dockerBinary,
+          seccompProfilePath: path.join(opts.bwrap.etcDir, 'docker-seccomp.json'),
+        });
       case 'apple':
         return new AppleBackend({ allowUnenforcedEgress: opts.allowUnenforcedEgress });
       case 'none':

@@ -17,6 +17,8 @@ export interface SandboxLimits {
   memoryMb: number;
   pids: number;
   fileSizeMb: number;
+  /** RLIMIT_NOFILE inside the sandbox; the backend's default when absent. */
+  openFiles?: number;
 }
 
 export interface SandboxRunSpec {

@@ -167,9 +167,11 @@ describe('shutdown (SPEC §5.5)', () => {
     chat.send({ text: '/sleep 60000' });
     const runsDir = path.join(home.dir, 'data', 'runs');
     await until(() => fs.existsSync(runsDir) && fs.readdirSync(runsDir).length > 0, 10_000, 'a live run');
-    // bwrap's argv names the run's directories under this home; the runner is its descendant.
-    await until(() => processTree(runsDir).length >= 2, 10_000, 'the sandbox processes');
-    const sandbox = processTree(runsDir);
+    // bwrap's argv names the run (NANOCLAW_RUN_ID, its dir under runs/; host paths stay off
+    // argv); the runner is its descendant.
+    const runId = fs.readdirSync(runsDir)[0];
+    await until(() => processTree(runId).length >= 2, 10_000, 'the sandbox processes');
+    const sandbox = processTree(runId);
     const stoppedAt = Date.now();
     chat.child.kill('SIGTERM');
     expect(await chat.exited).toBe(0);

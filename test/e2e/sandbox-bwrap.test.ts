@@ -319,7 +319,7 @@ describe('bwrap sandbox (real bubblewrap)', () => {
   it('uses a per-run cgroup when the host allows it', () => {
     if (!detectCgroupLayout()) return;
     const spec = build(backend(), makeGroup('alpha'), {});
-    expect(spec.command).toBe('/bin/sh');
+    expect(spec.command).toBe('/bin/bash');
     expect(spec.args.some((a) => a.endsWith('/cgroup.procs'))).toBe(true);
   });
 
@@ -327,7 +327,8 @@ describe('bwrap sandbox (real bubblewrap)', () => {
     const b = backend();
     const spec = build(b, makeGroup('alpha'), { PROBE_MODE: 'sleep' });
     // A process that is not this host stands in for the host that died: its sandbox is an orphan to us.
-    const runDir = spec.args[spec.args.indexOf('/run/nanoclaw') - 1];
+    const runDir = path.join(world.runsDir, `run-${process.pid}-${runCounter}`);
+    expect(fs.existsSync(runDir)).toBe(true);
     const stranger = spawn('/bin/sh', ['-c', '"$@"; exit 0', 'sh', spec.command, ...spec.args], {
       env: spec.env,
       uid: spec.uid,

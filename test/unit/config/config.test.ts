@@ -66,7 +66,7 @@ describe('loadConfig defaults', () => {
       outboxRetryBaseMs: 2_000,
       outboxRetryMaxMs: 300_000,
       outboxMaxAttempts: 10,
-      sandboxLimits: { memoryMb: 1024, pids: 256, fileSizeMb: 512 },
+      sandboxLimits: { memoryMb: 1024, pids: 256, fileSizeMb: 512, openFiles: 1024 },
     });
     expect(config.paths).toEqual({
       storeDir: path.join(root, 'store'),
@@ -169,7 +169,7 @@ describe('loadConfig from config.json', () => {
     expect(config.sandbox).toBe('bwrap');
     expect(config.allowUnsandboxedMain).toBe(true);
     expect(config.dockerBinary).toBe('podman');
-    expect(config.sandboxLimits).toEqual({ memoryMb: 512, pids: 256, fileSizeMb: 512 });
+    expect(config.sandboxLimits).toEqual({ memoryMb: 512, pids: 256, fileSizeMb: 512, openFiles: 1024 });
     expect(config.runTimeoutMs).toBe(900_000);
   });
 

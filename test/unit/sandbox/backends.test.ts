@@ -4,12 +4,13 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { AppleBackend } from '../../../src/sandbox/apple.js';
-import { BwrapBackend } from '../../../src/sandbox/bwrap.js';
+import { BwrapBackend, unwrapSpawn } from '../../../src/sandbox/bwrap.js';
 import { DockerBackend } from '../../../src/sandbox/docker.js';
 import type { CommandRunner } from '../../../src/sandbox/exec.js';
 import { buildMountTable } from '../../../src/sandbox/mounts.js';
 import { NoneBackend } from '../../../src/sandbox/none.js';
 import { runIdFromArgv } from '../../../src/sandbox/orphans.js';
+import { dockerSeccompProfile } from '../../../src/sandbox/seccomp.js';
 import type { SandboxRunSpec } from '../../../src/sandbox/types.js';
 import { makeGroup, makeSandboxWorld, type SandboxWorld } from '../../support/sandbox-fixtures.js';
 
@@ -49,9 +50,11 @@ describe('sandbox backends (argv)', () => {
     };
 
     it('builds a hardened run with mounts, limits and env values kept out of argv', () => {
+      const profile = path.join(w.root, 'docker-seccomp.json');
       const s = new DockerBackend({
         binary: 'podman',
         exec,
+        seccompProfilePath: profile,
         hostEnv: { PATH: '/usr/bin', SECRET_X: 'no' },
       }).buildSpawn(spec());
       expect(s.command).toBe('podman');
@@ -71,8 +74,13 @@ describe('sandbox backends (argv)', () => {
         expect(pairAfter(a, flag)).toContain(value);
       }
       expect(a).toContain('--read-only');
-      expect(pairAfter(a, '--tmpfs')[0]).toBe('/tmp');
+      expect(pairAfter(a, '--security-opt')).toContain(`seccomp=${profile}`);
+      expect(fs.readFileSync(profile, 'utf8')).toBe(dockerSeccompProfile());
+      expect(pairAfter(a, '--tmpfs')[0]).toBe('/tmp:size=64m');
+      expect(pairAfter(a, '--tmpfs')[1]).toMatch(/^\/home\/agent:.*size=256m/);
+      expect(pairAfter(a, '--shm-size')).toEqual([String(64 * 1024 * 1024)]);
       expect(pairAfter(a, '--ulimit')).toContain(`fsize=${64 * 1024 * 1024}`);
+      expect(pairAfter(a, '--ulimit')).toContain('nofile=1024');
       const vols = pairAfter(a, '-v');
       expect(vols).toContain(`${path.join(w.groupsDir, 'family')}:/workspace/group`);
       expect(vols).toContain(`${path.join(w.groupsDir, 'global')}:/workspace/global:ro`);
@@ -86,7 +94,7 @@ describe('sandbox backends (argv)', () => {
 
     it('checks the engine with info and removes labelled containers', async () => {
       calls.length = 0;
-      const b = new DockerBackend({ exec });
+      const b = new DockerBackend({ exec, seccompProfilePath: path.join(w.root, 'p.json') });
       expect((await b.available()).ok).toBe(true);
       expect(calls[0]).toEqual(['docker', 'info']);
       expect(await b.cleanupOrphans()).toBe(2);
@@ -100,7 +108,10 @@ describe('sandbox backends (argv)', () => {
         stdout: '',
         stderr: 'Cannot connect to the Docker daemon',
       });
-      const a = await new DockerBackend({ exec: down }).available();
+      const a = await new DockerBackend({
+        exec: down,
+        seccompProfilePath: path.join(w.root, 'p.json'),
+      }).available();
       expect(a).toEqual({ ok: false, detail: expect.stringContaining('Cannot connect') });
     });
   });
@@ -153,12 +164,13 @@ describe('sandbox backends (argv)', () => {
 
     it('builds an allow-only sandbox with a minimal bwrap environment', () => {
       const s = b().buildSpawn(spec());
-      const a = s.args;
-      expect(s.command).toBe('/usr/bin/bwrap');
+      expect(s.command).toBe('/bin/bash');
       expect(s.env).toEqual({ PATH: '/usr/bin:/bin' });
+      const { visibleArgv, options: a, seccomp } = unwrapSpawn(s);
       for (const f of [
         '--unshare-all',
         '--unshare-user',
+        '--disable-userns',
         '--new-session',
         '--die-with-parent',
         '--clearenv',
@@ -168,15 +180,33 @@ describe('sandbox backends (argv)', () => {
       expect(pairAfter(a, '--cap-drop')).toEqual(['ALL']);
       expect(pairAfter(a, '--uid')).toEqual(['1000']);
       expect(pairAfter(a, '--chdir')).toEqual(['/workspace/group']);
+      expect(pairAfter(a, '--seccomp')).toEqual(['4']);
+      expect(seccomp.length % 8).toBe(0);
+      expect(seccomp.length).toBeGreaterThan(8 * 40);
       expect(a.join(' ')).not.toMatch(/--ro-bind \/ \/|--bind \/ \//);
       expect(a.join(' ')).not.toContain('resolv.conf');
       expect(pairAfter(a, '--ro-bind')).toContain(path.join(w.groupsDir, 'global'));
-      expect(a.slice(a.lastIndexOf('--') + 1)).toEqual(['/usr/bin/node', '/opt/nanoclaw/runner.mjs']);
-      expect(a).toContain(`--nproc=128`);
-      expect(a).toContain(`--fsize=${64 * 1024 * 1024}`);
-      expect(a).toContain(`--data=${512 * 1024 * 1024}`);
+      // /tmp, HOME and /dev/shm are sized tmpfs.
+      expect(pairAfter(a, '--tmpfs')).toEqual(['/dev/shm', '/tmp', '/home/agent']);
+      expect(pairAfter(a, '--size')).toHaveLength(3);
+      // Host paths and the environment stay off bwrap's visible argv (/proc/1/cmdline inside).
+      expect(visibleArgv.join(' ')).not.toContain(w.root);
+      expect(visibleArgv.join(' ')).not.toContain(PLACEHOLDER);
+      expect(visibleArgv.slice(visibleArgv.lastIndexOf('--') + 1)).toEqual([
+        '/usr/bin/node',
+        '/opt/nanoclaw/runner.mjs',
+      ]);
+      expect(visibleArgv).toContain('--nproc=128');
+      expect(visibleArgv).toContain(`--fsize=${64 * 1024 * 1024}`);
+      expect(visibleArgv).toContain(`--data=${512 * 1024 * 1024}`);
+      expect(visibleArgv).toContain('--nofile=1024');
       expect(fs.readFileSync(path.join(w.etcDir, 'passwd'), 'utf8')).toMatch(/^agent:x:1000:1000:/);
-      expect(runIdFromArgv([s.command, ...a], w.runsDir)).toBe('run1');
+      expect(runIdFromArgv(visibleArgv, w.runsDir)).toBe('run1');
+    });
+
+    it('takes the sandbox open-files limit from the spec', () => {
+      const s = b().buildSpawn({ ...spec(), limits: { ...spec().limits, openFiles: 77 } });
+      expect(unwrapSpawn(s).visibleArgv).toContain('--nofile=77');
     });
 
     it('refuses a socket dir outside the runs dir and a table without the group dir', () => {
@@ -192,6 +222,25 @@ describe('sandbox backends (argv)', () => {
     expect(runIdFromArgv(['bwrap', '--ro-bind', `${runs}/r1/x`, '/run/nanoclaw'], runs)).toBeNull();
     expect(runIdFromArgv(['bwrap', '--ro-bind', `/other/r1`, '/run/nanoclaw'], runs)).toBeNull();
     expect(runIdFromArgv(['bwrap', '--', 'x', '--ro-bind', `${runs}/r1`, '/run/nanoclaw'], runs)).toBeNull();
+  });
+
+  it('orphan detection matches bwrap naming a run whose dir exists under the runs dir', () => {
+    fs.mkdirSync(path.join(w.runsDir, 'r2'));
+    const named = (id: string, argv0 = '/usr/bin/bwrap') => [
+      argv0,
+      '--args',
+      '3',
+      '--setenv',
+      'NANOCLAW_RUN_ID',
+      id,
+      '--',
+      'x',
+    ];
+    expect(runIdFromArgv(named('r2'), w.runsDir)).toBe('r2');
+    expect(runIdFromArgv(named('r3'), w.runsDir)).toBeNull();
+    expect(runIdFromArgv(named('..'), w.runsDir)).toBeNull();
+    expect(runIdFromArgv(named('r2', '/usr/bin/sleep'), w.runsDir)).toBeNull();
+    expect(runIdFromArgv(['bwrap', '--', '--setenv', 'NANOCLAW_RUN_ID', 'r2'], w.runsDir)).toBeNull();
   });
 
   it('container/Dockerfile ships the prebuilt runner, installs only runtime deps and runs as non-root', () => {

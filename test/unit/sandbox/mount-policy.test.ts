@@ -5,13 +5,18 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { AUDIT_REASONS } from '../../../src/core/audit.js';
 import type { AdditionalMount } from '../../../src/core/types.js';
+import { BwrapBackend, unwrapSpawn } from '../../../src/sandbox/bwrap.js';
+import { DockerBackend } from '../../../src/sandbox/docker.js';
 import {
   MountAllowlistError,
+  assertMountsUnchanged,
   checkAdditionalMounts,
   findBlockedComponent,
   loadMountAllowlist,
   type MountAllowlist,
 } from '../../../src/sandbox/mount-policy.js';
+import { buildMountTable } from '../../../src/sandbox/mounts.js';
+import type { MountSpec, SandboxRunSpec } from '../../../src/sandbox/types.js';
 import {
   makeGroup,
   makeSandboxWorld,
@@ -189,11 +194,110 @@ describe('mount policy', () => {
     expect(audit.records[0].target).toBe('~/.ssh');
   });
 
-  it('matches blocked patterns as components and their dotted variants only', () => {
+  it('matches blocked patterns anywhere inside a component, case-insensitively', () => {
     expect(findBlockedComponent('/a/.env.local/x', ['.env'])).toBe('.env');
     expect(findBlockedComponent('/a/id_rsa.pub', ['id_rsa'])).toBe('id_rsa');
+    expect(findBlockedComponent('/a/my.SSH.notes', ['.ssh'])).toBe('.ssh');
     expect(findBlockedComponent('/a/environment', ['.env'])).toBeNull();
-    expect(findBlockedComponent('/a/my.ssh.notes', ['.ssh'])).toBeNull();
+    expect(findBlockedComponent('/a/b/c', ['.env', 'id_rsa'])).toBeNull();
+    // Two-component patterns match consecutive components only.
+    expect(findBlockedComponent('/home/u/.config/gh', ['.config/gh'])).toBe('.config/gh');
+    expect(findBlockedComponent('/home/u/.config/gh/hosts.yml', ['.config/gh'])).toBe('.config/gh');
+    expect(findBlockedComponent('/home/u/.config/other/gh', ['.config/gh'])).toBeNull();
+    expect(findBlockedComponent('/home/u/gh', ['.config/gh'])).toBeNull();
+  });
+
+  // Names the review mounted under an allowed root: each holds or is a secret.
+  for (const name of [
+    'prod.env',
+    'aws-credentials',
+    'backup_id_rsa',
+    'team.secret',
+    '.envrc',
+    'keys.gpg',
+    'server.pem',
+    'tls.key',
+    'cert.p12',
+    'vault.kdbx',
+    'id_ecdsa',
+    '.git-credentials',
+  ]) {
+    it(`refuses ${name} under an allowed root, as a file or a directory`, () => {
+      fs.writeFileSync(path.join(projects, name), 'secret');
+      expectRefused([{ hostPath: `~/projects/${name}` }], 'blocked_pattern');
+      fs.mkdirSync(path.join(projects, 'webapp', `${name}.d`));
+      expectRefused([{ hostPath: `~/projects/webapp/${name}.d` }], 'blocked_pattern');
+    });
+  }
+
+  it('refuses ~/.config/gh even when ~ itself is an allowed root', () => {
+    fs.mkdirSync(path.join(w.homeDir, '.config', 'gh'), { recursive: true });
+    const list = allow({ allowedRoots: [{ path: '~', allowReadWrite: false }] });
+    expectRefused([{ hostPath: '~/.config/gh' }], 'blocked_pattern', main, list);
+    // A symlink under a root that leads there is refused as well.
+    fs.symlinkSync(path.join(w.homeDir, '.config', 'gh'), path.join(projects, 'tools'));
+    expectRefused([{ hostPath: '~/projects/tools' }], 'blocked_pattern');
+  });
+
+  describe('re-check right before the sandbox is built (TOCTOU)', () => {
+    function checked(): MountSpec[] {
+      const { result } = check([{ hostPath: '~/projects/webapp' }]);
+      if (!result.ok) throw new Error(result.message);
+      return result.mounts;
+    }
+
+    it('passes when nothing changed', () => {
+      expect(() => assertMountsUnchanged(checked())).not.toThrow();
+    });
+
+    it('refuses a checked directory swapped for a symlink to ~/.ssh', () => {
+      const mounts = checked();
+      fs.renameSync(path.join(projects, 'webapp'), path.join(projects, 'webapp-old'));
+      fs.symlinkSync(path.join(w.homeDir, '.ssh'), path.join(projects, 'webapp'));
+      expect(() => assertMountsUnchanged(mounts)).toThrow(/changed after the mount policy checked it.*\.ssh/);
+    });
+
+    it('refuses a swapped parent component and a vanished source', () => {
+      const mounts = checked();
+      fs.renameSync(projects, path.join(w.homeDir, 'projects-old'));
+      fs.symlinkSync(path.join(w.homeDir, 'shared'), projects);
+      fs.mkdirSync(path.join(w.homeDir, 'shared', 'webapp'));
+      expect(() => assertMountsUnchanged(mounts)).toThrow(/changed after/);
+      fs.rmSync(path.join(w.homeDir, 'shared', 'webapp'), { recursive: true });
+      expect(() => assertMountsUnchanged(mounts)).toThrow(/disappeared/);
+    });
+
+    it('is what both container backends run before building argv', () => {
+      const group = main;
+      const mounts = [
+        ...buildMountTable({ group, groupsDir: w.groupsDir, sessionsDir: w.sessionsDir, extraMounts: [] }),
+        ...checked(),
+      ];
+      const socketDir = path.join(w.runsDir, 'run1');
+      fs.mkdirSync(socketDir);
+      const spec: SandboxRunSpec = {
+        runId: 'run1',
+        group,
+        mounts,
+        socketDir,
+        runnerEntry: path.join(w.root, 'runner.mjs'),
+        runnerNodeModules: path.join(w.root, 'node_modules'),
+        env: {},
+        limits: { memoryMb: 256, pids: 64, fileSizeMb: 8 },
+      };
+      const bwrap = new BwrapBackend({ runsDir: w.runsDir, etcDir: w.etcDir, cgroups: 'off' });
+      const docker = new DockerBackend({ seccompProfilePath: path.join(w.root, 'p.json') });
+      // bwrap binds the additional mount by an fd the wrapper opens and checks (never by path).
+      const { options, bindSources } = unwrapSpawn(bwrap.buildSpawn(spec));
+      expect(bindSources).toEqual([fs.realpathSync(path.join(projects, 'webapp'))]);
+      const at = options.indexOf('--ro-bind-fd');
+      expect(options.slice(at, at + 3)).toEqual(['--ro-bind-fd', '5', '/workspace/extra/webapp']);
+      expect(options).not.toContain(bindSources[0]);
+      fs.renameSync(path.join(projects, 'webapp'), path.join(projects, 'webapp-old'));
+      fs.symlinkSync(path.join(w.homeDir, '.ssh'), path.join(projects, 'webapp'));
+      expect(() => bwrap.buildSpawn(spec)).toThrow(/changed after/);
+      expect(() => docker.buildSpawn(spec)).toThrow(/changed after/);
+    });
   });
 
   describe('loadMountAllowlist', () => {
