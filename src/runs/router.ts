@@ -86,6 +86,8 @@ interface TurnProgress {
   turns: Turn[];
   /** Newest message seq given to the run (cursor plus what is in flight). */
   sentSeq: number;
+  /** Whether any answer of this run had text for the chat. */
+  saidSomething?: boolean;
 }
 
 interface LiveEntry {
@@ -393,6 +395,7 @@ export class Router {
       {
         onOutput: (text) => {
           // One output line ends one turn; turns are answered in the order they were given.
+          if (text.trim() !== '') progress.saidSomething = true;
           const turn = progress.turns.find((t) => !t.answered);
           if (turn) this.commitTurn(groupJid, turn, text);
           else this.options.outbox.commitAnswer(groupJid, text, () => undefined);
@@ -458,8 +461,16 @@ export class Router {
       return { ok: false, retry: false };
     }
     if (progress.turns.length === 0) {
-      // Every turn was answered before it failed: nothing to retry (SPEC §4.3).
+      // Every turn was answered before it failed: nothing to retry (SPEC §4.3). But a
+      // failure never goes unseen: when none of those answers said anything, say why.
       logger.warn({ group: group.folder, error }, 'run failed after answering everything; not retried');
+      if (!progress.saidSomething) {
+        this.options.outbox.commitAnswer(
+          groupJid,
+          `Sorry, I couldn't process your last messages (${error}). The owner can see details with "nanoclaw doctor" and the log.`,
+          () => undefined,
+        );
+      }
       this.recoverGroup(group);
       return { ok: true };
     }
