@@ -230,7 +230,7 @@ const texts = [];
 const agent = startAgentProcess({
   spawn: spec,
   start: { type: 'start', runId: 'fdprobe', prompt: 'x', group: { folder: 'alpha', isMain: false, name: 'alpha' }, assistantName: 'Andy', engine: 'echo', paths: spec.paths },
-  idleTimeoutMs: 60000, runTimeoutMs: 60000, maxOutputBytes: 1 << 20,
+  idleTimeoutMs: 60000, runTimeoutMs: 60000, maxWallMs: 120000, maxOutputBytes: 1 << 20,
   onToolCall: async () => ({ ok: false, error: 'no tools' }),
   onOutput: (t) => void texts.push(t),
   onProtocolError: () => {}, onLog: () => {},
