@@ -63,15 +63,17 @@ async function crashDrill(): Promise<BenchFigure[]> {
   const home = makeCliHome();
   try {
     home.writeConfig({ retryBaseMs: 100, shutdownGraceMs: 1500 });
-    await runCli(
-      ['groups', 'add', 'local:family', '--name', 'Family', '--folder', 'family', '--no-trigger'],
-      home.env,
-    );
+    const folders = ['benchdrilla', 'benchdrillb'];
+    for (const folder of folders) {
+      const args = ['groups', 'add', `local:${folder}`, '--name', folder, '--folder', folder, '--no-trigger'];
+      await runCli(args, home.env);
+    }
     const report = await runCrashDrill({
       home,
       seed: 20261130,
       kills,
-      chats: ['local:main', 'local:family'],
+      chats: folders.map((folder) => `local:${folder}`),
+      folders,
       taskEvery: 7,
     });
     return [

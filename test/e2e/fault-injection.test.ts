@@ -20,17 +20,22 @@ describe('crash drill (SPEC §4.1, §5.5, §6.1)', () => {
     // Quick retries so a drill of 100 lives stays short; the grace is long enough for a
     // clean SIGTERM and short enough that SIGTERM-then-wait does not stall the drill.
     home.writeConfig({ retryBaseMs: 100, shutdownGraceMs: 1500 });
-    const added = await runCli(
-      ['groups', 'add', 'local:family', '--name', 'Family', '--folder', 'family', '--no-trigger'],
-      home.env,
-    );
-    expect(added.code, added.stderr).toBe(0);
+    // Folder names no other test uses: the drill finds leftover sandboxes by them.
+    const folders = [`fi${SEED.toString(36)}a`, `fi${SEED.toString(36)}b`];
+    for (const folder of folders) {
+      const added = await runCli(
+        ['groups', 'add', `local:${folder}`, '--name', folder, '--folder', folder, '--no-trigger'],
+        home.env,
+      );
+      expect(added.code, added.stderr).toBe(0);
+    }
 
     const report = await runCrashDrill({
       home,
       seed: SEED,
       kills: KILLS,
-      chats: ['local:main', 'local:family'],
+      chats: folders.map((folder) => `local:${folder}`),
+      folders,
       taskEvery: 7,
     });
     const summary = `seed ${SEED} (replay: FAULT_SEED=${SEED}): ${report.accepted.length} accepted, lost ${JSON.stringify(report.lost)}, duplicated ${JSON.stringify(report.duplicated)}, out of order ${JSON.stringify(report.outOfOrder)}`;

@@ -12,6 +12,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import Database from 'better-sqlite3';
 import { CLI, type CliHome } from './cli.js';
+import { seededRandom } from './random.js';
 
 export interface DrillLine {
   chat: string;
@@ -23,8 +24,13 @@ export interface DrillOptions {
   home: CliHome;
   seed: number;
   kills: number;
-  /** Chats to talk to; the first is local:main. Others must be registered without a trigger. */
+  /**
+   * Chats to talk to, registered without a trigger; the first also schedules the tasks.
+   * Give their groups folder names no other test uses: sandboxes are found by them.
+   */
   chats: string[];
+  /** The folders of those groups. */
+  folders: string[];
   /** Every Nth round schedules a one-off task (0: none). */
   taskEvery?: number;
   /** Safety net for one host life, not a behaviour bound. */
@@ -46,18 +52,6 @@ export interface DrillReport {
   /** Processes still running that belong to this data dir. */
   orphans: number[];
   lines: DrillLine[];
-}
-
-/** mulberry32: a tiny seeded PRNG, so a drill can be replayed exactly. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 class HostLife {
@@ -153,7 +147,7 @@ export async function runCrashDrill(options: DrillOptions): Promise<DrillReport>
   await last.exited;
   clearTimeout(watchdog);
 
-  return analyse(home, chats, lines, seed, kills);
+  return analyse(home, chats, options.folders, lines, seed, kills);
 }
 
 function activeOnceTasks(dbPath: string): number {
@@ -175,6 +169,7 @@ function activeOnceTasks(dbPath: string): number {
 function analyse(
   home: CliHome,
   chats: string[],
+  folders: string[],
   lines: DrillLine[],
   seed: number,
   kills: number,
@@ -244,19 +239,24 @@ function analyse(
     duplicated,
     outOfOrder,
     integrity,
-    orphans: processesUnder(home.dir),
+    orphans: sandboxesOf(folders),
     lines,
   };
 }
 
-/** Pids whose command line mentions `dir`: sandboxes and runners a dead host would have left. */
-export function processesUnder(dir: string): number[] {
+/**
+ * Pids of sandboxes whose run belongs to one of `folders` (bwrap's visible argv
+ * carries `NANOCLAW_RUN_ID <folder>-…`): what a dead host would have left.
+ */
+export function sandboxesOf(folders: string[]): number[] {
   const pids: number[] = [];
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmdline.includes(dir)) pids.push(Number(entry));
+      const argv = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      const at = argv.indexOf('NANOCLAW_RUN_ID');
+      if (at >= 0 && folders.some((folder) => argv[at + 1]?.startsWith(`${folder}-`)))
+        pids.push(Number(entry));
     } catch {
       // Gone meanwhile.
     }

@@ -1,19 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { formatOutbound, splitMessage, stripInternal } from '../../../src/core/outbound.js';
+import { seededRandom } from '../../support/random.js';
 
 const noWhitespace = (s: string): string => s.replace(/\s+/g, '');
-
-/** Deterministic PRNG (mulberry32) so a failing case can be reproduced from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomText(next: () => number): string {
   const parts: string[] = [];
@@ -86,7 +75,7 @@ describe('splitMessage', () => {
 
   it('property: chunks fit, are non-empty and rejoin to the original text', () => {
     for (let seed = 1; seed <= 300; seed++) {
-      const next = rng(seed);
+      const next = seededRandom(seed);
       const text = randomText(next);
       const maxLength = 5 + Math.floor(next() * 60);
       const chunks = splitMessage(text, maxLength);
