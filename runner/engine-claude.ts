@@ -190,7 +190,8 @@ export async function runClaudeEngine(
         return 1;
       }
       const text = resultText(message);
-      if (text && text.trim() !== '') await conn.send({ type: 'output', text, sessionId });
+      // Every turn ends with one output line, an empty one too: the host counts turns by it.
+      await conn.send({ type: 'output', text: text && text.trim() !== '' ? text : null, sessionId });
     }
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);

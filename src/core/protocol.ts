@@ -85,6 +85,8 @@ export const runnerToHostLine = z.discriminatedUnion('type', [
     name: z.string().max(128),
     args: z.unknown(),
   }),
+  // One `output` line ends one turn (one prompt given to the run): the host commits
+  // the answer and marks that turn's messages done in one transaction.
   z.object({
     type: z.literal('output'),
     text: z.string().nullable(),

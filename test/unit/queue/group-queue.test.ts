@@ -196,6 +196,18 @@ describe('GroupQueue', () => {
     expect(h.started).toHaveLength(8);
   });
 
+  it('a group waiting for its retry holds no slot: other groups run during its backoff', async () => {
+    const h = harness({ maxConcurrentRuns: 1 });
+    h.queue.enqueueMessages('failing');
+    await h.finishNext({ ok: false, retry: true });
+    // The only slot is free during the 5 s backoff: another group's work starts at once.
+    h.queue.enqueueMessages('other');
+    expect(h.labels()).toEqual(['failing:messages', 'other:messages']);
+    await h.finishNext();
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(h.labels()).toEqual(['failing:messages', 'other:messages', 'failing:messages']);
+  });
+
   it('applies jitter within ± jitterRatio', () => {
     const low = harness({ random: () => 0 }).queue;
     const high = harness({ random: () => 0.999999 }).queue;
