@@ -227,6 +227,10 @@ export class Router {
   /** SPEC §2.8: every message not yet given to the live run goes to it at once, as a new turn. */
   private pipeToLiveRun(group: Group, entry: LiveEntry): boolean {
     const { progress } = entry;
+    // Mid-turn, Claude Code folds a queued prompt into the turn it is working on and answers
+    // both at once; the host could then not tell which messages an answer covers. So a
+    // follow-up waits (stored) for the current turn to end and goes in as the next turn.
+    if (progress.turns.length > 0) return true;
     const messages = this.options.store.messagesSince(group.jid, progress.sentSeq, this.maxPromptMessages());
     if (messages.length === 0) return true;
     const prompt = this.promptFor(group, messages);
@@ -236,6 +240,17 @@ export class Router {
     progress.sentSeq = uptoSeq;
     this.options.onBusyChange?.(group.jid, true);
     return true;
+  }
+
+  /** Pipes stored messages the live run has not seen yet, if any would wake it; true when it did. */
+  private pipeWaiting(group: Group, entry: LiveEntry): boolean {
+    const waiting = this.options.store.messagesSince(
+      group.jid,
+      entry.progress.sentSeq,
+      this.maxPromptMessages(),
+    );
+    if (waiting.length === 0 || !anyWakes(group, waiting)) return false;
+    return this.pipeToLiveRun(group, entry) && entry.progress.turns.length > 0;
   }
 
   /** SPEC §6: the scheduler offers a due task. */
@@ -404,7 +419,10 @@ export class Router {
           const turn = progress.turns.shift();
           // A turn that ended without text is done too (the agent chose to stay silent).
           if (turn && !turn.answered) this.commitTurn(groupJid, turn, null);
-          if (this.live.get(groupJid)?.progress !== progress || progress.turns.length > 0) return;
+          const entry = this.live.get(groupJid);
+          if (entry?.progress !== progress || progress.turns.length > 0) return;
+          // Follow-ups that arrived during the turn go in now, together, as the next turn.
+          if (this.accepting && this.pipeWaiting(group, entry)) return;
           this.options.onBusyChange?.(groupJid, false);
           this.yieldIdleRuns();
         },

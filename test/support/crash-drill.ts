@@ -35,6 +35,8 @@ export interface DrillOptions {
   taskEvery?: number;
   /** Safety net for one host life, not a behaviour bound. */
   lifeTimeoutMs?: number;
+  /** Longest random wait before a kill (the real agent needs longer to reach the model). */
+  maxKillDelayMs?: number;
 }
 
 export interface DrillReport {
@@ -98,6 +100,7 @@ export async function runCrashDrill(options: DrillOptions): Promise<DrillReport>
   const lines: DrillLine[] = [];
   let nonce = 0;
   const lifeTimeoutMs = options.lifeTimeoutMs ?? 60_000;
+  const maxKillDelayMs = options.maxKillDelayMs ?? 900;
 
   for (let round = 0; round < kills; round++) {
     const life = new HostLife(home.env, lines);
@@ -116,7 +119,7 @@ export async function runCrashDrill(options: DrillOptions): Promise<DrillReport>
     const mode = random();
     const watchdog = setTimeout(() => life.child.kill('SIGKILL'), lifeTimeoutMs);
     if (mode < 0.45) {
-      await sleep(Math.floor(random() * 900));
+      await sleep(Math.floor(random() * maxKillDelayMs));
       life.child.kill('SIGKILL');
     } else if (mode < 0.8) {
       // Around the reply: right after the n-th answer line of this life appears.
@@ -125,7 +128,7 @@ export async function runCrashDrill(options: DrillOptions): Promise<DrillReport>
       life.child.kill('SIGKILL');
     } else {
       // During shutdown: SIGTERM, then maybe SIGKILL before the grace ends.
-      await sleep(Math.floor(random() * 600));
+      await sleep(Math.floor((random() * (maxKillDelayMs * 2)) / 3));
       life.child.kill('SIGTERM');
       if (random() < 0.5) {
         await sleep(Math.floor(random() * 300));

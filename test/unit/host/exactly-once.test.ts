@@ -115,6 +115,28 @@ describe('a message is done only when its answer is stored (SPEC §4.1)', () => 
 });
 
 describe('turns of a live run (SPEC §4.3)', () => {
+  it('gives a follow-up that arrives mid-turn to the run once that turn is answered, as the next turn', async () => {
+    const runs = new FakeRuns(async () => undefined); // answers when the test says so
+    const t = host({ runs });
+    t.addGroup({ jid: MAIN, folder: 'main', isMain: true, requiresTrigger: false });
+    await t.host.start();
+    t.channel.receive(MAIN, 'one', NOW());
+    const run = await started(runs, 1);
+    t.channel.receive(MAIN, 'two', NOW());
+    t.channel.receive(MAIN, 'three', NOW());
+    // Mid-turn the model would fold them into the answer to "one": they wait, stored.
+    expect(run.followUps).toEqual([]);
+    await run.output('answer to one');
+    expect(run.followUps).toHaveLength(1);
+    expect(run.followUps[0]).toContain('two');
+    expect(run.followUps[0]).toContain('three');
+    const [first] = t.host.store.messagesSince(MAIN, 0);
+    expect(t.host.store.getCursor(MAIN)).toBe(first.seq);
+    await run.output('answer to two and three');
+    expect(t.host.store.getCursor(MAIN)).toBe(t.host.store.latestSeq(MAIN));
+    expect(runs.runs).toHaveLength(1);
+  });
+
   it('retries a follow-up whose run failed after answering the earlier turn', async () => {
     let attempt = 0;
     const runs = new FakeRuns(async (run) => {
