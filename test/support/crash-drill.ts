@@ -139,16 +139,20 @@ export async function runCrashDrill(options: DrillOptions): Promise<DrillReport>
     clearTimeout(watchdog);
   }
 
-  // The last life: no new input; it recovers, answers what is pending, delivers and exits.
-  const last = new HostLife(home.env, lines);
-  // Tasks due in the future still run in this life: wait until none is active.
+  // The last lives: no new input; each recovers, answers what is pending, delivers and exits
+  // once no one-off task is left. A re-run message may schedule a task as it is answered; that
+  // task is stored and due, and runs in the next life, so go on until none is left.
   const dbPath = path.join(home.dir, 'store', 'nanoclaw.db');
-  const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline && activeOnceTasks(dbPath) > 0) await sleep(200);
-  last.child.stdin.end();
-  const watchdog = setTimeout(() => last.child.kill('SIGKILL'), lifeTimeoutMs);
-  await last.exited;
-  clearTimeout(watchdog);
+  for (let lastLives = 0; lastLives < 5; lastLives++) {
+    const last = new HostLife(home.env, lines);
+    const deadline = Date.now() + 120_000;
+    while (Date.now() < deadline && activeOnceTasks(dbPath) > 0) await sleep(200);
+    last.child.stdin.end();
+    const watchdog = setTimeout(() => last.child.kill('SIGKILL'), lifeTimeoutMs);
+    await last.exited;
+    clearTimeout(watchdog);
+    if (activeOnceTasks(dbPath) === 0) break;
+  }
 
   return analyse(home, chats, options.folders, lines, seed, kills);
 }
