@@ -53,6 +53,33 @@ export function freeDiskBytes(dir: string): number {
   return stats.bavail * stats.bsize;
 }
 
+/**
+ * Storage trouble reaches the owner as a log line (where it happens) and an audit
+ * record; on a full disk that record waits in memory until it can be written.
+ */
+function storageTroubleReporter(store: StoreApi, target: string): (problem: string | null) => void {
+  let current: string | null = null;
+  let unwritten: AuditReason | null = null;
+  const write = (reason: AuditReason): boolean => {
+    try {
+      store.audit({ group: null, runId: null, action: 'storage', target, reason });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return (problem) => {
+    if (problem === current) return;
+    current = problem;
+    if (problem === null) {
+      if (unwritten && write(unwritten)) unwritten = null;
+      return;
+    }
+    const reason = problem === 'full' ? 'disk_full' : problem === 'disk_low' ? 'disk_low' : 'storage_failed';
+    if (!write(reason)) unwritten = reason;
+  };
+}
+
 export function createHost(deps: HostDeps): Host {
   const { config, logger } = deps;
   const now = deps.now ?? Date.now;
@@ -67,28 +94,7 @@ export function createHost(deps: HostDeps): Host {
   fs.mkdirSync(`${config.paths.groupsDir}/global`, { recursive: true });
 
   const store = openStore(config.paths.dbPath);
-  // Storage trouble reaches the owner as a log line (where it happens) and an audit
-  // record; on a full disk that record waits in memory until it can be written.
-  let storageTrouble: string | null = null;
-  let unwrittenAudit: AuditReason | null = null;
-  const writeStorageAudit = (reason: AuditReason): boolean => {
-    try {
-      store.audit({ group: null, runId: null, action: 'storage', target: config.paths.storeDir, reason });
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  const onStorageTrouble = (problem: string | null): void => {
-    if (problem === storageTrouble) return;
-    storageTrouble = problem;
-    if (problem === null) {
-      if (unwrittenAudit && writeStorageAudit(unwrittenAudit)) unwrittenAudit = null;
-      return;
-    }
-    const reason = problem === 'full' ? 'disk_full' : problem === 'disk_low' ? 'disk_low' : 'storage_failed';
-    if (!writeStorageAudit(reason)) unwrittenAudit = reason;
-  };
+  const onStorageTrouble = storageTroubleReporter(store, config.paths.storeDir);
   // Filled once the channels exist; the outbox and the tools look channels up at send time.
   const channels: Channel[] = [];
   const timers = {
@@ -197,10 +203,16 @@ export function createHost(deps: HostDeps): Host {
   let retentionTimer: NodeJS.Timeout | null = null;
   const pruneMessages = (): void => {
     const cutoffMs = now() - config.messageRetentionDays * DAY_MS;
-    const removed = store.pruneMessages(cutoffMs);
-    // Delivered replies are message bodies too: they age out with the messages.
-    const delivered = store.pruneOutbound(cutoffMs);
-    if (removed + delivered > 0) logger.info({ removed, delivered }, 'old messages pruned');
+    try {
+      const removed = store.pruneMessages(cutoffMs);
+      // Delivered replies are message bodies too: they age out with the messages.
+      const delivered = store.pruneOutbound(cutoffMs);
+      if (removed + delivered > 0) logger.info({ removed, delivered }, 'old messages pruned');
+    } catch (err) {
+      // A full disk can refuse even a delete (the WAL grows first): retention waits for the next day.
+      if (storageProblem(err) !== 'full') throw err;
+      logger.warn({ err }, 'old messages not pruned: the disk is full');
+    }
   };
 
   return {

@@ -30,6 +30,8 @@ export class StoreInputError extends Error {
 }
 
 const FULL_CODES = new Set(['SQLITE_FULL', 'ENOSPC', 'EDQUOT']);
+/** Less free space than this beside an I/O error means the disk is full. */
+const NEARLY_FULL_BYTES = 256 * 1024;
 
 /**
  * What kind of storage trouble `err` is, or null when it is not a storage
@@ -73,7 +75,10 @@ export class StoreOpenError extends Error {
           `Make the data directory writable (e.g. chown -R $(id -u) ${path.dirname(dbPath)}), or remount the disk read-write`
         );
       case 'full':
-        return `the disk holding ${dbPath} is full. Free some space (df -h ${path.dirname(dbPath)}); nothing stored is lost`;
+        return (
+          `the disk holding ${dbPath} is full. Free some space (df -h ${path.dirname(dbPath)}), ` +
+          'then start again; nothing stored is lost'
+        );
       case 'busy':
         return `database ${dbPath} is locked by another process for too long; is another nanoclaw command stuck?`;
       case 'io':
@@ -92,8 +97,13 @@ export function asStoreError(err: unknown, dbPath: string): unknown {
   let problem = storageProblem(err);
   if (!problem) return err;
   if (problem === 'io' || problem === 'busy') {
+    // SQLite reports a file it cannot create or grow (the WAL index on a full disk, a
+    // read-only mount) as an I/O error: look at the disk to name the real cause.
+    const dir = path.dirname(dbPath);
     try {
-      fs.accessSync(path.dirname(dbPath), fs.constants.W_OK);
+      fs.accessSync(dir, fs.constants.W_OK);
+      const stats = fs.statfsSync(dir);
+      if (stats.bavail * stats.bsize < NEARLY_FULL_BYTES) problem = 'full';
     } catch (accessErr) {
       const code = (accessErr as NodeJS.ErrnoException).code;
       if (code === 'EROFS' || code === 'EACCES') problem = 'readonly';

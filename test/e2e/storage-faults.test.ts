@@ -105,6 +105,26 @@ describe('a full disk (SPEC §12)', () => {
     expect(audit.stdout).toMatch(/"action":"storage"/);
   }, 180_000);
 
+  it('a disk too full to open the database: says so plainly, and starts once there is room', async () => {
+    home = makeCliHome();
+    home.writeConfig({ minFreeDiskMb: 1 });
+    const store = smallDisk(home, 8);
+    const first = await runCli(['chat', '--json'], home.env, '{"text":"first"}\n');
+    expect(first.code, first.stderr).toBe(0);
+    // SQLite needs a few KB for its WAL index: on a disk with none left it cannot open at all.
+    for (const suffix of ['-wal', '-shm'])
+      fs.rmSync(path.join(store, `nanoclaw.db${suffix}`), { force: true });
+    const filler = fillDisk(store);
+    const refused = await runCli(['chat', '--json'], home.env, '{"text":"on a full disk"}\n');
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/disk holding .*nanoclaw\.db is full\. Free some space/);
+    noStackTrace(refused.stderr);
+    fs.rmSync(filler);
+    const after = await runCli(['chat', '--json'], home.env, '{"text":"room again"}\n');
+    expect(after.code, after.stderr).toBe(0);
+    expect(after.stdout).toContain('echo: room again');
+  }, 120_000);
+
   it('doctor reports the free space and fails below the reserve', async () => {
     home = makeCliHome();
     home.writeConfig({ minFreeDiskMb: 4 });
