@@ -76,7 +76,11 @@ export interface StoreApi extends AuditSink {
   listGroups(): Group[];
   getGroupByJid(jid: string): Group | undefined;
   getGroupByFolder(folder: string): Group | undefined;
-  /** Throws a clear Error when the jid or folder is already taken. */
+  /**
+   * Throws a clear Error when the jid or folder is already taken. The group's
+   * cursor starts at the chat's newest stored message: only messages that arrive
+   * after registration are input (a re-registered chat's history is not replayed).
+   */
   addGroup(group: Group): void;
   /** Removes the group row (and its cursor, session); keeps its files and messages. Returns false if absent. */
   removeGroup(jid: string): boolean;
