@@ -49,7 +49,9 @@ function toRecord(row: RunRow): RunRecord {
 
 export class RunsTable {
   private readonly startStmt: Database.Statement<[RunStart & { taskId: string | null }]>;
-  private readonly endStmt: Database.Statement<[{ runId: string; endedAtMs: number; outcome: string; error: string | null }]>;
+  private readonly endStmt: Database.Statement<
+    [{ runId: string; endedAtMs: number; outcome: string; error: string | null }]
+  >;
   private readonly interruptStmt: Database.Statement<[number]>;
   private readonly listStmt: Database.Statement<[{ group: string | null; limit: number }], RunRow>;
 

@@ -57,9 +57,9 @@ describe('runs', () => {
   it('ends a run once, truncates its error, and refuses to rewrite a finished outcome', () => {
     const { store } = tempStore();
     store.runStarted({ runId: 'r1', groupFolder: 'main', startedAtMs: T0 });
-    expect(store.runEnded({ runId: 'r1', endedAtMs: T0 + 1, outcome: 'refused', error: 'x'.repeat(5000) })).toBe(
-      true,
-    );
+    expect(
+      store.runEnded({ runId: 'r1', endedAtMs: T0 + 1, outcome: 'refused', error: 'x'.repeat(5000) }),
+    ).toBe(true);
     expect(store.runEnded({ runId: 'r1', endedAtMs: T0 + 2, outcome: 'ok' })).toBe(false);
     expect(store.runEnded({ runId: 'unknown', endedAtMs: T0 + 2, outcome: 'ok' })).toBe(false);
     const [run] = store.listRuns();
