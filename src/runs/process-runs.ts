@@ -135,7 +135,8 @@ export class ProcessRuns implements AgentRuns {
     // still open in the record was cut off when the previous host stopped.
     this.recordSafely(null, 'close the records of interrupted runs', () => {
       const interrupted = options.store.interruptOpenRuns(options.now());
-      if (interrupted > 0) options.logger.warn({ runs: interrupted }, 'runs of the previous host were interrupted');
+      if (interrupted > 0)
+        options.logger.warn({ runs: interrupted }, 'runs of the previous host were interrupted');
     });
   }
 

@@ -79,7 +79,9 @@ describe('groups', () => {
     store.addGroup(group());
     expect(store.getCursor('family@g.us')).toBe(0);
     store.insertMessage(message({ text: 'old question' }));
-    const reply = store.insertMessage(message({ text: 'Andy: old answer', isBotMessage: true, fromMe: true }))!;
+    const reply = store.insertMessage(
+      message({ text: 'Andy: old answer', isBotMessage: true, fromMe: true }),
+    )!;
     store.insertMessage(message({ chatJid: 'other@g.us', text: 'elsewhere' }));
     expect(store.removeGroup('family@g.us')).toBe(true);
 

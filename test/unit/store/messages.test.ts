@@ -70,7 +70,7 @@ describe('insertMessage', () => {
     expect(store.messagesSince('family@g.us', a.seq).map((m) => m.text)).toEqual(['b']);
   });
 
-  it("round-trips fromOwner, defaulting to false when the channel does not say", () => {
+  it('round-trips fromOwner, defaulting to false when the channel does not say', () => {
     const { store } = tempStore();
     const owner = store.insertMessage(message({ text: 'mine', fromMe: true, fromOwner: true }))!;
     const other = store.insertMessage(message({ text: 'theirs', fromOwner: false }))!;
