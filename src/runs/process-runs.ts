@@ -28,7 +28,7 @@ import type { ToolHost } from './tools.js';
 import type { AgentRuns, LiveRun, RunCallbacks, RunOutcome, RunRequest, RunStopReason } from './types.js';
 
 /** The run record's outcome: a kill without a limit behind it is the host's shutdown. */
-function outcomeKind(outcome: RunOutcome): RunOutcomeKind {
+export function outcomeKind(outcome: RunOutcome): RunOutcomeKind {
   if (outcome.refusedToStart) return 'refused';
   if (outcome.ok) return 'ok';
   return outcome.stoppedBy === 'killed' ? 'interrupted' : 'error';

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { silentLogger } from '../../../src/core/logger.js';
-import { ProcessRuns } from '../../../src/runs/process-runs.js';
+import { outcomeKind, ProcessRuns } from '../../../src/runs/process-runs.js';
 import type { ToolHost } from '../../../src/runs/tools.js';
 import type { StoreApi } from '../../../src/store/api.js';
 import { openStore, type Store } from '../../../src/store/store.js';
@@ -93,5 +93,15 @@ describe('ProcessRuns run record', () => {
     const runs = make();
     const run = runs.start({ group: makeGroup('family'), prompt: 'hi' }, noCallbacks);
     await expect(run.done).resolves.toMatchObject({ ok: false, refusedToStart: true });
+  });
+
+  it('names how a run ended: a shutdown kill is interrupted, a limit is an error', () => {
+    expect(outcomeKind({ ok: true })).toBe('ok');
+    expect(outcomeKind({ ok: false, refusedToStart: true, error: 'no sandbox' })).toBe('refused');
+    expect(outcomeKind({ ok: false, stoppedBy: 'killed', error: 'killed: host shutdown' })).toBe(
+      'interrupted',
+    );
+    expect(outcomeKind({ ok: false, stoppedBy: 'wall_time', error: 'too long' })).toBe('error');
+    expect(outcomeKind({ ok: false, error: 'runner exited with code 1' })).toBe('error');
   });
 });
