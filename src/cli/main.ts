@@ -7,6 +7,7 @@ import { auditCommand, groupsCommand, tasksCommand, usageCommand, addGroup, type
 import { CliError, loadCliConfig, makeLogger } from './context.js';
 import { doctorCommand } from './doctor.js';
 import { chatOptions, runHost } from './run-host.js';
+import { parseRunsArgs, runsCommand, RUNS_USAGE } from './runs.js';
 import { asStoreError, StoreOpenError, StoreVersionError } from '../store/errors.js';
 import { openStore } from '../store/store.js';
 import type { Config } from '../config/config.js';
@@ -23,7 +24,8 @@ const USAGE = `usage: nanoclaw <command>
   groups list|add|add-main|remove|budget
   tasks list|pause|resume|cancel <id>
   audit [--since 24h] [--group F] [--action A] [--json]
-  usage [--since 7d] [--group F] [--json]`;
+  usage [--since 7d] [--group F] [--json]
+  runs [--group F] [--limit N] [--json]   the record of agent runs, newest first`;
 
 function withStore<T>(config: Config, fn: (store: StoreApi) => T): T {
   const store = openStore(config.paths.dbPath);
@@ -125,6 +127,16 @@ export async function main(argv: string[]): Promise<number> {
       case 'usage': {
         const config = loadCliConfig();
         withStore(config, (store) => usageCommand(rest, store, print));
+        return 0;
+      }
+      case 'runs': {
+        const options = parseRunsArgs(rest);
+        if (options === null) {
+          print(RUNS_USAGE);
+          return 0;
+        }
+        const config = loadCliConfig();
+        withStore(config, (store) => runsCommand(options, store, print));
         return 0;
       }
       case undefined:

@@ -55,6 +55,11 @@ export interface InboundMessage {
   fromMe: boolean;
   /** Sent by the assistant itself: stored, never input (SPEC §2.4). */
   isBotMessage: boolean;
+  /**
+   * Written by the owner: their own WhatsApp account (not the assistant's replies
+   * through it), or the local terminal in local:main. Absent means false.
+   */
+  fromOwner?: boolean;
   chatName?: string;
 }
 
@@ -69,6 +74,8 @@ export interface StoredMessage {
   timestamp: string;
   fromMe: boolean;
   isBotMessage: boolean;
+  /** See InboundMessage.fromOwner. */
+  fromOwner: boolean;
 }
 
 export type ScheduleType = 'cron' | 'interval' | 'once';

@@ -21,11 +21,18 @@ import { startModelProxy, type ModelCredential } from '../broker/model-proxy.js'
 import { checkAdditionalMounts, type MountAllowlist } from '../sandbox/mount-policy.js';
 import { buildMountTable } from '../sandbox/mounts.js';
 import type { SandboxBackend } from '../sandbox/types.js';
-import type { StoreApi } from '../store/api.js';
+import type { RunOutcomeKind, StoreApi } from '../store/api.js';
 import { startAgentProcess, type AgentProcess } from './agent-process.js';
 import { formatMiB, measureDiskUsage } from './disk-usage.js';
 import type { ToolHost } from './tools.js';
 import type { AgentRuns, LiveRun, RunCallbacks, RunOutcome, RunRequest, RunStopReason } from './types.js';
+
+/** The run record's outcome: a kill without a limit behind it is the host's shutdown. */
+export function outcomeKind(outcome: RunOutcome): RunOutcomeKind {
+  if (outcome.refusedToStart) return 'refused';
+  if (outcome.ok) return 'ok';
+  return outcome.stoppedBy === 'killed' ? 'interrupted' : 'error';
+}
 
 /** How often a live run's disk use is measured; coarse on purpose (each check walks the tree). */
 const DEFAULT_DISK_CHECK_INTERVAL_MS = 10_000;
@@ -124,11 +131,57 @@ export class ProcessRuns implements AgentRuns {
         options.logger.warn({ audit: record }, 'refused');
       },
     };
+    // One host per data directory (SPEC §5.6), built before its first run: a run
+    // still open in the record was cut off when the previous host stopped.
+    this.recordSafely(null, 'close the records of interrupted runs', () => {
+      const interrupted = options.store.interruptOpenRuns(options.now());
+      if (interrupted > 0)
+        options.logger.warn({ runs: interrupted }, 'runs of the previous host were interrupted');
+    });
   }
 
   start(request: RunRequest, callbacks: RunCallbacks): LiveRun {
-    const runId = `${request.group.folder}-${this.options.now().toString(36)}-${randomBytes(3).toString('hex')}`;
-    return new ProcessRun(runId, (run) => this.launch(run, request, callbacks));
+    const startedAtMs = this.options.now();
+    const runId = `${request.group.folder}-${startedAtMs.toString(36)}-${randomBytes(3).toString('hex')}`;
+    this.recordSafely(runId, 'record the run start', () =>
+      this.options.store.runStarted({
+        runId,
+        groupFolder: request.group.folder,
+        taskId: request.task?.id ?? null,
+        startedAtMs,
+      }),
+    );
+    return new ProcessRun(runId, async (run) => {
+      let outcome: RunOutcome;
+      try {
+        outcome = await this.launch(run, request, callbacks);
+      } catch (err) {
+        this.recordEnd(runId, { ok: false, error: err instanceof Error ? err.message : String(err) });
+        throw err;
+      }
+      this.recordEnd(runId, outcome);
+      return outcome;
+    });
+  }
+
+  private recordEnd(runId: string, outcome: RunOutcome): void {
+    this.recordSafely(runId, 'record the run end', () =>
+      this.options.store.runEnded({
+        runId,
+        endedAtMs: this.options.now(),
+        outcome: outcomeKind(outcome),
+        error: outcome.ok ? null : (outcome.error ?? null),
+      }),
+    );
+  }
+
+  /** The run record is for the owner's eyes: a storage error writing it is logged, never the run's failure. */
+  private recordSafely(runId: string | null, what: string, write: () => void): void {
+    try {
+      write();
+    } catch (err) {
+      this.options.logger.warn({ runId, err }, `could not ${what}`);
+    }
   }
 
   private async launch(run: ProcessRun, request: RunRequest, callbacks: RunCallbacks): Promise<RunOutcome> {

@@ -89,11 +89,18 @@ export function validateSchedule(input: ScheduleInput): ScheduleValidation {
 /**
  * The first due time strictly after `afterMs`, or null when there is none (a
  * `once` task after its run, or a stored value that no longer parses).
+ *
+ * An interval is anchored to its schedule (SPEC §6.1): given `gridAnchorMs` (the
+ * due time of the run that just ended), the answer is the first slot of the grid
+ * anchor + k·interval after `afterMs`, so a run's duration never pushes later
+ * runs back, and slots missed while the host was down are skipped, not replayed
+ * (§6.4). Without an anchor the grid starts at `afterMs`.
  */
 export function nextRunAfter(
   task: Pick<Task, 'scheduleType' | 'scheduleValue'>,
   afterMs: number,
   timeZone: string,
+  gridAnchorMs?: number | null,
 ): number | null {
   const value = task.scheduleValue.trim();
   switch (task.scheduleType) {
@@ -103,7 +110,12 @@ export function nextRunAfter(
     }
     case 'interval': {
       const intervalMs = Number(value);
-      return /^\d+$/.test(value) && intervalMs > 0 ? afterMs + intervalMs : null;
+      if (!/^\d+$/.test(value) || !(intervalMs > 0)) return null;
+      if (gridAnchorMs === undefined || gridAnchorMs === null) return afterMs + intervalMs;
+      // Moved forward while the run was going (update_task, resume): that time stands.
+      if (gridAnchorMs > afterMs) return gridAnchorMs;
+      const periodsPassed = Math.floor((afterMs - gridAnchorMs) / intervalMs) + 1;
+      return gridAnchorMs + periodsPassed * intervalMs;
     }
     case 'once':
       return null;

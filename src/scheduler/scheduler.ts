@@ -146,7 +146,8 @@ export class Scheduler {
           update.status = 'completed';
           update.nextRunAt = null;
         } else {
-          const nextMs = nextRunAfter(task, nowMs, this.timeZone);
+          // Intervals stay on the grid of their due times, not of finish times (SPEC §6.1, §6.4).
+          const nextMs = nextRunAfter(task, nowMs, this.timeZone, task.nextRunAt);
           update.nextRunAt = nextMs;
           if (nextMs === null) update.status = 'error';
         }

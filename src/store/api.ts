@@ -50,6 +50,37 @@ export interface UsageRow {
   requests: number;
 }
 
+/** How a run ended: answered, failed, refused before it started, or cut off by a shutdown or crash. */
+export type RunOutcomeKind = 'ok' | 'error' | 'refused' | 'interrupted';
+
+export interface RunStart {
+  runId: string;
+  groupFolder: string;
+  /** The scheduled task the run is for; null or absent for a messages run. */
+  taskId?: string | null;
+  startedAtMs: number;
+}
+
+export interface RunEnd {
+  runId: string;
+  endedAtMs: number;
+  outcome: RunOutcomeKind;
+  error?: string | null;
+}
+
+/** One run as `nanoclaw runs` shows it; tokens are summed from the usage rows of the run. */
+export interface RunRecord {
+  runId: string;
+  groupFolder: string;
+  taskId: string | null;
+  startedAtMs: number;
+  /** Null while the run is going. */
+  endedAtMs: number | null;
+  outcome: RunOutcomeKind | null;
+  error: string | null;
+  tokens: TokenUsage;
+}
+
 export interface StoreApi extends AuditSink {
   close(): void;
   /** Runs `fn` as one IMMEDIATE transaction: every write in it commits together or not at all. */
@@ -76,7 +107,11 @@ export interface StoreApi extends AuditSink {
   listGroups(): Group[];
   getGroupByJid(jid: string): Group | undefined;
   getGroupByFolder(folder: string): Group | undefined;
-  /** Throws a clear Error when the jid or folder is already taken. */
+  /**
+   * Throws a clear Error when the jid or folder is already taken. The group's
+   * cursor starts at the chat's newest stored message: only messages that arrive
+   * after registration are input (a re-registered chat's history is not replayed).
+   */
   addGroup(group: Group): void;
   /** Removes the group row (and its cursor, session); keeps its files and messages. Returns false if absent. */
   removeGroup(jid: string): boolean;
@@ -140,6 +175,15 @@ export interface StoreApi extends AuditSink {
   usageByDay(filter?: { sinceDay?: string; group?: string }): UsageRow[];
   /** Sum of usage rows for one run. */
   usageForRun(runId: string): TokenUsage;
+
+  // ---- runs (`nanoclaw runs`) ----
+  runStarted(start: RunStart): void;
+  /** Ends an open run; false when no open run has that id (a second end changes nothing). */
+  runEnded(end: RunEnd): boolean;
+  /** Marks runs left open by a host that stopped without ending them; returns how many. */
+  interruptOpenRuns(nowMs: number): number;
+  /** Newest first, at most `limit` (default 50). */
+  listRuns(filter?: { group?: string; limit?: number }): RunRecord[];
 
   // ---- groups' budget ----
   setDailyTokenBudget(groupFolder: string, tokens: number | null): void;

@@ -67,6 +67,7 @@ export class GroupTables {
   private readonly getCursorStmt: Database.Statement<[string], { seq: number }>;
   private readonly setCursorStmt: Database.Statement<[string, number]>;
   private readonly deleteCursorStmt: Database.Statement<[string]>;
+  private readonly startCursorStmt: Database.Statement<{ jid: string }>;
   private readonly advanceCursorStmt: Database.Statement<[string, number]>;
   private readonly getSessionStmt: Database.Statement<[string], { session_id: string }>;
   private readonly setSessionStmt: Database.Statement<[string, string]>;
@@ -90,6 +91,12 @@ export class GroupTables {
       INSERT INTO cursors (chat_jid, seq) VALUES (?, ?)
       ON CONFLICT (chat_jid) DO UPDATE SET seq = excluded.seq`);
     this.deleteCursorStmt = db.prepare('DELETE FROM cursors WHERE chat_jid = ?');
+    // Every stored message counts, the assistant's own replies included: what is
+    // in the chat at registration is history, not a question waiting for an answer.
+    this.startCursorStmt = db.prepare(`
+      INSERT INTO cursors (chat_jid, seq)
+      SELECT @jid, COALESCE(MAX(seq), 0) FROM messages WHERE chat_jid = @jid
+      ON CONFLICT (chat_jid) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > cursors.seq`);
     // Only forward: a late or repeated commit can never make answered messages pending again.
     this.advanceCursorStmt = db.prepare(`
       INSERT INTO cursors (chat_jid, seq) VALUES (?, ?)
@@ -160,6 +167,9 @@ export class GroupTables {
       dailyTokenBudget: group.dailyTokenBudget,
       addedAt: group.addedAt,
     });
+    // A re-registered chat still has the messages of its earlier registration
+    // (removeGroup keeps them): start after them, or the next wake replays them all.
+    this.startCursorStmt.run({ jid: group.jid });
   }
 
   private removeUnlocked(jid: string): boolean {

@@ -25,6 +25,7 @@ interface MessageRow {
   timestamp: string;
   from_me: number;
   is_bot_message: number;
+  from_owner: number;
 }
 
 interface ChatParams {
@@ -35,8 +36,8 @@ interface ChatParams {
   lastActivityMs: number;
 }
 
-/** chat_jid, id, sender, sender_name, text, timestamp, ts_ms, from_me, is_bot_message */
-type MessageParams = [string, string, string, string, string, string, number, 0 | 1, 0 | 1];
+/** chat_jid, id, sender, sender_name, text, timestamp, ts_ms, from_me, is_bot_message, from_owner */
+type MessageParams = [string, string, string, string, string, string, number, 0 | 1, 0 | 1, 0 | 1];
 /** jid, name, last_activity, last_activity_ms (positional: this runs once per ingested message) */
 type TouchChatParams = [string, string | null, string, number];
 
@@ -62,6 +63,7 @@ function toStoredMessage(row: MessageRow): StoredMessage {
     timestamp: row.timestamp,
     fromMe: row.from_me === 1,
     isBotMessage: row.is_bot_message === 1,
+    fromOwner: row.from_owner === 1,
   };
 }
 
@@ -91,11 +93,12 @@ export class MessageTables {
     // ON CONFLICT names the (chat_jid, id) key so only redelivery is ignored; any
     // other constraint violation still throws.
     this.insertMessageStmt = db.prepare(`
-      INSERT INTO messages (chat_jid, id, sender, sender_name, text, timestamp, ts_ms, from_me, is_bot_message)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+      INSERT INTO messages (chat_jid, id, sender, sender_name, text, timestamp, ts_ms, from_me, is_bot_message,
+        from_owner)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (chat_jid, id) DO NOTHING`);
     this.messagesSinceStmt = db.prepare(`
-      SELECT seq, chat_jid, id, sender, sender_name, text, timestamp, from_me, is_bot_message
+      SELECT seq, chat_jid, id, sender, sender_name, text, timestamp, from_me, is_bot_message, from_owner
       FROM messages
       WHERE chat_jid = ? AND is_bot_message = 0 AND seq > ?
       ORDER BY seq
@@ -145,6 +148,7 @@ export class MessageTables {
       tsMs,
       flag(message.fromMe),
       flag(message.isBotMessage),
+      flag(message.fromOwner ?? false),
     );
     if (result.changes === 0) return null;
     return {
@@ -157,6 +161,7 @@ export class MessageTables {
       timestamp: message.timestamp,
       fromMe: message.fromMe,
       isBotMessage: message.isBotMessage,
+      fromOwner: message.fromOwner ?? false,
     };
   }
 

@@ -145,11 +145,32 @@ ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1 CHECK (count >= 1)
 CREATE INDEX audit_run ON audit (run_id, action, reason, target);
 `;
 
+// Version 4 keeps one row per agent run for `nanoclaw runs` (start, end, outcome;
+// tokens come from the usage table by run_id), and marks which stored messages
+// came from the owner. outcome NULL means the run has not ended (or the host
+// died during it; the next start marks such rows interrupted).
+const V4_RUNS_AND_OWNER = `
+CREATE TABLE runs (
+  run_id TEXT PRIMARY KEY,
+  group_folder TEXT NOT NULL,
+  task_id TEXT,
+  started_at_ms INTEGER NOT NULL,
+  ended_at_ms INTEGER,
+  outcome TEXT CHECK (outcome IS NULL OR outcome IN ('ok', 'error', 'refused', 'interrupted')),
+  error TEXT
+) STRICT;
+CREATE INDEX runs_started ON runs (started_at_ms);
+CREATE INDEX runs_group ON runs (group_folder, started_at_ms);
+CREATE INDEX runs_open ON runs (started_at_ms) WHERE outcome IS NULL;
+ALTER TABLE messages ADD COLUMN from_owner INTEGER NOT NULL DEFAULT 0 CHECK (from_owner IN (0, 1));
+`;
+
 /** All migrations in order; migration i (0-based) brings the schema to version i + 1. */
 export const MIGRATIONS: readonly Migration[] = [
   { name: 'initial schema', sql: V1_SCHEMA },
   { name: 'usage table', sql: V2_USAGE },
   { name: 'audit count', sql: V3_AUDIT_COUNT },
+  { name: 'runs table, messages.from_owner', sql: V4_RUNS_AND_OWNER },
 ];
 
 export function schemaVersion(db: Database.Database): number {

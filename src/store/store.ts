@@ -21,13 +21,14 @@ import type {
   TaskRunLog,
   TokenUsage,
 } from '../core/types.js';
-import type { NewTask, StoreApi, TaskUpdate, UsageRow } from './api.js';
+import type { NewTask, RunEnd, RunRecord, RunStart, StoreApi, TaskUpdate, UsageRow } from './api.js';
 import { asStoreError, storageProblem } from './errors.js';
 import { AuditTable } from './audit.js';
 import { GroupTables } from './groups.js';
 import { MessageTables } from './messages.js';
 import { MIGRATIONS, migrate, type Migration } from './migrations.js';
 import { OutboxTable } from './outbox.js';
+import { RunsTable } from './runs.js';
 import { TaskTables } from './tasks.js';
 import { UsageTable } from './usage.js';
 
@@ -66,6 +67,7 @@ export class Store implements StoreApi {
   private readonly outbox: OutboxTable;
   private readonly auditLog: AuditTable;
   private readonly usage: UsageTable;
+  private readonly runs: RunsTable;
 
   /** Takes ownership of an open, fully migrated database; use openStore(). */
   constructor(
@@ -78,6 +80,7 @@ export class Store implements StoreApi {
     this.outbox = new OutboxTable(db);
     this.auditLog = new AuditTable(db);
     this.usage = new UsageTable(db);
+    this.runs = new RunsTable(db);
   }
 
   close(): void {
@@ -251,6 +254,20 @@ export class Store implements StoreApi {
   }
   usageForRun(runId: string): TokenUsage {
     return this.usage.usageForRun(runId);
+  }
+
+  // ---- runs ----
+  runStarted(start: RunStart): void {
+    this.runs.runStarted(start);
+  }
+  runEnded(end: RunEnd): boolean {
+    return this.runs.runEnded(end);
+  }
+  interruptOpenRuns(nowMs: number): number {
+    return this.runs.interruptOpenRuns(nowMs);
+  }
+  listRuns(filter?: { group?: string; limit?: number }): RunRecord[] {
+    return this.runs.listRuns(filter);
   }
 }
 

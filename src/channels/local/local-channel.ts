@@ -94,6 +94,8 @@ export class LocalChannel implements Channel {
       timestamp,
       fromMe: false,
       isBotMessage: false,
+      // local:main is the owner's own terminal; other local chats play other people.
+      fromOwner: parsed.chat === LOCAL_MAIN_JID,
     });
   }
 

@@ -370,6 +370,7 @@ export class WhatsAppChannel implements Channel {
         ? (parsed.pushName ?? undefined)
         : undefined;
     const text = parsed.text;
+    const isBotMessage = parsed.fromMe && text !== null && text.startsWith(`${this.deps.assistantName}: `);
     return {
       chatJid,
       id: parsed.id,
@@ -378,7 +379,9 @@ export class WhatsAppChannel implements Channel {
       text,
       timestamp: new Date(timestampMs).toISOString(),
       fromMe: parsed.fromMe,
-      isBotMessage: parsed.fromMe && text !== null && text.startsWith(`${this.deps.assistantName}: `),
+      isBotMessage,
+      // The account is the owner's, in any chat; the assistant's replies go out through it too.
+      fromOwner: parsed.fromMe && !isBotMessage,
       ...(chatName ? { chatName } : {}),
     };
   }

@@ -208,3 +208,38 @@ describe('queue limits through the host', () => {
     expect(runs.runs).toHaveLength(12);
   });
 });
+
+describe('re-registration', () => {
+  it('does not replay the history of a chat registered again; only the new message is input', async () => {
+    // Each run answers and ends, so every wake starts a run with a fresh prompt.
+    const runs = new FakeRuns(async (run) => {
+      await run.output(`reply: ${run.request.prompt}`);
+      run.finish({ ok: true });
+    });
+    t = buildTestHost({ runs });
+    // register_group takes only real chat ids; the fake channel plays that WhatsApp group.
+    const FAMILY = '120363012345678901@g.us';
+    t.channel.ownsJid = () => true;
+    const main = t.addGroup({ jid: MAIN, folder: 'main', isMain: true, requiresTrigger: false });
+    t.addGroup({ jid: FAMILY, folder: 'family' });
+    await t.host.start();
+    const now = () => ({ timestamp: new Date().toISOString() });
+    t.channel.receive(FAMILY, '@Andy old question', now());
+    await t.channel.waitForSent(1);
+    t.channel.receive(FAMILY, 'chatter after the answer', now());
+
+    const call = (name: string, args: unknown) =>
+      t!.host.tools.handle({ runId: 'run-main', group: main }, name, args);
+    expect(await call('unregister_group', { jid: FAMILY })).toMatchObject({ ok: true });
+    expect(
+      await call('register_group', { jid: FAMILY, name: 'Family', folder: 'family', trigger: '@Andy' }),
+    ).toMatchObject({ ok: true });
+
+    t.channel.receive(FAMILY, '@Andy new question', now());
+    const run = await started(runs, 2);
+    expect(run.request.prompt).toContain('new question');
+    expect(run.request.prompt).not.toContain('old question');
+    expect(run.request.prompt).not.toContain('chatter after the answer');
+    expect(run.request.prompt.match(/<message /g)).toHaveLength(1);
+  });
+});

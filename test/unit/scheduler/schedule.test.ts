@@ -185,6 +185,15 @@ describe('nextRunAfter', () => {
     expect(nextRunAfter({ scheduleType: 'interval', scheduleValue: '3600000' }, 1000, 'UTC')).toBe(3_601_000);
   });
 
+  it('keeps an interval on the grid of its anchor, skipping missed slots', () => {
+    const hourly = { scheduleType: 'interval' as const, scheduleValue: '3600000' };
+    expect(nextRunAfter(hourly, 1000 + 5 * 60_000, 'UTC', 1000)).toBe(3_601_000);
+    expect(nextRunAfter(hourly, 1000 + 3_600_000, 'UTC', 1000)).toBe(1000 + 2 * 3_600_000);
+    expect(nextRunAfter(hourly, 1000 + 5.5 * 3_600_000, 'UTC', 1000)).toBe(1000 + 6 * 3_600_000);
+    // An anchor still ahead (moved while the run went on) is kept as is.
+    expect(nextRunAfter(hourly, 1000, 'UTC', 9_000_000)).toBe(9_000_000);
+  });
+
   it('returns null for once tasks and for values that no longer parse', () => {
     expect(
       nextRunAfter({ scheduleType: 'once', scheduleValue: '2030-01-01T00:00:00Z' }, 0, 'UTC'),

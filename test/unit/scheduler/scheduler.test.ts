@@ -182,7 +182,7 @@ describe.each(backends)('Scheduler on the %s store', (_name, makeBackend) => {
     expect(h.ids()).toEqual(['a', 'b']);
   });
 
-  it('records a finished interval run and computes the next run from now', () => {
+  it('records a finished interval run and keeps the next run on the schedule grid', () => {
     const h = harness();
     h.store.createTask(newTask({ id: 'a', nextRunAt: T0 + 1_000 }));
     h.scheduler.start();
@@ -193,7 +193,8 @@ describe.each(backends)('Scheduler on the %s store', (_name, makeBackend) => {
     const task = h.store.getTask('a');
     expect(task).toMatchObject({
       status: 'active',
-      nextRunAt: T0 + 8_000 + 3_600_000,
+      // Due at T0 + 1 s, ran 7 s: the next slot is one interval after the due time, not after the finish.
+      nextRunAt: T0 + 1_000 + 3_600_000,
       lastRunAt: startedAtMs,
       lastResult: 'done',
     });
@@ -209,7 +210,46 @@ describe.each(backends)('Scheduler on the %s store', (_name, makeBackend) => {
       },
     ]);
     expect(h.scheduler.inFlightTaskIds()).toEqual([]);
-    expect(h.scheduler.armedAtMs()).toBe(T0 + 8_000 + 3_600_000);
+    expect(h.scheduler.armedAtMs()).toBe(T0 + 1_000 + 3_600_000);
+  });
+
+  it('keeps an interval task on its grid over many runs that take time', async () => {
+    const intervalMs = 60 * 60_000;
+    const runMs = 7 * 60_000;
+    const h = harness();
+    h.store.createTask(newTask({ id: 'iv', scheduleValue: String(intervalMs), nextRunAt: T0 + 1_000 }));
+    h.scheduler.start();
+    const dueTimes: number[] = [];
+    for (let run = 0; run < 6; run++) {
+      await vi.advanceTimersToNextTimerAsync();
+      const startedAtMs = Date.now();
+      dueTimes.push(startedAtMs);
+      vi.advanceTimersByTime(runMs);
+      h.scheduler.taskFinished('iv', { status: 'success', result: 'ok', startedAtMs });
+    }
+    expect(dueTimes).toEqual([0, 1, 2, 3, 4, 5].map((k) => T0 + 1_000 + k * intervalMs));
+    expect(h.ids()).toHaveLength(6);
+    expect(h.store.getTask('iv')?.nextRunAt).toBe(T0 + 1_000 + 6 * intervalMs);
+  });
+
+  it('after five missed periods runs an interval task once, then on the next grid slot after now', () => {
+    const intervalMs = 60 * 60_000;
+    const dueMs = T0 - 5 * intervalMs - 20 * 60_000; // last due 5 h 20 min ago; the host was down since
+    const h = harness();
+    h.store.createTask(newTask({ id: 'iv', scheduleValue: String(intervalMs), nextRunAt: dueMs }));
+    h.scheduler.start();
+    expect(h.ids()).toEqual(['iv']);
+    vi.advanceTimersByTime(3 * 60_000); // the catch-up run takes 3 minutes
+    h.scheduler.taskFinished('iv', { status: 'success', result: 'ok', startedAtMs: T0 });
+    // Grid slots: T0 - 20 min (missed), T0 + 40 min (next after now).
+    const nextSlotMs = dueMs + 6 * intervalMs;
+    expect(nextSlotMs).toBe(T0 + 40 * 60_000);
+    expect(h.store.getTask('iv')?.nextRunAt).toBe(nextSlotMs);
+    expect(h.runs()).toHaveLength(1);
+    vi.advanceTimersByTime(nextSlotMs - Date.now() - 1);
+    expect(h.ids()).toEqual(['iv']);
+    vi.advanceTimersByTime(1);
+    expect(h.ids()).toEqual(['iv', 'iv']);
   });
 
   it('marks a once task completed', () => {
@@ -268,12 +308,13 @@ describe.each(backends)('Scheduler on the %s store', (_name, makeBackend) => {
     h.scheduler.taskFinished('hourly', { status: 'success', result: 'ok', startedAtMs: T0 });
     h.scheduler.taskFinished('iv', { status: 'success', result: 'ok', startedAtMs: T0 });
     expect(h.store.getTask('hourly')?.nextRunAt).toBe(T0 + 3_600_000);
-    expect(h.store.getTask('iv')?.nextRunAt).toBe(T0 + 10 * 60_000 + 3_600_000);
+    // Interval: due 3 h ago, so its grid's next slot after now is one hour after T0.
+    expect(h.store.getTask('iv')?.nextRunAt).toBe(T0 + 3_600_000);
     expect(h.ids()).toEqual(['hourly', 'iv']);
     vi.advanceTimersByTime(50 * 60_000 - 1);
     expect(h.ids()).toEqual(['hourly', 'iv']);
     vi.advanceTimersByTime(1);
-    expect(h.ids()).toEqual(['hourly', 'iv', 'hourly']);
+    expect(h.ids()).toEqual(['hourly', 'iv', 'hourly', 'iv']);
   });
 
   it('re-runs a task whose run was interrupted by a crash', () => {

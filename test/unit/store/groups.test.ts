@@ -74,6 +74,25 @@ describe('groups', () => {
     expect(store.listGroups()).toHaveLength(1);
   });
 
+  it('starts a (re-)registered group after the newest stored message of its chat', () => {
+    const { store } = tempStore();
+    store.addGroup(group());
+    expect(store.getCursor('family@g.us')).toBe(0);
+    store.insertMessage(message({ text: 'old question' }));
+    const reply = store.insertMessage(
+      message({ text: 'Andy: old answer', isBotMessage: true, fromMe: true }),
+    )!;
+    store.insertMessage(message({ chatJid: 'other@g.us', text: 'elsewhere' }));
+    expect(store.removeGroup('family@g.us')).toBe(true);
+
+    store.addGroup(group());
+    // The assistant's reply is the newest message of the chat: nothing before it is input again.
+    expect(store.getCursor('family@g.us')).toBe(reply.seq);
+    expect(store.messagesSince('family@g.us', store.getCursor('family@g.us'))).toEqual([]);
+    const fresh = store.insertMessage(message({ text: 'new question' }))!;
+    expect(store.messagesSince('family@g.us', store.getCursor('family@g.us'))).toEqual([fresh]);
+  });
+
   it('sets and clears the daily token budget, refusing unknown folders and bad values', () => {
     const { store } = tempStore();
     store.addGroup(group());

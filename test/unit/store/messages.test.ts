@@ -70,6 +70,16 @@ describe('insertMessage', () => {
     expect(store.messagesSince('family@g.us', a.seq).map((m) => m.text)).toEqual(['b']);
   });
 
+  it('round-trips fromOwner, defaulting to false when the channel does not say', () => {
+    const { store } = tempStore();
+    const owner = store.insertMessage(message({ text: 'mine', fromMe: true, fromOwner: true }))!;
+    const other = store.insertMessage(message({ text: 'theirs', fromOwner: false }))!;
+    const unsaid = store.insertMessage(message({ text: 'unsaid' }))!;
+    expect([owner.fromOwner, other.fromOwner, unsaid.fromOwner]).toEqual([true, false, false]);
+    expect(store.messagesSince('family@g.us', 0)).toEqual([owner, other, unsaid]);
+    expect(store.messagesSince('family@g.us', 0).map((m) => m.fromOwner)).toEqual([true, false, false]);
+  });
+
   it('stores a redelivered message once and returns null the second time', () => {
     const { store } = tempStore();
     const original = message({ id: 'wa-1', text: 'hi' });

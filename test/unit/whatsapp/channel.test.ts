@@ -429,6 +429,7 @@ describe('inbound', () => {
         timestamp: '2023-11-14T22:15:23.000Z',
         fromMe: false,
         isBotMessage: false,
+        fromOwner: false,
         chatName: 'Alice',
       },
     ]);
@@ -458,6 +459,25 @@ describe('inbound', () => {
       ['Andy: hi', false, false, '15552223333@s.whatsapp.net'],
     ]);
     expect(recorded.messages[0].chatName).toBeUndefined();
+  });
+
+  it("marks the account's own messages as the owner's in any chat, but not the assistant's replies", async () => {
+    const { baileys, recorded } = await connected();
+    baileys.latest.upsert([
+      text('note to self', { remoteJid: OWN_PN, fromMe: true }, { pushName: 'Owner' }),
+      text('see you at 8', { remoteJid: '15552223333@s.whatsapp.net', fromMe: true }),
+      text('ok', { remoteJid: '15552223333@s.whatsapp.net', fromMe: false }),
+      text('in the group', { remoteJid: '1203630@g.us', fromMe: true }),
+      text('Andy: done.', { remoteJid: OWN_PN, fromMe: true }, { pushName: 'Owner' }),
+    ]);
+    await flushAsync();
+    expect(recorded.messages.map((m) => [m.text, m.fromOwner])).toEqual([
+      ['note to self', true],
+      ['see you at 8', true],
+      ['ok', false],
+      ['in the group', true],
+      ['Andy: done.', false],
+    ]);
   });
 
   it('translates the own LID self-chat to the phone JID', async () => {
@@ -530,6 +550,25 @@ describe('inbound', () => {
     expect(recorded.messages[0].senderName).toBe('15552223333');
     expect(recorded.messages[0].timestamp).toBe(new Date(1_700_000_000_000).toISOString());
     expect(recorded.messages[0].chatName).toBeUndefined();
+  });
+
+  it("marks the account's own messages as the owner's in any chat, but not the assistant's replies", async () => {
+    const { baileys, recorded } = await connected();
+    baileys.latest.upsert([
+      text('note to self', { remoteJid: OWN_PN, fromMe: true }, { pushName: 'Owner' }),
+      text('see you at 8', { remoteJid: '15552223333@s.whatsapp.net', fromMe: true }),
+      text('ok', { remoteJid: '15552223333@s.whatsapp.net', fromMe: false }),
+      text('in the group', { remoteJid: '1203630@g.us', fromMe: true }),
+      text('Andy: done.', { remoteJid: OWN_PN, fromMe: true }, { pushName: 'Owner' }),
+    ]);
+    await flushAsync();
+    expect(recorded.messages.map((m) => [m.text, m.fromOwner])).toEqual([
+      ['note to self', true],
+      ['see you at 8', true],
+      ['ok', false],
+      ['in the group', true],
+      ['Andy: done.', false],
+    ]);
   });
 
   it('reports media placeholders', async () => {
