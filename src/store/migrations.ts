@@ -145,11 +145,19 @@ ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1 CHECK (count >= 1)
 CREATE INDEX audit_run ON audit (run_id, action, reason, target);
 `;
 
+// Version 4: the per-group sender allowlist (SPEC §2.5), a JSON array of sender
+// ids; NULL means everyone may wake the group.
+const V4_ALLOWED_SENDERS = `
+ALTER TABLE groups ADD COLUMN allowed_senders TEXT
+  CHECK (allowed_senders IS NULL OR (json_valid(allowed_senders) AND json_type(allowed_senders) = 'array'));
+`;
+
 /** All migrations in order; migration i (0-based) brings the schema to version i + 1. */
 export const MIGRATIONS: readonly Migration[] = [
   { name: 'initial schema', sql: V1_SCHEMA },
   { name: 'usage table', sql: V2_USAGE },
   { name: 'audit count', sql: V3_AUDIT_COUNT },
+  { name: 'group sender allowlist', sql: V4_ALLOWED_SENDERS },
 ];
 
 export function schemaVersion(db: Database.Database): number {
