@@ -115,6 +115,7 @@ function plainWords(text: string): string {
 export function archiveSlug(text: string): string {
   const slug = plainWords(text)
     .normalize('NFKD')
+    .replace(/\p{M}/gu, '') // accents off, so `Ünï` keeps its letters as `uni`
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-+/, '')
