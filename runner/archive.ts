@@ -130,11 +130,16 @@ export function localDay(at: Date): string {
   return `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())}`;
 }
 
-export function renderMarkdown(turns: readonly Turn[], at: Date, trigger: string): string {
+export function renderMarkdown(turns: readonly Turn[], at: Date, trigger: 'manual' | 'auto'): string {
   const firstUser = turns.find((t) => t.role === 'user');
   const title =
     (firstUser ? plainWords(firstUser.text).trim().split('\n')[0].slice(0, 80) : '') || 'Conversation';
-  const lines = [`# ${title}`, '', `_Archived ${at.toISOString()} before a ${trigger} compaction._`, ''];
+  const lines = [
+    `# ${title}`,
+    '',
+    `_Archived ${at.toISOString()} before ${trigger === 'auto' ? 'an automatic' : 'a manual'} compaction._`,
+    '',
+  ];
   for (const turn of turns) {
     lines.push(turn.role === 'user' ? '## User' : '## Assistant', '');
     lines.push(turn.role === 'user' ? readablePrompt(turn.text) : turn.text.trim(), '');

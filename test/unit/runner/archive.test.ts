@@ -98,7 +98,7 @@ describe('renderMarkdown', () => {
     const at = new Date('2026-11-30T12:00:00Z');
     const md = renderMarkdown(transcriptTurns(transcript()), at, 'auto');
     expect(md.split('\n')[0]).toBe('# Plan the <big> trip');
-    expect(md).toContain('before a auto compaction');
+    expect(md).toContain('before an automatic compaction');
     expect(md).toContain('## User\n\n**bob & co** (2026-11-30 09:00): Plan the <big> trip');
     expect(md).toContain('## Assistant\n\nFlights found.');
     expect(md).not.toContain('huge');
