@@ -10,6 +10,8 @@ import {
   linkSync,
   mkdirSync,
   openSync,
+  readdirSync,
+  rmSync,
   readFileSync,
   unlinkSync,
   writeSync,
@@ -148,12 +150,33 @@ export function renderMarkdown(turns: readonly Turn[], at: Date, trigger: 'manua
 }
 
 /**
+ * Temp files of an earlier runner that died mid-write. Only one run per group
+ * is live at a time, so any temp file found here is such a leftover.
+ */
+function removeLeftoverTemps(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    if (name.startsWith('.') && name.endsWith('.tmp')) rmSync(path.join(dir, name), { force: true });
+  }
+}
+
+/** Makes the new directory entry durable too, not only the file's bytes. */
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
  * Writes `<dir>/<day>-<slug>.md` atomically and never over an existing file: the
  * text is fsynced in a temp file, then hard-linked to the first free name
  * (`-2`, `-3`, … on a clash; link fails rather than replaces). Returns the path.
  */
 export function writeArchive(dir: string, baseName: string, text: string): string {
   mkdirSync(dir, { recursive: true });
+  removeLeftoverTemps(dir);
   const tmp = path.join(dir, `.${baseName}.${process.pid}.tmp`);
   const fd = openSync(tmp, 'w', 0o644);
   try {
@@ -167,6 +190,7 @@ export function writeArchive(dir: string, baseName: string, text: string): strin
       const target = path.join(dir, `${baseName}${n === 1 ? '' : `-${n}`}.md`);
       try {
         linkSync(tmp, target);
+        fsyncDir(dir);
         return target;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;

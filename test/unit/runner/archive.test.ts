@@ -1,7 +1,7 @@
 // The conversation archive's parts: transcript parsing, slug, Markdown, the
 // never-overwriting atomic write, and a hook that never throws.
 
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { HookInput } from '@anthropic-ai/claude-agent-sdk';
@@ -107,6 +107,9 @@ describe('renderMarkdown', () => {
 
 describe('writeArchive', () => {
   it('never overwrites: a second archive of the same name gets -2, and no temp file is left', () => {
+    mkdirSync(path.join(dir, 'conversations'));
+    // What a runner killed mid-write leaves behind.
+    writeFileSync(path.join(dir, 'conversations', '.2026-11-29-old.4242.tmp'), 'half');
     const first = writeArchive(path.join(dir, 'conversations'), '2026-11-30-trip', 'one');
     const second = writeArchive(path.join(dir, 'conversations'), '2026-11-30-trip', 'two');
     expect(path.basename(first)).toBe('2026-11-30-trip.md');
