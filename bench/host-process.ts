@@ -34,6 +34,7 @@ function prepareHome(jidFor: (i: number) => string, withWhatsAppLink: boolean): 
     isMain: i === 0,
     containerConfig: {},
     dailyTokenBudget: null,
+    allowedSenders: null,
     addedAt: new Date().toISOString(),
   });
   const groups = Array.from({ length: 50 }, (_, i) => group(i));

@@ -7,6 +7,7 @@ import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node
 import path from 'node:path';
 import type { Options, SDKMessage, SDKUserMessage } from '@anthropic-ai/claude-agent-sdk';
 import type { StartLine } from '../src/core/protocol.js';
+import { archiveHooks } from './archive.js';
 import type { Bridge } from './bridge.js';
 import type { HostConnection } from './protocol-io.js';
 import { MCP_SERVER_NAME, createNanoclawServer, type McpSdk } from './tools.js';
@@ -113,6 +114,12 @@ export function buildQueryOptions(
     settingSources: ['project', 'user'],
     systemPrompt: { type: 'preset', preset: 'claude_code', ...(append ? { append } : {}) },
     mcpServers: { [MCP_SERVER_NAME]: createNanoclawServer(sdk, (name, args) => conn.callTool(name, args)) },
+    // Compaction drops detail; the whole transcript goes to groups/<folder>/conversations/ first.
+    hooks: archiveHooks({
+      groupDir: start.paths.groupDir,
+      log: (level, msg) => conn.log(level, msg),
+      now: () => new Date(),
+    }),
     stderr,
   };
 }

@@ -75,6 +75,13 @@ export const TOOL_SPECS = {
         .boolean()
         .optional()
         .describe('When false the assistant answers every message (default true)'),
+      allowed_senders: z
+        .array(z.string())
+        .optional()
+        .describe(
+          'Only these senders may wake the assistant there, e.g. ["491701234567@s.whatsapp.net"]; ' +
+            "others' messages are kept as context. Omit to let everyone (default)",
+        ),
     },
   },
   unregister_group: {

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import type { Config } from '../config/config.js';
 import { AUDIT_ACTIONS, type AuditAction } from '../core/audit.js';
 import type { Group } from '../core/types.js';
-import { validateFolder, validateJid, validateTrigger } from '../core/validate.js';
+import { validateAllowedSenders, validateFolder, validateJid, validateTrigger } from '../core/validate.js';
 import type { StoreApi } from '../store/api.js';
 import { CliError } from './context.js';
 
@@ -24,7 +24,8 @@ export function groupsCommand(args: string[], config: Config, store: StoreApi, p
       for (const g of groups) {
         print(
           `${g.jid}\t${g.folder}\t${g.isMain ? 'main' : g.requiresTrigger ? `trigger ${g.trigger}` : 'no trigger'}\t${g.name}` +
-            (g.dailyTokenBudget === null ? '' : `\tbudget ${g.dailyTokenBudget}/day`),
+            (g.dailyTokenBudget === null ? '' : `\tbudget ${g.dailyTokenBudget}/day`) +
+            `\t${describeAllowedSenders(g)}`,
         );
       }
       return;
@@ -82,9 +83,69 @@ export function groupsCommand(args: string[], config: Config, store: StoreApi, p
       );
       return;
     }
+    case 'edit':
+      editGroup(rest, store, print);
+      return;
     default:
-      throw new CliError(`unknown groups command "${sub}": use list, add, add-main, remove or budget`, 2);
+      throw new CliError(
+        `unknown groups command "${sub}": use list, add, add-main, remove, budget or edit`,
+        2,
+      );
   }
+}
+
+const GROUPS_EDIT_USAGE = `usage: nanoclaw groups edit <jid> --allow <sender> [--allow <sender>...] | --allow-everyone
+
+  Sets who may wake the assistant in a group. Messages from other senders are
+  still stored and reach the assistant as context the next time it is woken.
+  The main group (the owner's self-chat) ignores the list, and the owner's own
+  messages always wake.
+
+  --allow <sender>     may be repeated; sender ids as stored, e.g.
+                       491701234567@s.whatsapp.net, 123456789012345@lid, local:alice
+  --allow-everyone     remove the list: every sender may wake the group (the default)
+
+  e.g. nanoclaw groups edit 120363012345678901@g.us --allow 491701234567@s.whatsapp.net`;
+
+/** `allow everyone` or the listed senders, for `groups list`. */
+export function describeAllowedSenders(group: Pick<Group, 'isMain' | 'allowedSenders'>): string {
+  if (group.allowedSenders === null) return 'allow everyone';
+  return `allow ${group.allowedSenders.join(',')}${group.isMain ? ' (ignored in main)' : ''}`;
+}
+
+function editGroup(args: string[], store: StoreApi, print: Print): void {
+  if (args.includes('--help') || args.includes('-h')) {
+    print(GROUPS_EDIT_USAGE);
+    return;
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        allow: { type: 'string', multiple: true },
+        'allow-everyone': { type: 'boolean', default: false },
+      },
+    });
+  } catch (err) {
+    throw new CliError(`${err instanceof Error ? err.message : String(err)}\n${GROUPS_EDIT_USAGE}`, 2);
+  }
+  const { values, positionals } = parsed;
+  const allow = values.allow ?? [];
+  const everyone = values['allow-everyone'];
+  if (positionals.length !== 1 || (allow.length === 0) === !everyone) {
+    throw new CliError(GROUPS_EDIT_USAGE, 2);
+  }
+  const jid = positionals[0];
+  const group = store.getGroupByJid(jid);
+  if (!group) throw new CliError(`no registered group ${jid}; see: nanoclaw groups list`);
+  const problem = everyone ? null : validateAllowedSenders(allow);
+  if (problem) throw new CliError(problem, 2);
+  store.setAllowedSenders(jid, everyone ? null : allow);
+  const updated = store.getGroupByJid(jid) ?? group;
+  print(`${jid}: ${describeAllowedSenders(updated)}`);
+  if (group.isMain && !everyone) print('note: the main group ignores the list; every message there wakes');
 }
 
 /** `none` clears the budget; otherwise a whole number of tokens per UTC day. */
@@ -110,6 +171,7 @@ export function addGroup(
     ...input,
     containerConfig: {},
     dailyTokenBudget: null,
+    allowedSenders: null,
     addedAt: new Date().toISOString(),
   };
   try {

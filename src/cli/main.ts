@@ -21,7 +21,7 @@ const USAGE = `usage: nanoclaw <command>
   chat [--json]                 talk to the main group from this terminal (JSON lines with --json)
   doctor                        check node, database, sandbox, credential, WhatsApp link
   auth whatsapp [--phone N]     link a WhatsApp account (QR code, or a pairing code with --phone)
-  groups list|add|add-main|remove|budget
+  groups list|add|add-main|remove|budget|edit
   tasks list|pause|resume|cancel <id>
   audit [--since 24h] [--group F] [--action A] [--json]
   usage [--since 7d] [--group F] [--json]

@@ -21,18 +21,30 @@ export function startsWithTrigger(text: string, trigger: string): boolean {
   return pattern.test(text.trim());
 }
 
-export function shouldWake(
-  group: Pick<Group, 'isMain' | 'requiresTrigger' | 'trigger'>,
-  text: string,
-): boolean {
+type WakeRule = Pick<Group, 'isMain' | 'requiresTrigger' | 'trigger' | 'allowedSenders'>;
+type WakeInput = Pick<StoredMessage, 'text' | 'sender' | 'fromMe'>;
+
+/**
+ * The group's sender allowlist (null: everyone). Main is exempt: it is the
+ * owner's self-chat, where only the owner writes. The owner's own messages
+ * (`fromMe`) always pass, so an allowlist can never lock the owner out.
+ */
+export function senderMayWake(group: Pick<Group, 'isMain' | 'allowedSenders'>, message: WakeInput): boolean {
+  if (group.isMain || group.allowedSenders === null || message.fromMe) return true;
+  return group.allowedSenders.includes(message.sender);
+}
+
+/** Non-waking messages stay stored and reach the agent as context on the next wake (SPEC §2.5). */
+export function shouldWake(group: WakeRule, message: WakeInput): boolean {
+  if (!senderMayWake(group, message)) return false;
   if (group.isMain || !group.requiresTrigger) return true;
-  return startsWithTrigger(text, group.trigger);
+  return startsWithTrigger(message.text, group.trigger);
 }
 
 /** The assistant's own messages are stored but never input (SPEC §2.4), so they never wake. */
 export function anyWakes(
-  group: Pick<Group, 'isMain' | 'requiresTrigger' | 'trigger'>,
-  messages: readonly Pick<StoredMessage, 'text' | 'isBotMessage'>[],
+  group: WakeRule,
+  messages: readonly (WakeInput & Pick<StoredMessage, 'isBotMessage'>)[],
 ): boolean {
-  return messages.some((m) => !m.isBotMessage && shouldWake(group, m.text));
+  return messages.some((m) => !m.isBotMessage && shouldWake(group, m));
 }

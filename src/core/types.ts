@@ -28,6 +28,12 @@ export interface Group {
   requiresTrigger: boolean;
   isMain: boolean;
   containerConfig: ContainerConfig;
+  /**
+   * Sender ids (as stored: `491701234567@s.whatsapp.net`, `local:alice`) whose
+   * messages may wake the group; null means everyone. Others' messages are kept
+   * as context. Main ignores it (SPEC §2.5).
+   */
+  allowedSenders: string[] | null;
   /** Tokens per day; null means unlimited (SPEC §11). */
   dailyTokenBudget: number | null;
   addedAt: string;

@@ -16,6 +16,15 @@ const JID_PATTERNS: readonly RegExp[] = [
   /^local:[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
 ];
 
+// Sender ids as the channels store them: a phone JID, a LID, or a local name.
+const SENDER_PATTERNS: readonly RegExp[] = [
+  /^[0-9]{1,32}@s\.whatsapp\.net$/,
+  /^[0-9]{1,32}@lid$/,
+  /^local:[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
+];
+/** Bounds the per-message check and the stored JSON. */
+export const MAX_ALLOWED_SENDERS = 256;
+
 function show(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(value) : String(value);
 }
@@ -46,4 +55,24 @@ export function validateTrigger(trigger: unknown): string | null {
     return null;
   }
   return `trigger ${show(trigger)} is invalid: use 1–${TRIGGER_MAX_CHARS} characters without spaces, e.g. "@Andy"`;
+}
+
+export function validateSender(sender: unknown): string | null {
+  if (typeof sender === 'string' && SENDER_PATTERNS.some((p) => p.test(sender))) return null;
+  return `sender ${show(sender)} is invalid: use a WhatsApp id such as "491701234567@s.whatsapp.net" or "123456789012345@lid", or a local sender such as "local:alice"`;
+}
+
+/** A non-empty list; "everyone" is null, never an empty list (that would silence the group). */
+export function validateAllowedSenders(senders: readonly unknown[]): string | null {
+  if (senders.length === 0) {
+    return 'allowed senders must list at least one sender, e.g. ["491701234567@s.whatsapp.net"]; to let everyone wake the group, clear the list instead';
+  }
+  if (senders.length > MAX_ALLOWED_SENDERS) {
+    return `allowed senders may list at most ${MAX_ALLOWED_SENDERS} senders, got ${senders.length}`;
+  }
+  for (const sender of senders) {
+    const problem = validateSender(sender);
+    if (problem) return problem;
+  }
+  return null;
 }

@@ -160,7 +160,7 @@ export class Router {
     const stored = store.insertMessage(message);
     if (!stored || stored.isBotMessage) return;
     if (!this.accepting) return; // stored; start-up recovery picks it up
-    if (!shouldWake(group, stored.text)) return;
+    if (!shouldWake(group, stored)) return;
 
     const entry = this.live.get(group.jid);
     if (entry && entry.kind === 'messages' && this.pipeToLiveRun(group, entry)) return;

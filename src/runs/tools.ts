@@ -13,7 +13,13 @@ import { authorizeTool, canSeeAllTasks } from '../core/authz.js';
 import type { Logger } from '../core/logger.js';
 import { TOOL_NAMES, type ToolName } from '../core/protocol.js';
 import type { Group, Task } from '../core/types.js';
-import { validateFolder, validateJid, validateTrigger } from '../core/validate.js';
+import {
+  MAX_ALLOWED_SENDERS,
+  validateAllowedSenders,
+  validateFolder,
+  validateJid,
+  validateTrigger,
+} from '../core/validate.js';
 import { validateSchedule } from '../scheduler/schedule.js';
 import type { StoreApi } from '../store/api.js';
 import type { Outbox } from './outbox.js';
@@ -80,6 +86,7 @@ const schemas = {
     folder: z.string().max(64),
     trigger: z.string().max(64),
     requires_trigger: z.boolean().optional(),
+    allowed_senders: z.array(z.string().max(128)).min(1).max(MAX_ALLOWED_SENDERS).optional(),
   }),
   unregister_group: z.strictObject({ jid: z.string().max(256) }),
   read_egress_allowlist: z.strictObject({}),
@@ -100,6 +107,11 @@ class Refusal extends Error {
 /** What an unknown tool's name is audited as: the name only when it looks like one. */
 function toolNameTarget(name: string): string {
   return /^[A-Za-z0-9_.:-]{1,64}$/.test(name) ? name : '(invalid tool name)';
+}
+
+/** Names the argument in a validation message, as schema errors do. */
+function prefixed(field: string, problem: string | null): string | null {
+  return problem === null ? null : `${field}: ${problem}`;
 }
 
 /** A plain error answer that is not a policy refusal (not found, invalid value). */
@@ -317,14 +329,27 @@ export class ToolHost {
         jid: chat.jid,
         name: group?.name ?? chat.name,
         lastActivity: chat.lastActivity,
-        registered: group ? { folder: group.folder, trigger: group.trigger, isMain: group.isMain } : null,
+        registered: group
+          ? {
+              folder: group.folder,
+              trigger: group.trigger,
+              isMain: group.isMain,
+              allowedSenders: group.allowedSenders,
+            }
+          : null,
       };
     });
   }
 
   private registerGroup(ctx: ToolContext, args: Args<'register_group'>): Group {
     this.authorize(ctx, { tool: 'register_group' }, `register_group:${args.jid}`);
-    const problem = validateJid(args.jid) ?? validateFolder(args.folder) ?? validateTrigger(args.trigger);
+    const problem =
+      validateJid(args.jid) ??
+      validateFolder(args.folder) ??
+      validateTrigger(args.trigger) ??
+      (args.allowed_senders
+        ? prefixed('allowed_senders', validateAllowedSenders(args.allowed_senders))
+        : null);
     if (problem) throw new ToolError(problem);
     const group: Group = {
       jid: args.jid,
@@ -335,6 +360,7 @@ export class ToolHost {
       isMain: false,
       containerConfig: {},
       dailyTokenBudget: null,
+      allowedSenders: args.allowed_senders ?? null,
       addedAt: new Date(this.options.now()).toISOString(),
     };
     try {

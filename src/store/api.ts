@@ -187,6 +187,8 @@ export interface StoreApi extends AuditSink {
 
   // ---- groups' budget ----
   setDailyTokenBudget(groupFolder: string, tokens: number | null): void;
+  /** Who may wake the group (SPEC §2.5); null lets everyone. Validated; unknown jid throws. */
+  setAllowedSenders(jid: string, senders: readonly string[] | null): void;
 }
 
 export type { TaskStatus };

@@ -5,6 +5,7 @@
 
 import type Database from 'better-sqlite3';
 import type { ContainerConfig, Group } from '../core/types.js';
+import { validateAllowedSenders } from '../core/validate.js';
 import { GroupConflictError, StoreInputError } from './errors.js';
 import { flag } from './rows.js';
 
@@ -19,6 +20,7 @@ interface GroupRow {
   is_main: number;
   container_config: string;
   daily_token_budget: number | null;
+  allowed_senders: string | null;
   added_at: string;
 }
 
@@ -31,11 +33,13 @@ interface GroupParams {
   isMain: 0 | 1;
   containerConfig: string;
   dailyTokenBudget: number | null;
+  allowedSenders: string | null;
   addedAt: string;
 }
 
 const GROUP_COLUMNS =
-  'jid, folder, name, trigger, requires_trigger, is_main, container_config, daily_token_budget, added_at';
+  'jid, folder, name, trigger, requires_trigger, is_main, container_config, daily_token_budget, ' +
+  'allowed_senders, added_at';
 
 function toGroup(row: GroupRow): Group {
   return {
@@ -48,8 +52,18 @@ function toGroup(row: GroupRow): Group {
     // Written only by addGroup from a typed ContainerConfig; json_valid() guards the text.
     containerConfig: JSON.parse(row.container_config) as ContainerConfig,
     dailyTokenBudget: row.daily_token_budget,
+    // Written only from a validated string[]; the CHECK constraint guards the JSON shape.
+    allowedSenders: row.allowed_senders === null ? null : (JSON.parse(row.allowed_senders) as string[]),
     addedAt: row.added_at,
   };
+}
+
+/** Validated, de-duplicated JSON for the allowed_senders column; null stays null. */
+function allowedSendersJson(senders: readonly string[] | null): string | null {
+  if (senders === null) return null;
+  const problem = validateAllowedSenders(senders);
+  if (problem) throw new StoreInputError(problem);
+  return JSON.stringify([...new Set(senders)]);
 }
 
 function describe(group: Group): string {
@@ -64,6 +78,7 @@ export class GroupTables {
   private readonly insertStmt: Database.Statement<[GroupParams]>;
   private readonly deleteStmt: Database.Statement<[string]>;
   private readonly setBudgetStmt: Database.Statement<[number | null, string]>;
+  private readonly setAllowedSendersStmt: Database.Statement<[string | null, string]>;
   private readonly getCursorStmt: Database.Statement<[string], { seq: number }>;
   private readonly setCursorStmt: Database.Statement<[string, number]>;
   private readonly deleteCursorStmt: Database.Statement<[string]>;
@@ -83,9 +98,10 @@ export class GroupTables {
     this.insertStmt = db.prepare(`
       INSERT INTO groups (${GROUP_COLUMNS})
       VALUES (@jid, @folder, @name, @trigger, @requiresTrigger, @isMain, @containerConfig,
-              @dailyTokenBudget, @addedAt)`);
+              @dailyTokenBudget, @allowedSenders, @addedAt)`);
     this.deleteStmt = db.prepare('DELETE FROM groups WHERE jid = ?');
     this.setBudgetStmt = db.prepare('UPDATE groups SET daily_token_budget = ? WHERE folder = ?');
+    this.setAllowedSendersStmt = db.prepare('UPDATE groups SET allowed_senders = ? WHERE jid = ?');
     this.getCursorStmt = db.prepare('SELECT seq FROM cursors WHERE chat_jid = ?');
     this.setCursorStmt = db.prepare(`
       INSERT INTO cursors (chat_jid, seq) VALUES (?, ?)
@@ -165,6 +181,7 @@ export class GroupTables {
       isMain: flag(group.isMain),
       containerConfig: JSON.stringify(group.containerConfig ?? {}),
       dailyTokenBudget: group.dailyTokenBudget,
+      allowedSenders: allowedSendersJson(group.allowedSenders ?? null),
       addedAt: group.addedAt,
     });
     // A re-registered chat still has the messages of its earlier registration
@@ -191,6 +208,13 @@ export class GroupTables {
     }
     if (this.setBudgetStmt.run(tokens, groupFolder).changes === 0) {
       throw new StoreInputError(`no registered group has folder '${groupFolder}'`);
+    }
+  }
+
+  /** Null lets everyone wake the group; a list lets only those senders (SPEC §2.5). */
+  setAllowedSenders(jid: string, senders: readonly string[] | null): void {
+    if (this.setAllowedSendersStmt.run(allowedSendersJson(senders), jid).changes === 0) {
+      throw new StoreInputError(`no registered group ${jid}; see: nanoclaw groups list`);
     }
   }
 

@@ -165,12 +165,20 @@ CREATE INDEX runs_open ON runs (started_at_ms) WHERE outcome IS NULL;
 ALTER TABLE messages ADD COLUMN from_owner INTEGER NOT NULL DEFAULT 0 CHECK (from_owner IN (0, 1));
 `;
 
+// Version 5: the per-group sender allowlist (SPEC §2.5), a JSON array of sender
+// ids; NULL means everyone may wake the group.
+const V5_ALLOWED_SENDERS = `
+ALTER TABLE groups ADD COLUMN allowed_senders TEXT
+  CHECK (allowed_senders IS NULL OR (json_valid(allowed_senders) AND json_type(allowed_senders) = 'array'));
+`;
+
 /** All migrations in order; migration i (0-based) brings the schema to version i + 1. */
 export const MIGRATIONS: readonly Migration[] = [
   { name: 'initial schema', sql: V1_SCHEMA },
   { name: 'usage table', sql: V2_USAGE },
   { name: 'audit count', sql: V3_AUDIT_COUNT },
   { name: 'runs table, messages.from_owner', sql: V4_RUNS_AND_OWNER },
+  { name: 'group sender allowlist', sql: V5_ALLOWED_SENDERS },
 ];
 
 export function schemaVersion(db: Database.Database): number {

@@ -168,6 +168,10 @@ export class Store implements StoreApi {
     this.groups.setDailyTokenBudget(groupFolder, tokens);
   }
 
+  setAllowedSenders(jid: string, senders: readonly string[] | null): void {
+    this.groups.setAllowedSenders(jid, senders);
+  }
+
   // ---- tasks ----
   createTask(task: NewTask): Task {
     return this.tasks.createTask(task);

@@ -86,6 +86,7 @@ describe('run start gates', () => {
         isMain: false,
         containerConfig: { additionalMounts: [mount] },
         dailyTokenBudget: null,
+        allowedSenders: null,
         addedAt: new Date().toISOString(),
       });
     }

@@ -13,6 +13,7 @@ export function makeGroup(folder: string, overrides: Partial<Group> = {}): Group
     isMain: false,
     containerConfig: {},
     dailyTokenBudget: null,
+    allowedSenders: null,
     addedAt: new Date(0).toISOString(),
     ...overrides,
   };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { anyWakes, shouldWake, startsWithTrigger } from '../../../src/core/trigger.js';
+import { anyWakes, senderMayWake, shouldWake, startsWithTrigger } from '../../../src/core/trigger.js';
 
-const andyGroup = { isMain: false, requiresTrigger: true, trigger: '@Andy' };
+const andyGroup = { isMain: false, requiresTrigger: true, trigger: '@Andy', allowedSenders: null };
 
 describe('startsWithTrigger', () => {
   it('matches the trigger at the start followed by a non-word character or the end', () => {
@@ -48,40 +48,74 @@ describe('startsWithTrigger', () => {
   });
 });
 
+/** A message from an ordinary group member, as the router sees it. */
+function msg(text: string, sender = 'local:alice', extra: { fromMe?: boolean; isBotMessage?: boolean } = {}) {
+  return { text, sender, fromMe: extra.fromMe ?? false, isBotMessage: extra.isBotMessage ?? false };
+}
+
 describe('shouldWake', () => {
   it('wakes main and trigger-free groups on any message', () => {
-    expect(shouldWake({ ...andyGroup, isMain: true }, 'just chatting')).toBe(true);
-    expect(shouldWake({ ...andyGroup, requiresTrigger: false }, 'just chatting')).toBe(true);
+    expect(shouldWake({ ...andyGroup, isMain: true }, msg('just chatting'))).toBe(true);
+    expect(shouldWake({ ...andyGroup, requiresTrigger: false }, msg('just chatting'))).toBe(true);
   });
 
   it("honours each group's own trigger", () => {
-    const bobGroup = { isMain: false, requiresTrigger: true, trigger: '@Bob' };
-    expect(shouldWake(andyGroup, '@Andy hi')).toBe(true);
-    expect(shouldWake(andyGroup, 'hi all')).toBe(false);
-    expect(shouldWake(bobGroup, '@Andy hi')).toBe(false);
-    expect(shouldWake(bobGroup, '@bob hi')).toBe(true);
+    const bobGroup = { ...andyGroup, trigger: '@Bob' };
+    expect(shouldWake(andyGroup, msg('@Andy hi'))).toBe(true);
+    expect(shouldWake(andyGroup, msg('hi all'))).toBe(false);
+    expect(shouldWake(bobGroup, msg('@Andy hi'))).toBe(false);
+    expect(shouldWake(bobGroup, msg('@bob hi'))).toBe(true);
+  });
+});
+
+describe('sender allowlist', () => {
+  const listed = { ...andyGroup, allowedSenders: ['491701234567@s.whatsapp.net', 'local:alice'] };
+
+  it('lets only listed senders wake the group, trigger still required', () => {
+    expect(shouldWake(listed, msg('@Andy hi', '491701234567@s.whatsapp.net'))).toBe(true);
+    expect(shouldWake(listed, msg('@Andy hi', 'local:alice'))).toBe(true);
+    expect(shouldWake(listed, msg('@Andy hi', '491709999999@s.whatsapp.net'))).toBe(false);
+    expect(shouldWake(listed, msg('@Andy hi', 'local:bob'))).toBe(false);
+    expect(shouldWake(listed, msg('no trigger', 'local:alice'))).toBe(false);
+  });
+
+  it('applies to trigger-free groups too', () => {
+    const open = { ...listed, requiresTrigger: false };
+    expect(shouldWake(open, msg('anything', 'local:alice'))).toBe(true);
+    expect(shouldWake(open, msg('anything', 'local:bob'))).toBe(false);
+  });
+
+  it('null means everyone (the default)', () => {
+    expect(senderMayWake(andyGroup, msg('x', 'local:anyone'))).toBe(true);
+  });
+
+  it("never applies to main, and always lets the owner's own messages through", () => {
+    expect(shouldWake({ ...listed, isMain: true }, msg('hello', 'local:bob'))).toBe(true);
+    expect(shouldWake(listed, msg('@Andy hi', '4915550000@s.whatsapp.net', { fromMe: true }))).toBe(true);
+  });
+
+  it('a non-listed message is context only: a batch wakes only through a listed sender', () => {
+    expect(anyWakes(listed, [msg('@Andy from bob', 'local:bob')])).toBe(false);
+    expect(anyWakes(listed, [msg('@Andy from bob', 'local:bob'), msg('@Andy now', 'local:alice')])).toBe(
+      true,
+    );
   });
 });
 
 describe('anyWakes', () => {
   it('wakes when some human message carries the trigger', () => {
-    expect(
-      anyWakes(andyGroup, [
-        { text: 'context', isBotMessage: false },
-        { text: '@Andy summarise', isBotMessage: false },
-      ]),
-    ).toBe(true);
+    expect(anyWakes(andyGroup, [msg('context'), msg('@Andy summarise')])).toBe(true);
   });
 
   it("never wakes on the assistant's own messages, even in main", () => {
     const main = { ...andyGroup, isMain: true };
-    expect(anyWakes(andyGroup, [{ text: '@Andy said this', isBotMessage: true }])).toBe(false);
-    expect(anyWakes(main, [{ text: 'Andy: done', isBotMessage: true }])).toBe(false);
-    expect(anyWakes(main, [{ text: 'hello', isBotMessage: false }])).toBe(true);
+    expect(anyWakes(andyGroup, [msg('@Andy said this', 'bot', { isBotMessage: true })])).toBe(false);
+    expect(anyWakes(main, [msg('Andy: done', 'bot', { isBotMessage: true })])).toBe(false);
+    expect(anyWakes(main, [msg('hello')])).toBe(true);
   });
 
   it('does not wake on an empty batch or on messages without the trigger', () => {
     expect(anyWakes(andyGroup, [])).toBe(false);
-    expect(anyWakes(andyGroup, [{ text: 'hey @Andy', isBotMessage: false }])).toBe(false);
+    expect(anyWakes(andyGroup, [msg('hey @Andy')])).toBe(false);
   });
 });

@@ -143,6 +143,32 @@ describe('groups', () => {
     expect((await call(main, 'unregister_group', { jid: 'fake:work' })).ok).toBe(true);
   });
 
+  it('registers a group with a sender allowlist, and refuses a bad one naming the field', async () => {
+    const ok = await call(main, 'register_group', {
+      jid: 'local:club',
+      name: 'Club',
+      folder: 'club',
+      trigger: '@Andy',
+      allowed_senders: ['491701234567@s.whatsapp.net', 'local:alice'],
+    });
+    expect(ok.ok).toBe(true);
+    expect(t.host.store.getGroupByJid('local:club')?.allowedSenders).toEqual([
+      '491701234567@s.whatsapp.net',
+      'local:alice',
+    ]);
+    for (const allowed_senders of [['alice'], [], ['491701234567@g.us'], 'local:alice']) {
+      const bad = await call(main, 'register_group', {
+        jid: 'local:club2',
+        name: 'Club 2',
+        folder: 'club2',
+        trigger: '@Andy',
+        allowed_senders,
+      });
+      expect(bad.ok ? '' : bad.error).toMatch(/allowed_senders/);
+    }
+    expect(t.host.store.getGroupByJid('local:club2')).toBeUndefined();
+  });
+
   it('refuses a bad folder with the field named and an example', async () => {
     const answer = await call(main, 'register_group', {
       jid: 'local:x',

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { GroupConflictError, StoreInputError } from '../../../src/store/errors.js';
-import { group, message, tempStore } from './helpers.js';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { GroupTables } from '../../../src/store/groups.js';
+import { MIGRATIONS, migrate } from '../../../src/store/migrations.js';
+import { group, message, tempDir, tempStore } from './helpers.js';
 
 describe('groups', () => {
   it('round-trips every field, main first in the listing', () => {
@@ -9,6 +13,7 @@ describe('groups', () => {
       containerConfig: { additionalMounts: [{ hostPath: '~/photos', readonly: true }], runTimeoutMs: 60_000 },
       dailyTokenBudget: 100_000,
       requiresTrigger: true,
+      allowedSenders: ['491701234567@s.whatsapp.net', 'local:alice'],
     });
     const main = group({
       jid: 'me@s.whatsapp.net',
@@ -103,6 +108,43 @@ describe('groups', () => {
     expect(() => store.setDailyTokenBudget('nobody', 1)).toThrow(/no registered group has folder 'nobody'/);
     expect(() => store.setDailyTokenBudget('family', -1)).toThrow(StoreInputError);
     expect(() => store.setDailyTokenBudget('family', 1.5)).toThrow(StoreInputError);
+  });
+});
+
+describe('sender allowlist', () => {
+  it('sets, de-duplicates and clears the list; refuses bad senders, an empty list and unknown chats', () => {
+    const { store } = tempStore();
+    store.addGroup(group());
+    expect(store.getGroupByJid('family@g.us')!.allowedSenders).toBeNull();
+    store.setAllowedSenders('family@g.us', ['local:alice', '123456789012345@lid', 'local:alice']);
+    expect(store.getGroupByJid('family@g.us')!.allowedSenders).toEqual([
+      'local:alice',
+      '123456789012345@lid',
+    ]);
+    store.setAllowedSenders('family@g.us', null);
+    expect(store.getGroupByJid('family@g.us')!.allowedSenders).toBeNull();
+    expect(() => store.setAllowedSenders('family@g.us', ['alice'])).toThrow(
+      /sender "alice" is invalid: use .*"local:alice"/,
+    );
+    expect(() => store.setAllowedSenders('family@g.us', [])).toThrow(StoreInputError);
+    expect(() => store.setAllowedSenders('nobody@g.us', ['local:alice'])).toThrow(/no registered group/);
+    expect(() => store.addGroup(group({ jid: 'x@g.us', folder: 'x', allowedSenders: ['x@g.us'] }))).toThrow(
+      StoreInputError,
+    );
+    expect(store.getGroupByJid('x@g.us')).toBeUndefined();
+  });
+
+  it('migrates groups of an older database to "everyone"', () => {
+    const db = new Database(path.join(tempDir(), 'old.db'));
+    const version = MIGRATIONS.findIndex((m) => m.name === 'group sender allowlist');
+    migrate(db, MIGRATIONS.slice(0, version), 'old.db');
+    db.prepare(
+      `INSERT INTO groups (jid, folder, name, trigger, requires_trigger, is_main, added_at)
+       VALUES ('old@g.us', 'old', 'Old', '@Andy', 1, 0, '2025-01-01T00:00:00Z')`,
+    ).run();
+    migrate(db, MIGRATIONS, 'old.db');
+    expect(new GroupTables(db).getGroupByJid('old@g.us')?.allowedSenders).toBeNull();
+    db.close();
   });
 });
 

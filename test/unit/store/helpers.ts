@@ -77,6 +77,7 @@ export function group(overrides: Partial<Group> = {}): Group {
     isMain: false,
     containerConfig: {},
     dailyTokenBudget: null,
+    allowedSenders: null,
     addedAt: '2025-03-01T09:00:00.000Z',
     ...overrides,
   };

@@ -63,6 +63,7 @@ function build(runs: FakeRuns): { host: Host; fake: FakeBaileys } {
       isMain,
       containerConfig: {},
       dailyTokenBudget: null,
+      allowedSenders: null,
       addedAt: new Date().toISOString(),
     });
   group(OWNER, 'main', true);
