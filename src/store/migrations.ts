@@ -145,11 +145,21 @@ ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1 CHECK (count >= 1)
 CREATE INDEX audit_run ON audit (run_id, action, reason, target);
 `;
 
+// Version 4 keeps what a reply quotes (SPEC §2.7): the quoted message's id, its
+// sender and a short excerpt, so the prompt shows it even once the quoted
+// message itself has aged out or was never stored.
+const V4_REPLY_CONTEXT = `
+ALTER TABLE messages ADD COLUMN reply_to_id TEXT;
+ALTER TABLE messages ADD COLUMN reply_to_sender TEXT;
+ALTER TABLE messages ADD COLUMN reply_to_excerpt TEXT;
+`;
+
 /** All migrations in order; migration i (0-based) brings the schema to version i + 1. */
 export const MIGRATIONS: readonly Migration[] = [
   { name: 'initial schema', sql: V1_SCHEMA },
   { name: 'usage table', sql: V2_USAGE },
   { name: 'audit count', sql: V3_AUDIT_COUNT },
+  { name: 'reply context', sql: V4_REPLY_CONTEXT },
 ];
 
 export function schemaVersion(db: Database.Database): number {
