@@ -153,7 +153,12 @@ export function createHost(deps: HostDeps): Host {
     },
     groupsDir: config.paths.groupsDir,
     promptView: (group) =>
-      promptViewFor(group, { assistantName: config.assistantName, timeZone: config.timeZone, now }),
+      promptViewFor(group, {
+        assistantName: config.assistantName,
+        timeZone: config.timeZone,
+        now,
+        channelName: (jid) => channelFor(jid)?.name,
+      }),
     maxPromptBytes: config.maxPromptBytes,
     maxMessageBytes: config.maxMessageBytes,
     minFreeDiskBytes: config.minFreeDiskMb * 1024 * 1024,

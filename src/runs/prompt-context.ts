@@ -11,6 +11,8 @@ export interface PromptContextOptions {
   assistantName: string;
   timeZone: string;
   now: () => number;
+  /** The name of the channel that owns the chat, when the host knows it (else guessed from the id). */
+  channelName?: (jid: string) => string | undefined;
 }
 
 /** Formats instants as local ISO-8601 with offset in one zone; one Intl formatter per prompt. */
@@ -49,7 +51,9 @@ function pad(n: number): string {
 /** The view of one prompt for `group`: header with the time now, and local message times. */
 export function promptViewFor(group: Group, options: PromptContextOptions): PromptView {
   const format = localTimeFormatter(options.timeZone);
-  const { channel, chatType } = describeChat(group.jid);
+  const described = describeChat(group.jid);
+  const channel = options.channelName?.(group.jid) ?? described.channel;
+  const { chatType } = described;
   const header = contextHeader(
     { assistantName: options.assistantName, chatName: group.name, chatJid: group.jid, channel, chatType },
     { timeZone: options.timeZone, now: format(options.now()) },
