@@ -45,9 +45,11 @@ export type ChatType = 'group' | 'direct';
  * owner's own (direct) chat and other local chats stand for groups.
  */
 export function describeChat(jid: string): { channel: string; chatType: ChatType } {
-  if (jid.startsWith('local:')) return { channel: 'local', chatType: jid === 'local:main' ? 'direct' : 'group' };
+  if (jid.startsWith('local:'))
+    return { channel: 'local', chatType: jid === 'local:main' ? 'direct' : 'group' };
   if (jid.endsWith('@g.us')) return { channel: 'whatsapp', chatType: 'group' };
-  if (jid.endsWith('@s.whatsapp.net') || jid.endsWith('@lid')) return { channel: 'whatsapp', chatType: 'direct' };
+  if (jid.endsWith('@s.whatsapp.net') || jid.endsWith('@lid'))
+    return { channel: 'whatsapp', chatType: 'direct' };
   return { channel: 'unknown', chatType: 'direct' };
 }
 
@@ -92,11 +94,7 @@ function formatMessage(m: PromptMessage, localTime: (iso: string) => string): st
 const AS_STORED = (iso: string): string => iso;
 
 /** Messages are rendered in the order given; callers pass them oldest first (by seq). */
-export function formatPrompt(
-  messages: readonly PromptMessage[],
-  omitted = 0,
-  view?: PromptView,
-): string {
+export function formatPrompt(messages: readonly PromptMessage[], omitted = 0, view?: PromptView): string {
   const localTime = view?.localTime ?? AS_STORED;
   const lines = messages.map((m) => formatMessage(m, localTime));
   const note =

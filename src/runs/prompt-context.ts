@@ -35,7 +35,14 @@ export function localTimeFormatter(timeZone: string): (utcMs: number) => string 
     const parts = format.formatToParts(new Date(utcMs));
     const get = (type: Intl.DateTimeFormatPartTypes): number =>
       Number(parts.find((part) => part.type === type)?.value ?? 0);
-    const wallMs = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
+    const wallMs = Date.UTC(
+      get('year'),
+      get('month') - 1,
+      get('day'),
+      get('hour'),
+      get('minute'),
+      get('second'),
+    );
     const offsetMinutes = Math.round((wallMs - Math.floor(utcMs / 1000) * 1000) / 60_000);
     const sign = offsetMinutes < 0 ? '-' : '+';
     const abs = Math.abs(offsetMinutes);

@@ -126,7 +126,9 @@ export class LocalChannel implements Channel {
       );
     }
     if (replyTo !== undefined && (typeof replyTo !== 'string' || replyTo.trim() === '')) {
-      return this.reject('field "replyTo" must be the id of an earlier message, e.g. {"text": "yes", "replyTo": "q1"}');
+      return this.reject(
+        'field "replyTo" must be the id of an earlier message, e.g. {"text": "yes", "replyTo": "q1"}',
+      );
     }
     const chatJid = chat ?? LOCAL_MAIN_JID;
     if (chatJid !== LOCAL_MAIN_JID && !this.options.isRegistered(chatJid)) {

@@ -136,7 +136,9 @@ describe('scheduled tasks through the host', () => {
     ]);
     // The answer went to the chat (the echoed note's <internal> part is stripped as any answer's would be).
     expect(t.channel.sent[0].jid).toBe(MAIN);
-    expect(t.channel.sent[0].text).toMatch(/^reply: <context .*<task>daily briefing<\/task>\n<\/scheduled_task>$/s);
+    expect(t.channel.sent[0].text).toMatch(
+      /^reply: <context .*<task>daily briefing<\/task>\n<\/scheduled_task>$/s,
+    );
     expect(runs.runs[0].request.task?.contextMode).toBe('group');
     await until(() => t?.host.store.getTask(task.id)?.status === 'completed');
     expect(t.host.store.taskRuns(task.id)[0].status).toBe('success');

@@ -50,7 +50,9 @@ describe('local times', () => {
       now: () => 0,
       channelName: () => 'terminal',
     });
-    expect(view.header).toContain('chat_type="direct" channel="terminal" time_zone="UTC" now="1970-01-01T00:00:00+00:00"');
+    expect(view.header).toContain(
+      'chat_type="direct" channel="terminal" time_zone="UTC" now="1970-01-01T00:00:00+00:00"',
+    );
   });
 });
 
@@ -67,7 +69,9 @@ describe('starter CLAUDE.md', () => {
 
   it('says who the agent is, which chat, where archives are, and that it may edit the file', () => {
     const text = starterMemory(group('120363@g.us', 'Family', 'family'), 'Andy');
-    expect(text).toContain('You are Andy, the assistant in the group chat "Family" (id 120363@g.us) on whatsapp.');
+    expect(text).toContain(
+      'You are Andy, the assistant in the group chat "Family" (id 120363@g.us) on whatsapp.',
+    );
     expect(text).toContain('conversations/');
     expect(text).toContain('Edit it freely');
     expect(starterMemory(group('local:main', 'Main', 'main'), 'Andy')).toContain('direct (one-to-one) chat');
