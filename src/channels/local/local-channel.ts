@@ -3,7 +3,8 @@
 // is the owner's. In JSON mode every input line is one object
 // `{"text", "sender"?, "chat"?, "id"?, "replyTo"?}` (`id` names the message so a
 // later line can quote it with `replyTo`; the host looks the quoted message up
-// in the store) and every outbound message is printed as one
+// in the store; ids are unique per chat, a repeated one counts as a redelivery
+// and is stored once) and every outbound message is printed as one
 // line `{"chat","text","id"}` — a stable scripting interface. `id` is the
 // outbox id: a line repeated after a crash carries the same id.
 
