@@ -14,6 +14,9 @@ import type { StartLine } from '../src/core/protocol.js';
 import type { HostConnection } from './protocol-io.js';
 
 const MESSAGE_RE = /<message\b[^>]*>([\s\S]*?)<\/message>/g;
+const MESSAGES_RE = /(?:^|\n)<messages>\n[\s\S]*\n?<\/messages>$/;
+const QUOTED_RE = /^<quoted\b[^>]*>[\s\S]*?<\/quoted>/;
+const TASK_RE = /\n<task>([\s\S]*)<\/task>\n<\/scheduled_task>$/;
 
 function unescapeXml(text: string): string {
   return text
@@ -24,12 +27,21 @@ function unescapeXml(text: string): string {
     .replace(/&amp;/g, '&');
 }
 
-/** The message bodies of a `<messages>` prompt joined by "\n"; any other prompt unchanged. */
+/**
+ * The message bodies of a `<messages>` prompt joined by "\n" (a context header
+ * before the element and a quoted excerpt inside a message are left out), the
+ * task text of a `<scheduled_task>` prompt; any other prompt unchanged.
+ */
 export function promptText(prompt: string): string {
   const trimmed = prompt.trim();
-  if (!trimmed.startsWith('<messages>') || !trimmed.endsWith('</messages>')) return prompt;
-  const bodies = [...trimmed.matchAll(MESSAGE_RE)].map((m) => unescapeXml(m[1]));
-  return bodies.join('\n');
+  const messages = MESSAGES_RE.exec(trimmed);
+  if (messages) {
+    const bodies = [...messages[0].matchAll(MESSAGE_RE)].map((m) => unescapeXml(m[1].replace(QUOTED_RE, '')));
+    return bodies.join('\n');
+  }
+  const task = TASK_RE.exec(trimmed);
+  if (task) return unescapeXml(task[1]);
+  return prompt;
 }
 
 type ExitCode = number;

@@ -11,6 +11,7 @@ import type { Config } from './config/config.js';
 import { GroupQueue } from './queue/group-queue.js';
 import { Outbox } from './runs/outbox.js';
 import { Router } from './runs/router.js';
+import { promptViewFor } from './runs/prompt-context.js';
 import { ToolHost } from './runs/tools.js';
 import type { AgentRuns } from './runs/types.js';
 import { Scheduler } from './scheduler/scheduler.js';
@@ -157,6 +158,13 @@ export function createHost(deps: HostDeps): Host {
       release: (taskId) => scheduler.release(taskId),
     },
     groupsDir: config.paths.groupsDir,
+    promptView: (group) =>
+      promptViewFor(group, {
+        assistantName: config.assistantName,
+        timeZone: config.timeZone,
+        now,
+        channelName: (jid) => channelFor(jid)?.name,
+      }),
     maxPromptBytes: config.maxPromptBytes,
     maxMessageBytes: config.maxMessageBytes,
     minFreeDiskBytes: config.minFreeDiskMb * 1024 * 1024,

@@ -67,6 +67,25 @@ export interface InboundMessage {
    */
   fromOwner?: boolean;
   chatName?: string;
+  /** The message this one quotes (a reply); the host fills in what the channel did not know. */
+  replyTo?: InboundReply;
+}
+
+/** What a channel knows of a quoted message: at least its id. */
+export interface InboundReply {
+  id: string;
+  senderName?: string;
+  /** The quoted text; cut to an excerpt when stored. */
+  text?: string;
+}
+
+/** A quoted message as stored and shown in the prompt. */
+export interface ReplyContext {
+  id: string;
+  /** Null when neither the channel nor the store knew who wrote it. */
+  senderName: string | null;
+  /** At most QUOTE_EXCERPT_CHARS characters; null when the quoted text is unknown. */
+  excerpt: string | null;
 }
 
 export interface StoredMessage {
@@ -82,6 +101,8 @@ export interface StoredMessage {
   isBotMessage: boolean;
   /** See InboundMessage.fromOwner. */
   fromOwner: boolean;
+  /** Set when the message quotes another (SPEC §2.7). */
+  replyTo?: ReplyContext | null;
 }
 
 export type ScheduleType = 'cron' | 'interval' | 'once';

@@ -24,6 +24,7 @@ import type { SandboxBackend } from '../sandbox/types.js';
 import type { RunOutcomeKind, StoreApi } from '../store/api.js';
 import { startAgentProcess, type AgentProcess } from './agent-process.js';
 import { formatMiB, measureDiskUsage } from './disk-usage.js';
+import { ensureStarterMemory } from './group-memory.js';
 import type { ToolHost } from './tools.js';
 import type { AgentRuns, LiveRun, RunCallbacks, RunOutcome, RunRequest, RunStopReason } from './types.js';
 
@@ -209,6 +210,12 @@ export class ProcessRuns implements AgentRuns {
       return { ok: false, refusedToStart: true, error: err.message };
     }
 
+    try {
+      ensureStarterMemory(path.join(config.paths.groupsDir, group.folder), group, config.assistantName);
+    } catch (err) {
+      // Memory is a convenience: a full disk or odd permissions must not keep the chat unanswered.
+      logger.warn({ err, group: group.folder }, 'could not write the starter CLAUDE.md');
+    }
     const runDir = path.join(config.paths.runsDir, run.runId);
     fs.mkdirSync(runDir, { recursive: true, mode: 0o755 });
     const closers: Array<() => Promise<void>> = [];

@@ -11,7 +11,7 @@
 import path from 'node:path';
 import fs from 'node:fs';
 import type { Logger } from '../core/logger.js';
-import { boundedPrompt } from '../core/prompt.js';
+import { boundedPrompt, formatTaskPrompt, type PromptView } from '../core/prompt.js';
 import { anyWakes, shouldWake } from '../core/trigger.js';
 import type { Group, InboundMessage, StoredMessage, Task } from '../core/types.js';
 import type { StoreApi } from '../store/api.js';
@@ -57,6 +57,8 @@ export interface RouterOptions {
     onRetriesExhausted: (groupJid: string) => void,
   ) => WorkQueue;
   tasks: TaskEvents;
+  /** The context header and local times of a group's prompts; without it, none and stored (UTC) times. */
+  promptView?: (group: Group) => PromptView;
   /** Where group folders live: a cut message's full text is saved in its group's folder. */
   groupsDir: string;
   /** Most messages put into one prompt; older ones stay for the next run. */
@@ -318,11 +320,15 @@ export class Router {
    */
   private promptFor(group: Group, messages: StoredMessage[]): string | null {
     const maxPromptBytes = this.options.maxPromptBytes ?? 96 * 1024;
-    const bounded = boundedPrompt(messages, {
-      maxPromptBytes,
-      maxMessageBytes: Math.min(this.options.maxMessageBytes ?? 16 * 1024, Math.floor(maxPromptBytes / 2)),
-      fullTextPath,
-    });
+    const bounded = boundedPrompt(
+      messages,
+      {
+        maxPromptBytes,
+        maxMessageBytes: Math.min(this.options.maxMessageBytes ?? 16 * 1024, Math.floor(maxPromptBytes / 2)),
+        fullTextPath,
+      },
+      this.options.promptView?.(group),
+    );
     try {
       for (const message of bounded.cut) {
         writeFileAtomic(path.join(this.options.groupsDir, group.folder, fullTextPath(message)), message.text);
@@ -551,7 +557,7 @@ export class Router {
     const run = runs.start(
       {
         group,
-        prompt: task.prompt,
+        prompt: formatTaskPrompt(task, this.options.promptView?.(group)),
         sessionId: isolated ? undefined : store.getSession(group.folder),
         task: { id: task.id, contextMode: task.contextMode },
       },

@@ -2,7 +2,8 @@
 // short transaction (chat upsert + message insert) on statements prepared once.
 
 import type Database from 'better-sqlite3';
-import type { ChatInfo, InboundMessage, StoredMessage } from '../core/types.js';
+import { quoteExcerpt } from '../core/prompt.js';
+import type { ChatInfo, InboundMessage, ReplyContext, StoredMessage } from '../core/types.js';
 import { flag, isoToMs } from './rows.js';
 
 /** Channel recorded for a chat first seen through insertMessage, which carries no channel. */
@@ -26,6 +27,9 @@ interface MessageRow {
   from_me: number;
   is_bot_message: number;
   from_owner: number;
+  reply_to_id: string | null;
+  reply_to_sender: string | null;
+  reply_to_excerpt: string | null;
 }
 
 interface ChatParams {
@@ -36,8 +40,25 @@ interface ChatParams {
   lastActivityMs: number;
 }
 
-/** chat_jid, id, sender, sender_name, text, timestamp, ts_ms, from_me, is_bot_message, from_owner */
-type MessageParams = [string, string, string, string, string, string, number, 0 | 1, 0 | 1, 0 | 1];
+/**
+ * chat_jid, id, sender, sender_name, text, timestamp, ts_ms, from_me, is_bot_message, from_owner,
+ * reply_to_id, reply_to_sender, reply_to_excerpt
+ */
+type MessageParams = [
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+  number,
+  0 | 1,
+  0 | 1,
+  0 | 1,
+  string | null,
+  string | null,
+  string | null,
+];
 /** jid, name, last_activity, last_activity_ms (positional: this runs once per ingested message) */
 type TouchChatParams = [string, string | null, string, number];
 
@@ -64,6 +85,10 @@ function toStoredMessage(row: MessageRow): StoredMessage {
     fromMe: row.from_me === 1,
     isBotMessage: row.is_bot_message === 1,
     fromOwner: row.from_owner === 1,
+    replyTo:
+      row.reply_to_id === null
+        ? null
+        : { id: row.reply_to_id, senderName: row.reply_to_sender, excerpt: row.reply_to_excerpt },
   };
 }
 
@@ -76,6 +101,7 @@ export class MessageTables {
   private readonly messagesSinceStmt: Database.Statement<[string, number, number], MessageRow>;
   private readonly latestSeqStmt: Database.Statement<[string], { seq: number | null }>;
   private readonly pruneStmt: Database.Statement<[number]>;
+  private readonly quotedStmt: Database.Statement<[string, string], { sender_name: string; text: string }>;
   private readonly insertTx: Database.Transaction<(message: InboundMessage) => StoredMessage | null>;
 
   constructor(db: Database.Database) {
@@ -94,11 +120,12 @@ export class MessageTables {
     // other constraint violation still throws.
     this.insertMessageStmt = db.prepare(`
       INSERT INTO messages (chat_jid, id, sender, sender_name, text, timestamp, ts_ms, from_me, is_bot_message,
-        from_owner)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            from_owner, reply_to_id, reply_to_sender, reply_to_excerpt)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (chat_jid, id) DO NOTHING`);
     this.messagesSinceStmt = db.prepare(`
-      SELECT seq, chat_jid, id, sender, sender_name, text, timestamp, from_me, is_bot_message, from_owner
+      SELECT seq, chat_jid, id, sender, sender_name, text, timestamp, from_me, is_bot_message, from_owner,
+             reply_to_id, reply_to_sender, reply_to_excerpt
       FROM messages
       WHERE chat_jid = ? AND is_bot_message = 0 AND seq > ?
       ORDER BY seq
@@ -107,6 +134,8 @@ export class MessageTables {
       'SELECT MAX(seq) AS seq FROM messages WHERE chat_jid = ? AND is_bot_message = 0',
     );
     this.pruneStmt = db.prepare('DELETE FROM messages WHERE ts_ms < ?');
+    // Served by UNIQUE (chat_jid, id).
+    this.quotedStmt = db.prepare('SELECT sender_name, text FROM messages WHERE chat_jid = ? AND id = ?');
     this.insertTx = db.transaction((message: InboundMessage) => this.insertUnlocked(message));
   }
 
@@ -138,6 +167,7 @@ export class MessageTables {
     this.touchChatStmt.run(message.chatJid, message.chatName ?? null, message.timestamp, tsMs);
     const text = message.text;
     if (text === null || !HAS_VISIBLE_TEXT.test(text)) return null;
+    const replyTo = message.replyTo ? this.replyContext(message.chatJid, message.replyTo) : null;
     const result = this.insertMessageStmt.run(
       message.chatJid,
       message.id,
@@ -149,6 +179,9 @@ export class MessageTables {
       flag(message.fromMe),
       flag(message.isBotMessage),
       flag(message.fromOwner ?? false),
+      replyTo?.id ?? null,
+      replyTo?.senderName ?? null,
+      replyTo?.excerpt ?? null,
     );
     if (result.changes === 0) return null;
     return {
@@ -162,7 +195,20 @@ export class MessageTables {
       fromMe: message.fromMe,
       isBotMessage: message.isBotMessage,
       fromOwner: message.fromOwner ?? false,
+      replyTo,
     };
+  }
+
+  /**
+   * What a reply quotes: the stored message with that id in the same chat wins
+   * (its sender name is the one the prompt already shows); otherwise what the
+   * channel sent along. Only an excerpt is kept.
+   */
+  private replyContext(chatJid: string, reply: NonNullable<InboundMessage['replyTo']>): ReplyContext {
+    const quoted = this.quotedStmt.get(chatJid, reply.id);
+    const senderName = quoted?.sender_name ?? reply.senderName ?? null;
+    const text = quoted?.text ?? reply.text ?? null;
+    return { id: reply.id, senderName, excerpt: text === null ? null : quoteExcerpt(text) };
   }
 
   /** `limit` omitted means all (SQLite's LIMIT -1). */

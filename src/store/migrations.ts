@@ -172,6 +172,15 @@ ALTER TABLE groups ADD COLUMN allowed_senders TEXT
   CHECK (allowed_senders IS NULL OR (json_valid(allowed_senders) AND json_type(allowed_senders) = 'array'));
 `;
 
+// Version 6 keeps what a reply quotes (SPEC §2.7): the quoted message's id, its
+// sender and a short excerpt, so the prompt shows it even once the quoted
+// message itself has aged out or was never stored.
+const V6_REPLY_CONTEXT = `
+ALTER TABLE messages ADD COLUMN reply_to_id TEXT;
+ALTER TABLE messages ADD COLUMN reply_to_sender TEXT;
+ALTER TABLE messages ADD COLUMN reply_to_excerpt TEXT;
+`;
+
 /** All migrations in order; migration i (0-based) brings the schema to version i + 1. */
 export const MIGRATIONS: readonly Migration[] = [
   { name: 'initial schema', sql: V1_SCHEMA },
@@ -179,6 +188,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: 'audit count', sql: V3_AUDIT_COUNT },
   { name: 'runs table, messages.from_owner', sql: V4_RUNS_AND_OWNER },
   { name: 'group sender allowlist', sql: V5_ALLOWED_SENDERS },
+  { name: 'reply context', sql: V6_REPLY_CONTEXT },
 ];
 
 export function schemaVersion(db: Database.Database): number {

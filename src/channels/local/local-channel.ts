@@ -1,7 +1,10 @@
 // The local channel: talk to the assistant from a terminal, or script it with
 // JSON lines (`nanoclaw chat --json`). Chat ids are `local:<name>`; `local:main`
 // is the owner's. In JSON mode every input line is one object
-// `{"text", "sender"?, "chat"?}` and every outbound message is printed as one
+// `{"text", "sender"?, "chat"?, "id"?, "replyTo"?}` (`id` names the message so a
+// later line can quote it with `replyTo`; the host looks the quoted message up
+// in the store; ids are unique per chat, a repeated one counts as a redelivery
+// and is stored once) and every outbound message is printed as one
 // line `{"chat","text","id"}` — a stable scripting interface. `id` is the
 // outbox id: a line repeated after a crash carries the same id.
 
@@ -30,6 +33,8 @@ interface ParsedInput {
   text: string;
   sender: string;
   chat: string;
+  id?: string;
+  replyTo?: string;
 }
 
 export class LocalChannel implements Channel {
@@ -87,7 +92,7 @@ export class LocalChannel implements Channel {
     this.options.events.onChatMetadata({ jid: parsed.chat, timestamp });
     this.options.events.onMessage({
       chatJid: parsed.chat,
-      id: `local-${this.options.now()}-${++this.counter}`,
+      id: parsed.id ?? `local-${this.options.now()}-${++this.counter}`,
       sender: `local:${parsed.sender}`,
       senderName: parsed.sender,
       text: parsed.text,
@@ -96,6 +101,7 @@ export class LocalChannel implements Channel {
       isBotMessage: false,
       // local:main is the owner's own terminal; other local chats play other people.
       fromOwner: parsed.chat === LOCAL_MAIN_JID,
+      ...(parsed.replyTo ? { replyTo: { id: parsed.replyTo } } : {}),
     });
   }
 
@@ -109,7 +115,7 @@ export class LocalChannel implements Channel {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       return this.reject('expected a JSON object such as {"text": "hello"}');
     }
-    const { text, sender, chat } = value as Record<string, unknown>;
+    const { text, sender, chat, id, replyTo } = value as Record<string, unknown>;
     if (typeof text !== 'string') return this.reject('field "text" must be a string, e.g. {"text": "hello"}');
     if (sender !== undefined && typeof sender !== 'string') {
       return this.reject('field "sender" must be a string, e.g. {"text": "hi", "sender": "alice"}');
@@ -117,13 +123,29 @@ export class LocalChannel implements Channel {
     if (chat !== undefined && (typeof chat !== 'string' || !chat.startsWith('local:'))) {
       return this.reject('field "chat" must be a local chat id, e.g. {"text": "hi", "chat": "local:family"}');
     }
+    if (id !== undefined && (typeof id !== 'string' || id.trim() === '' || id.startsWith('local-'))) {
+      return this.reject(
+        'field "id" must be a non-empty string not starting with "local-", e.g. {"text": "hi", "id": "q1"}',
+      );
+    }
+    if (replyTo !== undefined && (typeof replyTo !== 'string' || replyTo.trim() === '')) {
+      return this.reject(
+        'field "replyTo" must be the id of an earlier message, e.g. {"text": "yes", "replyTo": "q1"}',
+      );
+    }
     const chatJid = chat ?? LOCAL_MAIN_JID;
     if (chatJid !== LOCAL_MAIN_JID && !this.options.isRegistered(chatJid)) {
       return this.reject(
         `chat "${chatJid}" is not a registered group; add it with: nanoclaw groups add ${chatJid} --name NAME --folder FOLDER --trigger @${this.options.assistantName}`,
       );
     }
-    return { text, sender: sender ?? 'user', chat: chatJid };
+    return {
+      text,
+      sender: sender ?? 'user',
+      chat: chatJid,
+      ...(id !== undefined ? { id } : {}),
+      ...(replyTo !== undefined ? { replyTo } : {}),
+    };
   }
 
   private reject(message: string): null {

@@ -5,11 +5,11 @@
 
 import type { Channel, ChannelEvents } from '../../core/channel.js';
 import type { Logger } from '../../core/logger.js';
-import type { InboundMessage } from '../../core/types.js';
+import type { InboundMessage, InboundReply } from '../../core/types.js';
 import { readLinkedAccount } from './auth.js';
 import { Backoff } from './backoff.js';
 import { LidResolver, normalizeJid, splitJid } from './lid.js';
-import { parseUpsertMessage, type ParsedMessage } from './parse.js';
+import { parseUpsertMessage, type ParsedMessage, type ParsedQuote } from './parse.js';
 import {
   DisconnectCode,
   type ClearTimer,
@@ -371,6 +371,7 @@ export class WhatsAppChannel implements Channel {
         : undefined;
     const text = parsed.text;
     const isBotMessage = parsed.fromMe && text !== null && text.startsWith(`${this.deps.assistantName}: `);
+    const replyTo = parsed.quoted ? await this.quotedReply(parsed.quoted) : undefined;
     return {
       chatJid,
       id: parsed.id,
@@ -383,6 +384,23 @@ export class WhatsAppChannel implements Channel {
       // The account is the owner's, in any chat; the assistant's replies go out through it too.
       fromOwner: parsed.fromMe && !isBotMessage,
       ...(chatName ? { chatName } : {}),
+      ...(replyTo ? { replyTo } : {}),
+    };
+  }
+
+  /** A quoted author is only a JID here: the host prefers the name stored with the quoted message. */
+  private async quotedReply(quoted: ParsedQuote): Promise<InboundReply> {
+    const own = this.socket?.user;
+    let senderName: string | undefined;
+    if (quoted.senderJid) {
+      const jid = await this.lids.toPhoneJid(quoted.senderJid);
+      const isOwn = own !== undefined && normalizeJid(own.id) === jid;
+      senderName = (isOwn ? own.name : undefined) ?? splitJid(jid)?.user ?? jid;
+    }
+    return {
+      id: quoted.id,
+      ...(senderName ? { senderName } : {}),
+      ...(quoted.text !== null ? { text: quoted.text } : {}),
     };
   }
 }

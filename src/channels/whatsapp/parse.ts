@@ -18,6 +18,16 @@ export interface ParsedMessage {
   text: string | null;
   timestampSeconds: number | null;
   pushName: string | null;
+  /** Set when the message quotes another. */
+  quoted?: ParsedQuote;
+}
+
+export interface ParsedQuote {
+  id: string;
+  /** The quoted message's author as addressed (may be a LID); absent when WhatsApp did not say. */
+  senderJid?: string;
+  /** The quoted message's text as the agent would see it; null when it carried none. */
+  text: string | null;
 }
 
 /** Wrappers whose `message` holds the real content. */
@@ -92,6 +102,31 @@ export function extractText(content: WAContentLike | null | undefined): string |
   );
 }
 
+/** Content kinds that can quote another message (they carry a `contextInfo`). */
+const QUOTING_KINDS = [
+  'extendedTextMessage',
+  'imageMessage',
+  'videoMessage',
+  'ptvMessage',
+  'documentMessage',
+  'audioMessage',
+  'stickerMessage',
+] as const;
+
+/** The message this one replies to, from Baileys' `contextInfo` (stanzaId, participant, quotedMessage). */
+export function extractQuote(content: WAContentLike | null | undefined): ParsedQuote | null {
+  const m = unwrapContent(content);
+  if (!m) return null;
+  for (const kind of QUOTING_KINDS) {
+    const info = m[kind]?.contextInfo;
+    const id = nonEmpty(info?.stanzaId);
+    if (!info || !id) continue;
+    const senderJid = nonEmpty(info.participant);
+    return { id, ...(senderJid ? { senderJid } : {}), text: extractText(info.quotedMessage) };
+  }
+  return null;
+}
+
 function toSeconds(value: WAMessageLike['messageTimestamp']): number | null {
   if (value === null || value === undefined) return null;
   const seconds = typeof value === 'number' ? value : value.toNumber();
@@ -114,6 +149,7 @@ export function parseUpsertMessage(msg: WAMessageLike): ParsedMessage | null {
   const participant = msg.key.participant ?? msg.participant ?? null;
   const senderJid = fromMe ? null : isGroup ? participant : chatJid;
   const senderJidAlt = isGroup ? msg.key.participantAlt : msg.key.remoteJidAlt;
+  const quoted = extractQuote(msg.message);
 
   return {
     chatJid,
@@ -126,5 +162,6 @@ export function parseUpsertMessage(msg: WAMessageLike): ParsedMessage | null {
     text: extractText(msg.message),
     timestampSeconds: toSeconds(msg.messageTimestamp),
     pushName: nonEmpty(msg.pushName),
+    ...(quoted ? { quoted } : {}),
   };
 }

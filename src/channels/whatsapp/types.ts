@@ -14,21 +14,31 @@ export interface LongLike {
   toNumber(): number;
 }
 
+/** Baileys' `ContextInfo`: set on a message that quotes (replies to) another. */
+export interface ContextInfoLike {
+  /** The quoted message's id. */
+  stanzaId?: string | null;
+  /** The quoted message's author. */
+  participant?: string | null;
+  quotedMessage?: WAContentLike | null;
+}
+
 /** Media and other content kinds we only need to recognise or read a caption from. */
 export interface CaptionedLike {
   caption?: string | null;
+  contextInfo?: ContextInfoLike | null;
 }
 
 export interface WAContentLike {
   conversation?: string | null;
-  extendedTextMessage?: { text?: string | null } | null;
+  extendedTextMessage?: { text?: string | null; contextInfo?: ContextInfoLike | null } | null;
   imageMessage?: CaptionedLike | null;
   videoMessage?: (CaptionedLike & { gifPlayback?: boolean | null }) | null;
   ptvMessage?: CaptionedLike | null;
   documentMessage?: (CaptionedLike & { fileName?: string | null; title?: string | null }) | null;
   documentWithCaptionMessage?: { message?: WAContentLike | null } | null;
-  audioMessage?: { ptt?: boolean | null } | null;
-  stickerMessage?: object | null;
+  audioMessage?: { ptt?: boolean | null; contextInfo?: ContextInfoLike | null } | null;
+  stickerMessage?: { contextInfo?: ContextInfoLike | null } | null;
   locationMessage?: { name?: string | null; address?: string | null } | null;
   liveLocationMessage?: object | null;
   contactMessage?: { displayName?: string | null } | null;

@@ -17,7 +17,8 @@ const NOW = (): { timestamp: string } => ({ timestamp: new Date().toISOString() 
 /** Answers and ends, so `settled()` can resolve. */
 const answerOnce = (): FakeRuns =>
   new FakeRuns(async (run) => {
-    await run.output(`reply: ${run.request.prompt.slice(0, 200)}`);
+    // The tail of the prompt holds the newest message (the context header comes first).
+    await run.output(`reply: ${run.request.prompt.slice(-200)}`);
     run.finish({ ok: true });
   });
 

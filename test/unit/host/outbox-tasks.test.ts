@@ -121,9 +121,25 @@ describe('scheduled tasks through the host', () => {
     });
     expect(answer.ok).toBe(true);
     await t.channel.waitForSent(1);
-    expect(t.channel.sent[0].text).toBe('reply: daily briefing');
-    expect(runs.runs[0].request.task?.contextMode).toBe('group');
     const task = t.host.store.listTasks()[0];
+    // The run is told it is a scheduled task, which one, and where its output goes.
+    const [header, ...body] = runs.runs[0].request.prompt.split('\n');
+    expect(header).toMatch(
+      /^<context assistant="Andy" chat="main" chat_id="fake:main" chat_type="direct" channel="fake" time_zone="UTC" now="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00"\/>$/,
+    );
+    expect(body).toEqual([
+      `<scheduled_task id="${task.id}" schedule_type="once" schedule_value="${task.scheduleValue}">`,
+      'This is a scheduled task, not a live conversation: no human is waiting for an answer right now. ' +
+        'Your final output is sent to this chat as a message (wrap it in <internal>…</internal> to send nothing).',
+      '<task>daily briefing</task>',
+      '</scheduled_task>',
+    ]);
+    // The answer went to the chat (the echoed note's <internal> part is stripped as any answer's would be).
+    expect(t.channel.sent[0].jid).toBe(MAIN);
+    expect(t.channel.sent[0].text).toMatch(
+      /^reply: <context .*<task>daily briefing<\/task>\n<\/scheduled_task>$/s,
+    );
+    expect(runs.runs[0].request.task?.contextMode).toBe('group');
     await until(() => t?.host.store.getTask(task.id)?.status === 'completed');
     expect(t.host.store.taskRuns(task.id)[0].status).toBe('success');
   });
@@ -143,7 +159,10 @@ describe('scheduled tasks through the host', () => {
       });
     }
     await until(() => runs.runs.length === 2);
-    const byPrompt = Object.fromEntries(runs.runs.map((r) => [r.request.prompt, r.request.sessionId]));
+    const taskText = (prompt: string): string | undefined => /<task>(.*)<\/task>/.exec(prompt)?.[1];
+    const byPrompt = Object.fromEntries(
+      runs.runs.map((r) => [taskText(r.request.prompt), r.request.sessionId]),
+    );
     expect(byPrompt).toEqual({ isolated: undefined, group: 'session-abc' });
   });
 

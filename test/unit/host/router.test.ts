@@ -37,7 +37,9 @@ describe('inbound routing', () => {
     await t.channel.waitForSent(1);
     expect(t.channel.sent[0].jid).toBe(MAIN);
     expect(t.channel.sent[0].text).toContain('hello there');
-    expect(t.channel.sent[0].text).toMatch(/^reply: <messages>/);
+    expect(t.channel.sent[0].text).toMatch(
+      /^reply: <context assistant="Andy" chat="main" chat_id="fake:main" chat_type="direct" channel="fake" time_zone="UTC" now="[^"]+"\/>\n<messages>\n<message sender="[^"]+" time="[^"]+\+00:00">hello there<\/message>\n<\/messages>$/,
+    );
   });
 
   it('gates a non-main group on its own trigger and gives earlier messages as context', async () => {

@@ -201,6 +201,28 @@ describe('echo prompt parsing and the prompt stream', () => {
     expect(promptText('just text <b>')).toBe('just text <b>');
   });
 
+  it('reads the bodies past a context header, without the quoted excerpt of a reply', () => {
+    const prompt = [
+      '<context assistant="Andy" chat="Main" chat_id="local:main" chat_type="direct" channel="local" time_zone="UTC" now="n"/>',
+      '<messages>',
+      '<message sender="A" time="t1" reply_to="q1"><quoted sender="B">earlier &lt;/quoted&gt; text</quoted>yes</message>',
+      '<message sender="C" time="t2">/sleep 1</message>',
+      '</messages>',
+    ].join('\n');
+    expect(promptText(prompt)).toBe('yes\n/sleep 1');
+  });
+
+  it('reads the task text of a scheduled task prompt', () => {
+    const prompt = [
+      '<context assistant="Andy" chat="Main" chat_id="local:main" chat_type="direct" channel="local" time_zone="UTC" now="n"/>',
+      '<scheduled_task id="t1" schedule_type="once" schedule_value="v">',
+      'This is a scheduled task.',
+      '<task>say &lt;hi&gt;\n/tool list_tasks {}</task>',
+      '</scheduled_task>',
+    ].join('\n');
+    expect(promptText(prompt)).toBe('say <hi>\n/tool list_tasks {}');
+  });
+
   it('yields pushed prompts in order and ends after end()', async () => {
     const stream = new PromptStream();
     stream.push('a');

@@ -160,3 +160,46 @@ describe('pruneMessages', () => {
     expect(store.listChats()).toHaveLength(1);
   });
 });
+
+describe('replies (SPEC §2.7)', () => {
+  it('stores what a reply quotes and reads it back, after a reopen too', () => {
+    const handle = tempStore();
+    const first = handle.store.insertMessage(message({ id: 'Q1', senderName: 'Ann', text: 'dinner at 8?' }));
+    const reply = handle.store.insertMessage(
+      message({ id: 'R1', senderName: 'Bo', text: 'yes', replyTo: { id: 'Q1' } }),
+    );
+    const expected = { id: 'Q1', senderName: 'Ann', excerpt: 'dinner at 8?' };
+    expect(reply?.replyTo).toEqual(expected);
+    const store = handle.reopen();
+    const stored = store.messagesSince('family@g.us', 0);
+    expect(stored.map((m) => [m.id, m.replyTo])).toEqual([
+      ['Q1', null],
+      ['R1', expected],
+    ]);
+    expect(first?.replyTo).toBeNull();
+  });
+
+  it('prefers the stored quoted message over what the channel sent, and keeps only an excerpt', () => {
+    const { store } = tempStore();
+    store.insertMessage(message({ id: 'Q1', senderName: 'Ann (stored)', text: 'x'.repeat(500) }));
+    const reply = store.insertMessage(
+      message({ text: 'ok', replyTo: { id: 'Q1', senderName: '15550001111', text: 'what the phone had' } }),
+    );
+    expect(reply?.replyTo?.senderName).toBe('Ann (stored)');
+    expect([...(reply?.replyTo?.excerpt ?? '')]).toHaveLength(200);
+  });
+
+  it('keeps what the channel sent when the quoted message is not stored, or just the id', () => {
+    const { store } = tempStore();
+    const known = store.insertMessage(
+      message({ text: 'ok', replyTo: { id: 'OLD', senderName: '15550001111', text: 'from last year' } }),
+    );
+    expect(known?.replyTo).toEqual({ id: 'OLD', senderName: '15550001111', excerpt: 'from last year' });
+    const bare = store.insertMessage(message({ text: 'ok', replyTo: { id: 'GONE' } }));
+    expect(bare?.replyTo).toEqual({ id: 'GONE', senderName: null, excerpt: null });
+    // A quote is looked up in the same chat only: another chat's message with that id is not it.
+    store.insertMessage(message({ chatJid: 'other@g.us', id: 'X1', senderName: 'Eve', text: 'secret' }));
+    const elsewhere = store.insertMessage(message({ text: 'ok', replyTo: { id: 'X1' } }));
+    expect(elsewhere?.replyTo).toEqual({ id: 'X1', senderName: null, excerpt: null });
+  });
+});

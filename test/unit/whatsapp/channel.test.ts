@@ -435,6 +435,28 @@ describe('inbound', () => {
     ]);
   });
 
+  it('passes what a reply quotes on: id, the quoted author (own name for own messages) and text', async () => {
+    const { baileys, recorded } = await connected();
+    const reply = (stanzaId: string, participant: string, quoted: string): WAMessageLike => ({
+      ...text(`re ${stanzaId}`),
+      message: {
+        extendedTextMessage: {
+          text: `re ${stanzaId}`,
+          contextInfo: { stanzaId, participant, quotedMessage: { conversation: quoted } },
+        },
+      },
+    });
+    baileys.latest.upsert([
+      reply('Q1', '15554445555@s.whatsapp.net', 'dinner at 8?'),
+      reply('Q2', '15550001111:7@s.whatsapp.net', 'Andy: done'),
+    ]);
+    await flushAsync();
+    expect(recorded.messages.map((m) => m.replyTo)).toEqual([
+      { id: 'Q1', senderName: '15554445555', text: 'dinner at 8?' },
+      { id: 'Q2', senderName: 'Owner', text: 'Andy: done' },
+    ]);
+  });
+
   it('handles append upserts too, and skips status broadcasts', async () => {
     const { baileys, recorded } = await connected();
     recorded.metadata.length = 0;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { extractText, parseUpsertMessage } from '../../../src/channels/whatsapp/parse.js';
+import { extractQuote, extractText, parseUpsertMessage } from '../../../src/channels/whatsapp/parse.js';
 import type { WAContentLike, WAMessageLike } from '../../../src/channels/whatsapp/types.js';
 
 function msg(message: WAContentLike | null, key: Partial<WAMessageLike['key']> = {}): WAMessageLike {
@@ -131,5 +131,79 @@ describe('parseUpsertMessage', () => {
   it('ignores entries without a chat or id', () => {
     expect(parseUpsertMessage(msg({ conversation: 'x' }, { remoteJid: null }))).toBeNull();
     expect(parseUpsertMessage(msg({ conversation: 'x' }, { id: undefined }))).toBeNull();
+  });
+});
+
+describe('quoted messages (replies)', () => {
+  it('reads the quoted id, author and text from extendedTextMessage.contextInfo', () => {
+    const parsed = parseUpsertMessage(
+      msg(
+        {
+          extendedTextMessage: {
+            text: 'yes, 8 is fine',
+            contextInfo: {
+              stanzaId: 'Q1',
+              participant: '15554445555@s.whatsapp.net',
+              quotedMessage: { conversation: 'dinner at 8?' },
+            },
+          },
+        },
+        { remoteJid: '1203630@g.us', participant: '15552223333@s.whatsapp.net' },
+      ),
+    );
+    expect(parsed?.text).toBe('yes, 8 is fine');
+    expect(parsed?.quoted).toEqual({
+      id: 'Q1',
+      senderJid: '15554445555@s.whatsapp.net',
+      text: 'dinner at 8?',
+    });
+  });
+
+  it.each<[string, Parameters<typeof extractQuote>[0], ReturnType<typeof extractQuote>]>([
+    [
+      'an image caption replying to an image',
+      {
+        imageMessage: {
+          caption: 'this one',
+          contextInfo: { stanzaId: 'Q2', quotedMessage: { imageMessage: {} } },
+        },
+      },
+      { id: 'Q2', text: '[image]' },
+    ],
+    [
+      'a voice note replying inside a disappearing chat',
+      {
+        ephemeralMessage: {
+          message: {
+            audioMessage: {
+              ptt: true,
+              contextInfo: {
+                stanzaId: 'Q3',
+                participant: '1@lid',
+                quotedMessage: { conversation: 'call me' },
+              },
+            },
+          },
+        },
+      },
+      { id: 'Q3', senderJid: '1@lid', text: 'call me' },
+    ],
+    [
+      'a reply whose quoted content WhatsApp did not send',
+      { extendedTextMessage: { text: 'hm', contextInfo: { stanzaId: 'Q4' } } },
+      { id: 'Q4', text: null },
+    ],
+    [
+      'a mention or forward (contextInfo without a quoted id)',
+      { extendedTextMessage: { text: '@Bo look', contextInfo: { participant: 'x@s.whatsapp.net' } } },
+      null,
+    ],
+    ['a plain message', { conversation: 'hi' }, null],
+  ])('%s', (_name, content, expected) => {
+    expect(extractQuote(content)).toEqual(expected);
+  });
+
+  it('leaves quoted out of messages that quote nothing', () => {
+    expect(parseUpsertMessage(msg({ conversation: 'hi' }))).not.toHaveProperty('quoted');
   });
 });
