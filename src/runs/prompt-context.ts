@@ -6,6 +6,7 @@
 
 import { contextHeader, describeChat, type PromptView } from '../core/prompt.js';
 import type { Group } from '../core/types.js';
+import { zoneOffsetReader } from '../scheduler/schedule.js';
 
 export interface PromptContextOptions {
   assistantName: string;
@@ -21,29 +22,11 @@ export function localTimeFormatter(timeZone: string): (utcMs: number) => string 
     // No zone data needed: the common case on servers costs no Intl at all.
     return (utcMs) => `${new Date(utcMs).toISOString().slice(0, 19)}+00:00`;
   }
-  const format = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-  });
+  const offsetOf = zoneOffsetReader(timeZone);
   return (utcMs) => {
-    const parts = format.formatToParts(new Date(utcMs));
-    const get = (type: Intl.DateTimeFormatPartTypes): number =>
-      Number(parts.find((part) => part.type === type)?.value ?? 0);
-    const wallMs = Date.UTC(
-      get('year'),
-      get('month') - 1,
-      get('day'),
-      get('hour'),
-      get('minute'),
-      get('second'),
-    );
-    const offsetMinutes = Math.round((wallMs - Math.floor(utcMs / 1000) * 1000) / 60_000);
+    const offsetMs = offsetOf(utcMs);
+    const wallMs = Math.floor(utcMs / 1000) * 1000 + offsetMs;
+    const offsetMinutes = Math.round(offsetMs / 60_000);
     const sign = offsetMinutes < 0 ? '-' : '+';
     const abs = Math.abs(offsetMinutes);
     const offset = `${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;

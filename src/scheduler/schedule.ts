@@ -184,7 +184,15 @@ function wallTimeToUtc(wallMs: number, timeZone: string): number {
 
 /** Offset of `timeZone` from UTC at the instant `utcMs` (positive east of Greenwich). */
 function zoneOffsetMs(utcMs: number, timeZone: string): number {
-  const parts = new Intl.DateTimeFormat('en-US', {
+  return zoneOffsetReader(timeZone)(utcMs);
+}
+
+/**
+ * Reads the offset of `timeZone` from UTC at any instant, with one Intl
+ * formatter built up front (callers formatting many instants reuse it).
+ */
+export function zoneOffsetReader(timeZone: string): (utcMs: number) => number {
+  const format = new Intl.DateTimeFormat('en-US', {
     timeZone,
     hourCycle: 'h23',
     year: 'numeric',
@@ -193,19 +201,22 @@ function zoneOffsetMs(utcMs: number, timeZone: string): number {
     hour: 'numeric',
     minute: 'numeric',
     second: 'numeric',
-  }).formatToParts(new Date(utcMs));
-  const get = (type: Intl.DateTimeFormatPartTypes): number =>
-    Number(parts.find((part) => part.type === type)?.value ?? 0);
-  const wallMs = Date.UTC(
-    get('year'),
-    get('month') - 1,
-    get('day'),
-    get('hour'),
-    get('minute'),
-    get('second'),
-  );
-  const wholeSecondUtcMs = Math.floor(utcMs / 1000) * 1000;
-  return wallMs - wholeSecondUtcMs;
+  });
+  return (utcMs) => {
+    const parts = format.formatToParts(new Date(utcMs));
+    const get = (type: Intl.DateTimeFormatPartTypes): number =>
+      Number(parts.find((part) => part.type === type)?.value ?? 0);
+    const wallMs = Date.UTC(
+      get('year'),
+      get('month') - 1,
+      get('day'),
+      get('hour'),
+      get('minute'),
+      get('second'),
+    );
+    const wholeSecondUtcMs = Math.floor(utcMs / 1000) * 1000;
+    return wallMs - wholeSecondUtcMs;
+  };
 }
 
 /** A bad zone is a configuration error, not the user's: throw rather than blame the schedule. */
