@@ -4,34 +4,67 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import type { Config } from '../config/config.js';
 import { AUDIT_ACTIONS, type AuditAction } from '../core/audit.js';
 import type { Group } from '../core/types.js';
 import { validateAllowedSenders, validateFolder, validateJid, validateTrigger } from '../core/validate.js';
 import type { StoreApi } from '../store/api.js';
 import { CliError } from './context.js';
+import { parseCommandArgs, usageError } from './commands/args.js';
 
 export type Print = (line: string) => void;
+
+function listGroups(args: string[], store: StoreApi, print: Print): void {
+  const { values } = parseCommandArgs('groups list', {
+    args,
+    options: { group: { type: 'string' }, json: { type: 'boolean', default: false } },
+  });
+  const groups = store.listGroups().filter((g) => values.group === undefined || g.folder === values.group);
+  if (values.json) {
+    for (const g of groups) print(JSON.stringify(g));
+    return;
+  }
+  if (groups.length === 0) {
+    print(
+      values.group === undefined ? 'no registered groups' : `no registered group has folder ${values.group}`,
+    );
+    return;
+  }
+  print('jid\tfolder\twakes on\tname\tbudget\tsenders');
+  for (const g of groups) {
+    print(
+      [
+        g.jid,
+        g.folder,
+        g.isMain ? 'main' : g.requiresTrigger ? `trigger ${g.trigger}` : 'no trigger',
+        g.name,
+        g.dailyTokenBudget === null ? '-' : `${g.dailyTokenBudget}/day`,
+        describeAllowedSenders(g),
+      ].join('\t'),
+    );
+  }
+}
+
+/** Audit's row cap: at most this many records unless --limit says otherwise. */
+const DEFAULT_AUDIT_LIMIT = 1000;
+
+function parseLimit(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_AUDIT_LIMIT;
+  if (!/^[1-9][0-9]{0,6}$/.test(value)) {
+    throw usageError('audit', `--limit "${value}" must be a whole number >= 1, e.g. --limit 20`);
+  }
+  return Number(value);
+}
 
 export function groupsCommand(args: string[], config: Config, store: StoreApi, print: Print): void {
   const [sub, ...rest] = args;
   switch (sub) {
     case undefined:
-    case 'list': {
-      const groups = store.listGroups();
-      if (groups.length === 0) print('no registered groups');
-      for (const g of groups) {
-        print(
-          `${g.jid}\t${g.folder}\t${g.isMain ? 'main' : g.requiresTrigger ? `trigger ${g.trigger}` : 'no trigger'}\t${g.name}` +
-            (g.dailyTokenBudget === null ? '' : `\tbudget ${g.dailyTokenBudget}/day`) +
-            `\t${describeAllowedSenders(g)}`,
-        );
-      }
+    case 'list':
+      listGroups(rest, store, print);
       return;
-    }
     case 'add': {
-      const { values, positionals } = parseArgs({
+      const { values, positionals } = parseCommandArgs('groups add', {
         args: rest,
         allowPositionals: true,
         options: {
@@ -44,9 +77,9 @@ export function groupsCommand(args: string[], config: Config, store: StoreApi, p
       });
       const jid = positionals[0];
       if (!jid || !values.name || !values.folder) {
-        throw new CliError(
-          `usage: nanoclaw groups add <jid> --name NAME --folder FOLDER [--trigger @${config.assistantName}] [--no-trigger] [--main]`,
-          2,
+        throw usageError(
+          'groups add',
+          'give a jid, --name and --folder, e.g. local:family --name Family --folder family',
         );
       }
       addGroup(config, store, {
@@ -62,7 +95,8 @@ export function groupsCommand(args: string[], config: Config, store: StoreApi, p
     }
     case 'remove': {
       const jid = rest[0];
-      if (!jid) throw new CliError('usage: nanoclaw groups remove <jid>', 2);
+      if (!jid || rest.length > 1)
+        throw usageError('groups remove', 'give exactly one jid, e.g. local:family');
       if (!store.removeGroup(jid)) throw new CliError(`no registered group ${jid}`);
       print(`unregistered ${jid} (its folder and messages are kept)`);
       return;
@@ -70,7 +104,7 @@ export function groupsCommand(args: string[], config: Config, store: StoreApi, p
     case 'budget': {
       const [jid, value] = rest;
       if (!jid || value === undefined || rest.length > 2) {
-        throw new CliError('usage: nanoclaw groups budget <jid> <tokens|none>, e.g. 200000', 2);
+        throw usageError('groups budget', 'give a jid and a budget, e.g. local:family 200000');
       }
       const group = store.getGroupByJid(jid);
       if (!group) throw new CliError(`no registered group ${jid}`);
@@ -87,14 +121,14 @@ export function groupsCommand(args: string[], config: Config, store: StoreApi, p
       editGroup(rest, store, print);
       return;
     default:
-      throw new CliError(
-        `unknown groups command "${sub}": use list, add, add-main, remove, budget or edit`,
-        2,
+      throw usageError(
+        'groups',
+        `unknown groups command "${sub}"; use list, add, add-main, remove, budget or edit`,
       );
   }
 }
 
-const GROUPS_EDIT_USAGE = `usage: nanoclaw groups edit <jid> --allow <sender> [--allow <sender>...] | --allow-everyone
+export const GROUPS_EDIT_USAGE = `usage: nanoclaw groups edit <jid> --allow <sender> [--allow <sender>...] | --allow-everyone
 
   Sets who may wake the assistant in a group. Messages from other senders are
   still stored and reach the assistant as context the next time it is woken.
@@ -114,28 +148,19 @@ export function describeAllowedSenders(group: Pick<Group, 'isMain' | 'allowedSen
 }
 
 function editGroup(args: string[], store: StoreApi, print: Print): void {
-  if (args.includes('--help') || args.includes('-h')) {
-    print(GROUPS_EDIT_USAGE);
-    return;
-  }
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        allow: { type: 'string', multiple: true },
-        'allow-everyone': { type: 'boolean', default: false },
-      },
-    });
-  } catch (err) {
-    throw new CliError(`${err instanceof Error ? err.message : String(err)}\n${GROUPS_EDIT_USAGE}`, 2);
-  }
+  const parsed = parseCommandArgs('groups edit', {
+    args,
+    allowPositionals: true,
+    options: {
+      allow: { type: 'string', multiple: true },
+      'allow-everyone': { type: 'boolean', default: false },
+    },
+  });
   const { values, positionals } = parsed;
   const allow = values.allow ?? [];
   const everyone = values['allow-everyone'];
   if (positionals.length !== 1 || (allow.length === 0) === !everyone) {
-    throw new CliError(GROUPS_EDIT_USAGE, 2);
+    throw usageError('groups edit', 'give one jid and either --allow <sender> or --allow-everyone');
   }
   const jid = positionals[0];
   const group = store.getGroupByJid(jid);
@@ -183,41 +208,6 @@ export function addGroup(
   return group;
 }
 
-export function tasksCommand(args: string[], store: StoreApi, print: Print): void {
-  const [sub, id] = args;
-  if (sub === undefined || sub === 'list') {
-    const tasks = store.listTasks();
-    if (tasks.length === 0) print('no tasks');
-    for (const t of tasks) {
-      const next = t.nextRunAt === null ? '-' : new Date(t.nextRunAt).toISOString();
-      print(
-        `${t.id}\t${t.groupFolder}\t${t.status}\t${t.scheduleType} ${t.scheduleValue}\tnext ${next}\t${t.prompt.slice(0, 60)}`,
-      );
-    }
-    return;
-  }
-  if (!['pause', 'resume', 'cancel'].includes(sub)) {
-    throw new CliError(`unknown tasks command "${sub}": use list, pause, resume or cancel`, 2);
-  }
-  if (!id) throw new CliError(`usage: nanoclaw tasks ${sub} <task-id>`, 2);
-  const task = store.getTask(id);
-  if (!task) throw new CliError(`no task ${id}`);
-  if (sub === 'cancel') {
-    store.deleteTask(id);
-  } else if (sub === 'pause') {
-    store.updateTask(id, { status: 'paused' });
-  } else {
-    if (task.status !== 'paused')
-      throw new CliError(`task ${id} is ${task.status}; only a paused task can be resumed`);
-    // The running host re-arms from the stored time; a past time runs at once.
-    store.updateTask(id, { status: 'active', nextRunAt: Math.max(task.nextRunAt ?? 0, Date.now()) });
-  }
-  const done = { pause: 'paused', resume: 'resumed', cancel: 'cancelled' }[
-    sub as 'pause' | 'resume' | 'cancel'
-  ];
-  print(`${done} ${id}`);
-}
-
 /** `--since` takes an ISO time or a duration such as `30m`, `24h`, `7d`. */
 export function parseSince(value: string | undefined, nowMs: number): string | undefined {
   if (value === undefined) return undefined;
@@ -237,7 +227,7 @@ export function parseSince(value: string | undefined, nowMs: number): string | u
 }
 
 export function auditCommand(args: string[], store: StoreApi, print: Print): void {
-  const { values } = parseArgs({
+  const { values } = parseCommandArgs('audit', {
     args,
     options: {
       since: { type: 'string' },
@@ -248,13 +238,13 @@ export function auditCommand(args: string[], store: StoreApi, print: Print): voi
     },
   });
   if (values.action !== undefined && !(AUDIT_ACTIONS as readonly string[]).includes(values.action)) {
-    throw new CliError(`--action must be one of ${AUDIT_ACTIONS.join(', ')}`, 2);
+    throw usageError('audit', `--action must be one of ${AUDIT_ACTIONS.join(', ')}`);
   }
   const records = store.listAudit({
     sinceIso: parseSince(values.since, Date.now()),
     group: values.group,
     action: values.action as AuditAction | undefined,
-    limit: values.limit ? Number(values.limit) : 1000,
+    limit: parseLimit(values.limit),
   });
   if (records.length === 0 && !values.json) print('no audit records');
   for (const r of records) {
@@ -267,7 +257,7 @@ export function auditCommand(args: string[], store: StoreApi, print: Print): voi
 }
 
 export function usageCommand(args: string[], store: StoreApi, print: Print): void {
-  const { values } = parseArgs({
+  const { values } = parseCommandArgs('usage', {
     args,
     options: {
       since: { type: 'string' },

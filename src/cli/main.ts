@@ -1,166 +1,108 @@
-// The `nanoclaw` command line: parses the subcommand and hands over to the
-// module that does the work. Errors meant for the user are CliErrors (a clear
-// message and an exit code); anything else is a bug and prints its stack.
+// The `nanoclaw` command line: finds the subcommand in the command table and
+// runs it. `--help` anywhere prints that command's usage (exit 0); errors meant
+// for the user are CliErrors (one clear line and an exit code); anything else
+// is a bug and prints one line, with the stack only under LOG_LEVEL=debug.
 
-import { parseArgs } from 'node:util';
-import { auditCommand, groupsCommand, tasksCommand, usageCommand, addGroup, type Print } from './admin.js';
-import { CliError, loadCliConfig, makeLogger } from './context.js';
-import { doctorCommand } from './doctor.js';
-import { chatOptions, runHost } from './run-host.js';
-import { parseRunsArgs, runsCommand, RUNS_USAGE } from './runs.js';
-import { asStoreError, StoreOpenError, StoreVersionError } from '../store/errors.js';
-import { openStore } from '../store/store.js';
-import type { Config } from '../config/config.js';
-import type { StoreApi } from '../store/api.js';
-import { whatsappAuthCommand, whatsappChannels, linkedAccountOrThrow } from './whatsapp.js';
-import { readLinkedAccount } from '../channels/whatsapp/auth.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { GroupConflictError, StoreInputError, StoreOpenError, StoreVersionError } from '../store/errors.js';
+import { closestName, wantsHelp } from './commands/args.js';
+import { COMMANDS, type Command } from './commands/index.js';
+import { CliError } from './context.js';
+import { findPackageRoot } from './package-root.js';
 
-const USAGE = `usage: nanoclaw <command>
-
-  start                         run the assistant with its WhatsApp channel
-  chat [--json]                 talk to the main group from this terminal (JSON lines with --json)
-  doctor                        check node, database, sandbox, credential, WhatsApp link
-  auth whatsapp [--phone N]     link a WhatsApp account (QR code, or a pairing code with --phone)
-  groups list|add|add-main|remove|budget|edit
-  tasks list|pause|resume|cancel <id>
-  audit [--since 24h] [--group F] [--action A] [--json]
-  usage [--since 7d] [--group F] [--json]
-  runs [--group F] [--limit N] [--json]   the record of agent runs, newest first`;
-
-function withStore<T>(config: Config, fn: (store: StoreApi) => T): T {
-  const store = openStore(config.paths.dbPath);
-  try {
-    return fn(store);
-  } catch (err) {
-    throw asStoreError(err, config.paths.dbPath);
-  } finally {
-    store.close();
-  }
+export interface MainIo {
+  print: (line: string) => void;
+  errors: (line: string) => void;
+  env: NodeJS.ProcessEnv;
 }
 
-/**
- * On a terminal, a first `start` links WhatsApp and registers the self-chat as
- * main, so one command takes a fresh install to a running assistant. Without a
- * terminal it only says what to run (no prompt loop in a service).
- */
-async function firstRunSetup(config: Config, print: Print): Promise<void> {
-  if (readLinkedAccount(config.paths.authDir)) return;
-  if (!process.stdin.isTTY) linkedAccountOrThrow(config);
-  print('No WhatsApp account is linked yet; linking one now.');
-  await whatsappAuthCommand(config, print);
-  const account = linkedAccountOrThrow(config);
-  withStore(config, (store) => {
-    if (store.listGroups().some((g) => g.isMain)) return;
-    addGroup(config, store, mainGroupFor(config, account.jid));
-    print(`Registered your self-chat ${account.jid} as the main group.`);
-  });
+const processIo: MainIo = {
+  print: (line) => process.stdout.write(`${line}\n`),
+  errors: (line) => process.stderr.write(`${line}\n`),
+  env: process.env,
+};
+
+function topLevelUsage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
+  return [
+    'usage: nanoclaw <command> [options]',
+    '',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
+    '',
+    '  nanoclaw <command> --help   that command’s options',
+    '  nanoclaw --version          the installed version',
+  ].join('\n');
 }
 
-function mainGroupFor(config: Config, jid: string) {
-  return {
-    jid,
-    name: 'Main (self-chat)',
-    folder: 'main',
-    trigger: `@${config.assistantName}`,
-    requiresTrigger: false,
-    isMain: true,
+function packageVersion(): string {
+  const root = findPackageRoot(import.meta.url);
+  const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+    version?: string;
   };
+  return manifest.version ?? 'unknown';
 }
 
-export async function main(argv: string[]): Promise<number> {
-  const print: Print = (line) => process.stdout.write(`${line}\n`);
-  const [command, ...rest] = argv;
+function helpFor(command: Command, args: string[]): string {
+  const sub = args[0];
+  return (sub !== undefined && command.subcommandUsage?.[sub]) || command.usage;
+}
+
+export async function main(argv: string[], io: MainIo = processIo): Promise<number> {
+  const [name, ...rest] = argv;
   try {
-    switch (command) {
-      case 'start': {
-        const config = loadCliConfig();
-        const logger = makeLogger(config.logLevel);
-        await firstRunSetup(config, print);
-        return await runHost({
-          config,
-          logger,
-          env: process.env,
-          errors: process.stderr,
-          makeChannels: (events) => whatsappChannels(config, logger, events, print),
-        });
-      }
-      case 'chat': {
-        const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean', default: false } } });
-        const config = loadCliConfig();
-        // The terminal is the conversation: only warnings unless LOG_LEVEL asks for more.
-        const logger = makeLogger(process.env.LOG_LEVEL ? config.logLevel : 'warn');
-        return await runHost(
-          chatOptions(
-            { config, logger, env: process.env, errors: process.stderr },
-            { input: process.stdin, output: process.stdout, json: values.json },
-          ),
-        );
-      }
-      case 'doctor':
-        return await doctorCommand(loadCliConfig(), print);
-      case 'auth': {
-        if (rest[0] !== 'whatsapp') throw new CliError('usage: nanoclaw auth whatsapp [--phone <number>]', 2);
-        const { values } = parseArgs({ args: rest.slice(1), options: { phone: { type: 'string' } } });
-        return await whatsappAuthCommand(loadCliConfig(), print, values.phone);
-      }
-      case 'groups': {
-        const config = loadCliConfig();
-        if (rest[0] === 'add-main') {
-          const account = linkedAccountOrThrow(config);
-          withStore(config, (store) => addGroup(config, store, mainGroupFor(config, account.jid)));
-          print(`registered your self-chat ${account.jid} as the main group`);
-          return 0;
-        }
-        withStore(config, (store) => groupsCommand(rest, config, store, print));
-        return 0;
-      }
-      case 'tasks': {
-        const config = loadCliConfig();
-        withStore(config, (store) => tasksCommand(rest, store, print));
-        return 0;
-      }
-      case 'audit': {
-        const config = loadCliConfig();
-        withStore(config, (store) => auditCommand(rest, store, print));
-        return 0;
-      }
-      case 'usage': {
-        const config = loadCliConfig();
-        withStore(config, (store) => usageCommand(rest, store, print));
-        return 0;
-      }
-      case 'runs': {
-        const options = parseRunsArgs(rest);
-        if (options === null) {
-          print(RUNS_USAGE);
-          return 0;
-        }
-        const config = loadCliConfig();
-        withStore(config, (store) => runsCommand(options, store, print));
-        return 0;
-      }
-      case undefined:
-      case 'help':
-      case '--help':
-      case '-h':
-        print(USAGE);
-        return command === undefined ? 2 : 0;
-      default:
-        throw new CliError(`unknown command "${command}"\n${USAGE}`, 2);
-    }
-  } catch (err) {
-    if (err instanceof CliError) {
-      process.stderr.write(`${err.message}\n`);
-      return err.exitCode;
-    }
-    if (err instanceof StoreOpenError) {
-      process.stderr.write(`nanoclaw: ${err.message}\n`);
-      return 1;
-    }
-    if (err instanceof StoreVersionError) {
-      process.stderr.write(`nanoclaw: ${err.message}\n`);
+    if (name === undefined) {
+      io.errors(topLevelUsage());
       return 2;
     }
-    throw err;
+    if (name === 'help' || name === '--help' || name === '-h') {
+      const topic = COMMANDS.find((c) => c.name === rest[0]);
+      io.print(topic ? helpFor(topic, rest.slice(1)) : topLevelUsage());
+      return 0;
+    }
+    if (name === '--version' || name === '-v' || name === 'version') {
+      io.print(packageVersion());
+      return 0;
+    }
+    const command = COMMANDS.find((c) => c.name === name);
+    if (!command) {
+      const guess = closestName(
+        name,
+        COMMANDS.map((c) => c.name),
+      );
+      io.errors(
+        `nanoclaw: unknown command "${name}"${guess ? `; did you mean "nanoclaw ${guess}"?` : ''} (nanoclaw --help lists them)`,
+      );
+      return 2;
+    }
+    if (wantsHelp(rest)) {
+      io.print(helpFor(command, rest));
+      return 0;
+    }
+    return await command.run(rest, { print: io.print, env: io.env });
+  } catch (err) {
+    return reportError(err, io);
   }
+}
+
+function reportError(err: unknown, io: MainIo): number {
+  if (err instanceof CliError) {
+    io.errors(err.message);
+    return err.exitCode;
+  }
+  if (err instanceof StoreOpenError || err instanceof StoreInputError || err instanceof GroupConflictError) {
+    io.errors(`nanoclaw: ${err.message}`);
+    return 1;
+  }
+  if (err instanceof StoreVersionError) {
+    io.errors(`nanoclaw: ${err.message}`);
+    return 2;
+  }
+  // A bug, not the user's doing: one line; the stack only when asked for.
+  const detail = err instanceof Error ? err.message : String(err);
+  io.errors(
+    `nanoclaw: internal error; see the log (LOG_LEVEL=debug prints the stack): ${detail.split('\n')[0]}`,
+  );
+  if (io.env.LOG_LEVEL === 'debug' && err instanceof Error && err.stack) io.errors(err.stack);
+  return 1;
 }

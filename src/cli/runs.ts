@@ -3,10 +3,9 @@
 // it ended and what it cost. Read straight from SQLite, so it works beside a
 // live host and with none.
 
-import { parseArgs } from 'node:util';
 import type { RunRecord, StoreApi } from '../store/api.js';
 import type { Print } from './admin.js';
-import { CliError } from './context.js';
+import { parseCommandArgs, usageError } from './commands/args.js';
 
 export const RUNS_USAGE = `usage: nanoclaw runs [--group FOLDER] [--limit N] [--json]
 
@@ -31,26 +30,20 @@ export interface RunsOptions {
 
 /** Null means `--help` was asked for. Bad options are usage errors (exit 2), never a stack trace. */
 export function parseRunsArgs(args: string[]): RunsOptions | null {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        group: { type: 'string' },
-        limit: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
-  } catch (err) {
-    const why = err instanceof Error ? err.message : String(err);
-    throw new CliError(`nanoclaw runs: ${why}\n${RUNS_USAGE}`, 2);
-  }
+  const { values } = parseCommandArgs('runs', {
+    args,
+    options: {
+      group: { type: 'string' },
+      limit: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
   if (values.help) return null;
   let limit = DEFAULT_LIMIT;
   if (values.limit !== undefined) {
     if (!/^[1-9][0-9]{0,6}$/.test(values.limit)) {
-      throw new CliError(`--limit "${values.limit}" must be a whole number >= 1, e.g. --limit 20`, 2);
+      throw usageError('runs', `--limit "${values.limit}" must be a whole number >= 1, e.g. --limit 20`);
     }
     limit = Number(values.limit);
   }

@@ -4,7 +4,6 @@
 // error, so a forged identity cannot ride along), authorized by the pure table
 // in core/authz, and every refusal writes one audit record.
 
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
@@ -21,6 +20,7 @@ import {
   validateTrigger,
 } from '../core/validate.js';
 import { validateSchedule } from '../scheduler/schedule.js';
+import { applyTaskStep, newTaskId, taskLimitProblem } from '../scheduler/task-state.js';
 import type { StoreApi } from '../store/api.js';
 import type { Outbox } from './outbox.js';
 
@@ -216,21 +216,11 @@ export class ToolHost {
     this.authorize(ctx, { tool: 'schedule_task', targetGroupFolder: folder }, `schedule_task:${folder}`);
     const target = this.options.store.getGroupByFolder(folder);
     if (!target) throw new ToolError(`target_group_folder: no registered group has folder "${folder}"`);
-    // Paused tasks count too: resuming one needs no second check.
-    const live = this.options.store
-      .listTasks(target.folder)
-      .filter((t) => t.status === 'active' || t.status === 'paused').length;
-    const cap = this.options.maxActiveTasksPerGroup;
-    if (live >= cap) {
-      throw new Refusal(
-        'task_limit',
-        `group "${target.folder}" already has ${live} scheduled tasks, the maximum (${cap}); cancel one before scheduling another`,
-        `schedule_task:${target.folder}`,
-      );
-    }
+    const limit = taskLimitProblem(this.options.store, target.folder, this.options.maxActiveTasksPerGroup);
+    if (limit) throw new Refusal('task_limit', limit, `schedule_task:${target.folder}`);
     const nextRunAt = this.checkSchedule(args.schedule_type, args.schedule_value);
     const task = this.options.store.createTask({
-      id: `task-${randomBytes(6).toString('hex')}`,
+      id: newTaskId(),
       groupFolder: target.folder,
       chatJid: target.jid,
       prompt: args.prompt,
@@ -293,22 +283,15 @@ export class ToolHost {
     id: string,
     status: 'paused' | 'active',
   ): Task | undefined {
-    const task = this.ownTask(ctx, tool, id);
-    if (status === 'active' && task.status !== 'paused') {
-      throw new ToolError(`task ${id} is ${task.status}; only a paused task can be resumed`);
-    }
-    let nextRunAt = task.nextRunAt;
-    if (status === 'active') {
-      const now = this.options.now();
-      // A one-off whose time passed while paused runs now rather than never.
-      nextRunAt =
-        task.scheduleType === 'once' && (task.nextRunAt ?? 0) < now
-          ? now
-          : this.checkSchedule(task.scheduleType, task.scheduleValue);
-    }
-    const updated = this.options.store.updateTask(id, { status, nextRunAt });
-    this.options.onTasksChanged();
-    return updated;
+    this.ownTask(ctx, tool, id);
+    const result = applyTaskStep(this.options.store, id, status === 'paused' ? 'pause' : 'resume', {
+      nowMs: this.options.now(),
+      timeZone: this.options.timeZone,
+      scheduleHint: 'schedule_task',
+    });
+    if (!result.ok) throw new ToolError(result.message);
+    if (result.changed) this.options.onTasksChanged();
+    return result.task;
   }
 
   private cancelTask(ctx: ToolContext, id: string): { cancelled: string } {

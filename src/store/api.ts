@@ -130,7 +130,11 @@ export interface StoreApi extends AuditSink {
   getTask(id: string): Task | undefined;
   /** All tasks, or only those of one group folder. */
   listTasks(groupFolder?: string): Task[];
-  updateTask(id: string, update: TaskUpdate): Task | undefined;
+  /**
+   * Undefined when there is no such task, or when `onlyIfStatus` is given and the
+   * task is no longer in it (a state-machine step someone else already took).
+   */
+  updateTask(id: string, update: TaskUpdate, onlyIfStatus?: TaskStatus): Task | undefined;
   deleteTask(id: string): boolean;
   /** Active tasks with nextRunAt <= nowMs, earliest first. */
   dueTasks(nowMs: number): Task[];

@@ -19,6 +19,7 @@ import type {
   StoredMessage,
   Task,
   TaskRunLog,
+  TaskStatus,
   TokenUsage,
 } from '../core/types.js';
 import type { NewTask, RunEnd, RunRecord, RunStart, StoreApi, TaskUpdate, UsageRow } from './api.js';
@@ -182,8 +183,8 @@ export class Store implements StoreApi {
   listTasks(groupFolder?: string): Task[] {
     return this.tasks.listTasks(groupFolder);
   }
-  updateTask(id: string, update: TaskUpdate): Task | undefined {
-    return this.tasks.updateTask(id, update);
+  updateTask(id: string, update: TaskUpdate, onlyIfStatus?: TaskStatus): Task | undefined {
+    return this.tasks.updateTask(id, update, onlyIfStatus);
   }
   deleteTask(id: string): boolean {
     return this.tasks.deleteTask(id);

@@ -2,7 +2,7 @@
 // earliest due time (index on status, next_run_at) so it can arm a single timer.
 
 import type Database from 'better-sqlite3';
-import type { Task, TaskRunLog } from '../core/types.js';
+import type { Task, TaskRunLog, TaskStatus } from '../core/types.js';
 import type { NewTask, TaskUpdate } from './api.js';
 import { StoreInputError } from './errors.js';
 import { truncateOrNull, wholeMsOrNull } from './rows.js';
@@ -83,7 +83,9 @@ export class TaskTables {
   private readonly insertRunStmt: Database.Statement<[Omit<TaskRunLog, 'id'>]>;
   private readonly runsStmt: Database.Statement<[string, number], TaskRunRow>;
   private readonly createTx: Database.Transaction<(task: NewTask) => Task>;
-  private readonly updateTx: Database.Transaction<(id: string, update: TaskUpdate) => Task | undefined>;
+  private readonly updateTx: Database.Transaction<
+    (id: string, update: TaskUpdate, onlyIfStatus?: TaskStatus) => Task | undefined
+  >;
   private readonly deleteTx: Database.Transaction<(id: string) => boolean>;
 
   constructor(db: Database.Database) {
@@ -112,7 +114,9 @@ export class TaskTables {
       SELECT id, task_id, started_at, duration_ms, status, result, error
       FROM task_runs WHERE task_id = ? ORDER BY id DESC LIMIT ?`);
     this.createTx = db.transaction((task: NewTask) => this.createUnlocked(task));
-    this.updateTx = db.transaction((id: string, update: TaskUpdate) => this.updateUnlocked(id, update));
+    this.updateTx = db.transaction((id: string, update: TaskUpdate, onlyIfStatus?: TaskStatus) =>
+      this.updateUnlocked(id, update, onlyIfStatus),
+    );
     this.deleteTx = db.transaction((id: string) => {
       this.deleteRunsStmt.run(id);
       return this.deleteStmt.run(id).changes > 0;
@@ -155,14 +159,19 @@ export class TaskTables {
     return rows.map(toTask);
   }
 
-  /** Fields left undefined keep their value; an explicit null clears a nullable field. */
-  updateTask(id: string, update: TaskUpdate): Task | undefined {
-    return this.updateTx.immediate(id, update);
+  /**
+   * Fields left undefined keep their value; an explicit null clears a nullable field.
+   * With `onlyIfStatus`, the read and the write share one write-locked transaction,
+   * so a pause from the CLI cannot overwrite the scheduler's `completed`.
+   */
+  updateTask(id: string, update: TaskUpdate, onlyIfStatus?: TaskStatus): Task | undefined {
+    return this.updateTx.immediate(id, update, onlyIfStatus);
   }
 
-  private updateUnlocked(id: string, update: TaskUpdate): Task | undefined {
+  private updateUnlocked(id: string, update: TaskUpdate, onlyIfStatus?: TaskStatus): Task | undefined {
     const current = this.getTask(id);
     if (!current) return undefined;
+    if (onlyIfStatus !== undefined && current.status !== onlyIfStatus) return undefined;
     const next: Task = { ...current };
     for (const key of Object.keys(update) as (keyof TaskUpdate)[]) {
       const value = update[key];
