@@ -101,6 +101,23 @@ describe('tasks', () => {
     expect(t.host.store.getTask(workTask.id)).toBeUndefined();
   });
 
+  it('refuses pause_task and resume_task on a completed task and says to schedule a new one', async () => {
+    const made = await call(family, 'schedule_task', {
+      prompt: 'p',
+      schedule_type: 'once',
+      schedule_value: inAnHour(),
+    });
+    const id = made.ok ? (made.result as { id: string }).id : '';
+    t.host.store.updateTask(id, { status: 'completed', nextRunAt: null });
+    for (const tool of ['pause_task', 'resume_task']) {
+      expect(await call(family, tool, { task_id: id })).toEqual({
+        ok: false,
+        error: `task ${id} is completed and cannot be ${tool === 'pause_task' ? 'paused' : 'resumed'}; schedule a new one with schedule_task`,
+      });
+    }
+    expect(t.host.store.getTask(id)?.status).toBe('completed');
+  });
+
   it('refuses an invalid schedule with a message naming the field and an example', async () => {
     const answer = await call(family, 'schedule_task', {
       prompt: 'p',
