@@ -94,16 +94,26 @@ export function groupsCommand(args: string[], config: Config, store: StoreApi, p
       return;
     }
     case 'remove': {
-      const jid = rest[0];
-      if (!jid || rest.length > 1)
+      const { positionals } = parseCommandArgs('groups remove', {
+        args: rest,
+        options: {},
+        allowPositionals: true,
+      });
+      const jid = positionals[0];
+      if (!jid || positionals.length > 1)
         throw usageError('groups remove', 'give exactly one jid, e.g. local:family');
       if (!store.removeGroup(jid)) throw new CliError(`no registered group ${jid}`);
       print(`unregistered ${jid} (its folder and messages are kept)`);
       return;
     }
     case 'budget': {
-      const [jid, value] = rest;
-      if (!jid || value === undefined || rest.length > 2) {
+      const { positionals } = parseCommandArgs('groups budget', {
+        args: rest,
+        options: {},
+        allowPositionals: true,
+      });
+      const [jid, value] = positionals;
+      if (!jid || value === undefined || positionals.length > 2) {
         throw usageError('groups budget', 'give a jid and a budget, e.g. local:family 200000');
       }
       const group = store.getGroupByJid(jid);
