@@ -23,12 +23,12 @@ const processIo: MainIo = {
   env: process.env,
 };
 
-function topLevelUsage(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
+function topLevelUsage(commands: readonly Command[]): string {
+  const width = Math.max(...commands.map((c) => c.name.length)) + 2;
   return [
     'usage: nanoclaw <command> [options]',
     '',
-    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
+    ...commands.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
     '',
     '  nanoclaw <command> --help   that command’s options',
     '  nanoclaw --version          the installed version',
@@ -48,27 +48,32 @@ function helpFor(command: Command, args: string[]): string {
   return (sub !== undefined && command.subcommandUsage?.[sub]) || command.usage;
 }
 
-export async function main(argv: string[], io: MainIo = processIo): Promise<number> {
+/** `commands` is the shipped table; tests pass their own to reach the error paths. */
+export async function main(
+  argv: string[],
+  io: MainIo = processIo,
+  commands: readonly Command[] = COMMANDS,
+): Promise<number> {
   const [name, ...rest] = argv;
   try {
     if (name === undefined) {
-      io.errors(topLevelUsage());
+      io.errors(topLevelUsage(commands));
       return 2;
     }
     if (name === 'help' || name === '--help' || name === '-h') {
-      const topic = COMMANDS.find((c) => c.name === rest[0]);
-      io.print(topic ? helpFor(topic, rest.slice(1)) : topLevelUsage());
+      const topic = commands.find((c) => c.name === rest[0]);
+      io.print(topic ? helpFor(topic, rest.slice(1)) : topLevelUsage(commands));
       return 0;
     }
     if (name === '--version' || name === '-v' || name === 'version') {
       io.print(packageVersion());
       return 0;
     }
-    const command = COMMANDS.find((c) => c.name === name);
+    const command = commands.find((c) => c.name === name);
     if (!command) {
       const guess = closestName(
         name,
-        COMMANDS.map((c) => c.name),
+        commands.map((c) => c.name),
       );
       io.errors(
         `nanoclaw: unknown command "${name}"${guess ? `; did you mean "nanoclaw ${guess}"?` : ''} (nanoclaw --help lists them)`,
