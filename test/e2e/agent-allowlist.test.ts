@@ -77,7 +77,9 @@ describe('sender allowlist through nanoclaw groups edit and chat --json', () => 
       home.env,
     );
     expect(both.code).toBe(2);
-    expect(both.stderr).toContain('usage: nanoclaw groups edit');
+    expect(both.stderr).toBe(
+      'nanoclaw groups edit: give one jid and either --allow <sender> or --allow-everyone; try nanoclaw groups edit --help\n',
+    );
     const everyone = await runCli(['groups', 'edit', 'local:club', '--allow-everyone'], home.env);
     expect(everyone.stdout).toContain('local:club: allow everyone');
   });
