@@ -107,11 +107,10 @@ export function groupsCommand(args: string[], config: Config, store: StoreApi, p
       return;
     }
     case 'budget': {
-      const { positionals } = parseCommandArgs('groups budget', {
-        args: rest,
-        options: {},
-        allowPositionals: true,
-      });
+      // Not parseArgs: a negative budget such as -5 deserves the "whole number" message, not "unknown option".
+      const option = rest.find((a) => a.startsWith('--'));
+      if (option) throw usageError('groups budget', `Unknown option '${option}'`);
+      const positionals = rest;
       const [jid, value] = positionals;
       if (!jid || value === undefined || positionals.length > 2) {
         throw usageError('groups budget', 'give a jid and a budget, e.g. local:family 200000');

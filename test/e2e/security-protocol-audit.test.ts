@@ -168,14 +168,18 @@ describe('usage accounting and the daily token budget (real agent, fake model)',
     expect(set.code, set.stderr).toBe(0);
     expect(set.stdout).toContain('local:family: daily token budget 300 tokens');
     expect((await runCli(['groups', 'list'], home.env)).stdout).toMatch(
-      /local:family\tfamily.*budget 300\/day/,
+      /local:family\tfamily\t.*\t300\/day\t/,
     );
     for (const [args, code, message] of [
       [['local:family', 'lots'], 2, /whole number of tokens or "none"/],
       [['local:family', '-5'], 2, /whole number/],
       [['local:family', '1.5'], 2, /whole number/],
       [['local:nobody', '10'], 1, /no registered group local:nobody/],
-      [['local:family'], 2, /usage: nanoclaw groups budget/],
+      [
+        ['local:family'],
+        2,
+        /nanoclaw groups budget: give a jid and a budget, e\.g\. local:family 200000; try nanoclaw groups budget --help/,
+      ],
     ] as const) {
       const res = await runCli(['groups', 'budget', ...args], home.env);
       expect(res.code, args.join(' ')).toBe(code);
