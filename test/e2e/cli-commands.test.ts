@@ -160,6 +160,9 @@ describe('nanoclaw tasks and groups', () => {
       );
     }
     expect(withStore((store) => store.getTask(id)?.status)).toBe('completed');
+    const missing = await runCli(['tasks', 'resume', 'task-000000000000'], home.env);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe('no task task-000000000000; see nanoclaw tasks list\n');
   });
 
   it('resumes a paused cron task at its next slot from now, not its stale time', async () => {

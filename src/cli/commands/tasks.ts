@@ -113,6 +113,7 @@ function changeTask(
     print(`cancelled ${id}`);
     return;
   }
+  if (!store.getTask(id)) throw new CliError(`no task ${id}; see nanoclaw tasks list`);
   const result = applyTaskStep(store, id, sub, {
     nowMs: Date.now(),
     timeZone: config.timeZone,
