@@ -6,10 +6,19 @@
 // the current host (those are live runs). Killing the outer
 // bwrap takes the whole sandbox with it (--die-with-parent, own pid namespace).
 
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
 import { SANDBOX_PATHS } from './mounts.js';
+
+/**
+ * A short id of a runs dir, stamped on container sandboxes (docker label, apple
+ * name) so one data dir's clean-up never removes another data dir's containers.
+ */
+export function runsDirOwnerId(runsDir: string): string {
+  return createHash('sha256').update(path.resolve(runsDir)).digest('hex').slice(0, 12);
+}
 
 export interface SandboxProcess {
   pid: number;
