@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { auditCommand, groupsCommand, tasksCommand, usageCommand, addGroup, type Print } from './admin.js';
 import { CliError, loadCliConfig, makeLogger } from './context.js';
+import { backupCommand, restoreCommand } from './backup.js';
 import { doctorCommand } from './doctor.js';
 import { chatOptions, runHost } from './run-host.js';
 import { parseRunsArgs, runsCommand, RUNS_USAGE } from './runs.js';
@@ -96,6 +97,10 @@ export async function main(argv: string[]): Promise<number> {
           ),
         );
       }
+      case 'backup':
+        return await backupCommand(rest, loadCliConfig(), print, () => new Date());
+      case 'restore':
+        return await restoreCommand(rest, loadCliConfig(), print, () => new Date());
       case 'doctor':
         return await doctorCommand(loadCliConfig(), print);
       case 'auth': {

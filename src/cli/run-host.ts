@@ -48,7 +48,7 @@ export function backendSelection(config: Config): SelectOptions {
 }
 
 export async function runHost(options: RunHostOptions): Promise<number> {
-  const { config, logger, env } = options;
+  const { config } = options;
   // First of all: while another host lives on this data dir, touch nothing of it
   // (its store, its sandboxes). Held until this process ends.
   const lock = await acquireHostLock({
