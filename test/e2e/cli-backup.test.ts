@@ -31,6 +31,9 @@ describe('nanoclaw backup / restore', () => {
     await host.waitFor((lines) => lines.some((l) => l.text.endsWith('echo: first')));
     // The group's memory, as the agent would have written it.
     fs.writeFileSync(path.join(home.dir, 'groups', 'main', 'notes.md'), 'remember: blue\n');
+    const sessionFile = path.join('data', 'sessions', 'main', '.claude', 'marker.json');
+    fs.mkdirSync(path.dirname(path.join(home.dir, sessionFile)), { recursive: true });
+    fs.writeFileSync(path.join(home.dir, sessionFile), '{"session":1}');
     const auth = path.join(home.dir, 'store', 'auth');
     fs.mkdirSync(auth, { recursive: true });
     fs.writeFileSync(path.join(auth, 'creds.json'), '{"me":"test"}');
@@ -53,8 +56,12 @@ describe('nanoclaw backup / restore', () => {
     const fresh = newHome();
     const restored = await runCli(['restore', file], fresh.env);
     expect(restored.code, restored.stderr).toBe(0);
-    expect(fs.readFileSync(path.join(fresh.dir, 'groups', 'main', 'notes.md'), 'utf8')).toBe('remember: blue\n');
-    expect(fs.readFileSync(path.join(fresh.dir, 'store', 'auth', 'creds.json'), 'utf8')).toBe('{"me":"test"}');
+    expect(fs.readFileSync(path.join(fresh.dir, 'groups', 'main', 'notes.md'), 'utf8')).toBe(
+      'remember: blue\n',
+    );
+    expect(fs.readFileSync(path.join(fresh.dir, 'store', 'auth', 'creds.json'), 'utf8')).toBe(
+      '{"me":"test"}',
+    );
     expect(JSON.parse(fs.readFileSync(path.join(fresh.dir, 'policy', 'config.json'), 'utf8'))).toEqual({
       retryBaseMs: 100,
     });
@@ -64,7 +71,10 @@ describe('nanoclaw backup / restore', () => {
     // The restored session is resumed: the echo engine says so.
     const chat = await runCli(['chat', '--json'], fresh.env, '{"text":"after restore"}\n');
     expect(chat.code, chat.stderr).toBe(0);
-    const answer = JSON.parse(chat.stdout.trim().split('\n').at(-1) ?? '{}') as { chat: string; text: string };
+    const answer = JSON.parse(chat.stdout.trim().split('\n').at(-1) ?? '{}') as {
+      chat: string;
+      text: string;
+    };
     expect(answer.chat).toBe('local:main');
     expect(answer.text).toMatch(/^resumed echo-session-/);
     expect(answer.text).toContain('echo: after restore');
