@@ -5,6 +5,8 @@
 // older shape bound `<runsDir>/<id>` at /run/nanoclaw) — and it is not a child of
 // the current host (those are live runs). Killing the outer
 // bwrap takes the whole sandbox with it (--die-with-parent, own pid namespace).
+// Callers must hold the data dir's host lock (src/cli/lock.ts): only then is a
+// sandbox of this runs dir that is not our child provably a dead host's.
 
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
