@@ -29,6 +29,16 @@ function liveSandboxes(hostPid: number): number[] {
   return scanSandboxes({ runsDir, selfPid: hostPid }).live.map((s) => s.pid);
 }
 
+function openFiles(pid: number): string[] {
+  return fs.readdirSync(`/proc/${pid}/fd`).map((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      return ''; // closed meanwhile
+    }
+  });
+}
+
 function expectRefusal(stderr: string, pid: number): void {
   const lines = stderr.trim().split('\n');
   expect(lines, stderr).toHaveLength(1);
@@ -44,6 +54,10 @@ describe('one host per data dir', () => {
     first.send({ text: '/sleep 4000\nslow one' });
     await until(() => liveSandboxes(hostPid).length > 0, 20_000, 'the first host runs a sandbox');
     const running = liveSandboxes(hostPid);
+    // The host holds the lock's fd; it is close-on-exec, so no sandbox does.
+    const lockFile = path.join(home.dir, 'data', 'host.lock');
+    expect(openFiles(hostPid)).toContain(lockFile);
+    for (const pid of running) expect(openFiles(pid)).not.toContain(lockFile);
 
     const second = await runCli(['chat', '--json'], home.env, '{"text":"hello"}\n');
     expect(second.code).toBe(2);
