@@ -83,6 +83,18 @@ function tar(args: string[], what: string): void {
   if (result.status !== 0) throw new CliError(`nanoclaw: ${what} failed: ${result.stderr.trim()}`);
 }
 
+/** A running agent may change files under us: say so, and that a second try usually works. */
+async function copyOrExplain(what: string, copy: () => Promise<void>): Promise<void> {
+  try {
+    await copy();
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    throw new CliError(
+      `nanoclaw: backing up ${what} failed (${String(code ?? (err as Error).message)}); it may have changed while being copied: run nanoclaw backup again`,
+    );
+  }
+}
+
 function isNonEmpty(p: string): boolean {
   try {
     return fs.statSync(p).isDirectory() ? fs.readdirSync(p).length > 0 : true;
@@ -115,15 +127,19 @@ export async function backupCommand(
   try {
     const home = path.join(staging, 'home');
     fs.mkdirSync(path.join(home, 'store'), { recursive: true });
-    const db = new Database(dbPath, { fileMustExist: true, timeout: 5000 });
-    try {
-      await db.backup(path.join(home, 'store', path.basename(dbPath)));
-    } finally {
-      db.close();
-    }
+    await copyOrExplain(dbPath, async () => {
+      const db = new Database(dbPath, { fileMustExist: true, timeout: 5000 });
+      try {
+        await db.backup(path.join(home, 'store', path.basename(dbPath)));
+      } finally {
+        db.close();
+      }
+    });
     for (const part of homeParts(config)) {
       if (!fs.existsSync(part.abs)) continue;
-      fs.cpSync(part.abs, path.join(home, part.rel), { recursive: true, verbatimSymlinks: true });
+      await copyOrExplain(part.abs, async () =>
+        fs.cpSync(part.abs, path.join(home, part.rel), { recursive: true, verbatimSymlinks: true }),
+      );
     }
     fs.mkdirSync(path.join(staging, 'config'));
     for (const name of POLICY_FILES) {

@@ -76,12 +76,12 @@ export async function main(argv: string[]): Promise<number> {
       case 'start': {
         const config = loadCliConfig();
         const logger = makeLogger(config.logLevel);
-        await firstRunSetup(config, print);
         return await runHost({
           config,
           logger,
           env: process.env,
           errors: process.stderr,
+          setup: () => firstRunSetup(config, print),
           makeChannels: (events) => whatsappChannels(config, logger, events, print),
         });
       }

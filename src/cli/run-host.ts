@@ -32,6 +32,8 @@ export interface RunHostOptions {
   untilDone?: (host: Host) => Promise<number>;
   /** Extra set-up on the store before the host starts (e.g. registering local:main). */
   prepare?: (store: StoreApi) => void;
+  /** One-time set-up that writes to the data dir (linking WhatsApp): runs once the lock is ours. */
+  setup?: () => Promise<void>;
 }
 
 /** The one description of which sandbox to pick, shared by `start`, `chat` and `doctor`. */
@@ -60,6 +62,7 @@ export async function runHost(options: RunHostOptions): Promise<number> {
   // A signal ends the host with process.exit, past any finally.
   process.once('exit', lock.release);
   try {
+    await options.setup?.();
     return await runLockedHost(options);
   } finally {
     process.off('exit', lock.release);

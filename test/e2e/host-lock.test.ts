@@ -47,7 +47,7 @@ function expectRefusal(stderr: string, pid: number): void {
 }
 
 describe('one host per data dir', () => {
-  it('a second chat beside a running host refuses with its pid and leaves its live sandbox alive', async () => {
+  it('a second chat or start beside a running host refuses with its pid and leaves its live sandbox alive', async () => {
     home = makeCliHome();
     const first = chat(home.env);
     const hostPid = first.child.pid ?? 0;
@@ -63,6 +63,10 @@ describe('one host per data dir', () => {
     expect(second.code).toBe(2);
     expectRefusal(second.stderr, hostPid);
     expect(second.stdout).toBe('');
+    // `start` too, before anything else (even before asking to link WhatsApp).
+    const start = await runCli(['start'], home.env);
+    expect(start.code).toBe(2);
+    expectRefusal(start.stderr, hostPid);
 
     // The old bug: the second host "cleaned up" these as orphans (SIGKILL mid-run).
     for (const pid of running) expect(fs.existsSync(`/proc/${pid}`), `sandbox ${pid}`).toBe(true);
