@@ -74,7 +74,7 @@ describe('one host per data dir', () => {
     expect(await first.end()).toBe(0);
   }, 60_000);
 
-  it('the next host starts at once after a kill -9, and a clean exit releases the lock', async () => {
+  it('the next host starts at once after a kill -9, and a clean exit or a signal releases the lock', async () => {
     home = makeCliHome();
     const first = chat(home.env);
     first.send({ text: 'before' });
@@ -92,6 +92,15 @@ describe('one host per data dir', () => {
     const again = await runCli(['chat', '--json'], home.env, '{"text":"again"}\n');
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toContain('echo: again');
+
+    // A signal ends the host through process.exit: the pid file still goes.
+    const signalled = chat(home.env);
+    signalled.send({ text: 'then a signal' });
+    await signalled.waitFor((lines) => lines.some((l) => l.text.endsWith('echo: then a signal')));
+    expect(fs.existsSync(path.join(home.dir, 'data', 'host.pid'))).toBe(true);
+    signalled.child.kill('SIGTERM');
+    expect(await signalled.exited).toBe(0);
+    expect(fs.existsSync(path.join(home.dir, 'data', 'host.pid'))).toBe(false);
   }, 60_000);
 
   it('of two hosts started at the same moment, exactly one runs', async () => {
