@@ -18,6 +18,7 @@ import type { StoreApi } from '../store/api.js';
 import { asStoreError } from '../store/errors.js';
 import { addGroup } from './admin.js';
 import { CliError } from './context.js';
+import { acquireHostLock } from './lock.js';
 import { findPackageRoot, runnerPaths } from './package-root.js';
 
 export interface RunHostOptions {
@@ -31,6 +32,8 @@ export interface RunHostOptions {
   untilDone?: (host: Host) => Promise<number>;
   /** Extra set-up on the store before the host starts (e.g. registering local:main). */
   prepare?: (store: StoreApi) => void;
+  /** One-time set-up that writes to the data dir (linking WhatsApp): runs once the lock is ours. */
+  setup?: () => Promise<void>;
 }
 
 /** The one description of which sandbox to pick, shared by `start`, `chat` and `doctor`. */
@@ -47,13 +50,35 @@ export function backendSelection(config: Config): SelectOptions {
 }
 
 export async function runHost(options: RunHostOptions): Promise<number> {
+  const { config } = options;
+  // First of all: while another host lives on this data dir, touch nothing of it
+  // (its store, its sandboxes). Held until this process ends.
+  const lock = await acquireHostLock({
+    dataDir: config.paths.dataDir,
+    pid: process.pid,
+    now: () => new Date(),
+    what: 'or talk to it through its channels',
+  });
+  // A signal ends the host with process.exit, past any finally.
+  process.once('exit', lock.release);
+  try {
+    await options.setup?.();
+    return await runLockedHost(options);
+  } finally {
+    process.off('exit', lock.release);
+    lock.release();
+  }
+}
+
+async function runLockedHost(options: RunHostOptions): Promise<number> {
   const { config, logger, env } = options;
   // Probing the sandbox starts a trial one (~200 ms): do it beside start-up, not before it.
   const sandbox = selectBackend(backendSelection(config)).then(async (selection) => {
     const { backend } = selection;
     if (backend?.name === 'none') options.errors.write(`${sandboxWarning(backend)}\n`);
     if (!backend) logger.error({ reason: selection.reason }, 'no sandbox available: runs will be refused');
-    // Before any run of ours: remove sandboxes a previous host left behind.
+    // Before any run of ours: remove sandboxes a previous host left behind. Safe only
+    // because we hold the data dir's lock: no other host of this runs dir is alive.
     const cleaned = (await backend?.cleanupOrphans()) ?? 0;
     if (cleaned > 0) logger.warn({ cleaned }, 'removed sandboxes left by a previous run');
     return selection;

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { DEFAULT_IMAGE, RUN_LABEL } from './docker.js';
 import { engineEnv, execCommand, type CommandRunner } from './exec.js';
 import { SANDBOX_PATHS, SANDBOX_VIEW, assertRunId } from './mounts.js';
+import { runsDirOwnerId } from './orphans.js';
 import type { Availability, SandboxBackend, SandboxRunSpec, SpawnSpec } from './types.js';
 
 export interface AppleOptions {
@@ -17,9 +18,9 @@ export interface AppleOptions {
   image?: string;
   exec?: CommandRunner;
   hostEnv?: NodeJS.ProcessEnv;
+  /** This host's runs dir: its id is in every container name, so clean-up removes only ours. */
+  runsDir: string;
 }
-
-const NAME_PREFIX = 'nanoclaw-';
 
 function mountArg(hostPath: string, sandboxPath: string, readonly: boolean): string {
   if (/[,=]/.test(hostPath) || /[,=]/.test(sandboxPath)) {
@@ -34,12 +35,14 @@ export class AppleBackend implements SandboxBackend {
   private readonly image: string;
   private readonly exec: CommandRunner;
   private readonly cliEnv: Record<string, string>;
+  private readonly namePrefix: string;
 
   constructor(private readonly opts: AppleOptions) {
     this.binary = opts.binary ?? 'container';
     this.image = opts.image ?? DEFAULT_IMAGE;
     this.exec = opts.exec ?? execCommand;
     this.cliEnv = engineEnv(opts.hostEnv ?? process.env, []);
+    this.namePrefix = `nanoclaw-${runsDirOwnerId(opts.runsDir)}-`;
   }
 
   async available(): Promise<Availability> {
@@ -65,7 +68,7 @@ export class AppleBackend implements SandboxBackend {
       '--rm',
       '-i',
       '--name',
-      `${NAME_PREFIX}${spec.runId}`,
+      `${this.namePrefix}${spec.runId}`,
       '--label',
       `${RUN_LABEL}=${spec.runId}`,
       '--no-dns',
@@ -102,7 +105,7 @@ export class AppleBackend implements SandboxBackend {
     const opts = { timeoutMs: 10_000, env: this.cliEnv };
     const list = await this.exec(this.binary, ['list', '--all', '--quiet'], opts);
     if (!list.ok) return 0;
-    const ids = list.stdout.split(/\s+/).filter((id) => id.startsWith(NAME_PREFIX));
+    const ids = list.stdout.split(/\s+/).filter((id) => id.startsWith(this.namePrefix));
     if (ids.length === 0) return 0;
     const rm = await this.exec(this.binary, ['delete', '--force', ...ids], opts);
     return rm.ok ? ids.length : 0;

@@ -10,10 +10,13 @@ import { assertMountsUnchanged } from './mount-policy.js';
 import { SANDBOX_PATHS, SANDBOX_VIEW, assertRunId } from './mounts.js';
 import { dockerSeccompProfile } from './seccomp.js';
 import { engineEnv, execCommand, type CommandRunner } from './exec.js';
+import { runsDirOwnerId } from './orphans.js';
 import type { Availability, SandboxBackend, SandboxRunSpec, SpawnSpec } from './types.js';
 
 export const DEFAULT_IMAGE = 'nanoclaw-agent:latest';
 export const RUN_LABEL = 'nanoclaw.run';
+/** Which runs dir (data dir) a container belongs to; see runsDirOwnerId. */
+export const OWNER_LABEL = 'nanoclaw.owner';
 /** Host variables the docker/podman CLI needs to reach its engine; none of them are secrets. */
 const ENGINE_VARS = ['DOCKER_HOST', 'DOCKER_CONTEXT', 'DOCKER_CONFIG', 'CONTAINER_HOST', 'XDG_RUNTIME_DIR'];
 const RESERVED_ENV = new Set(['PATH', 'HOME']);
@@ -30,6 +33,8 @@ export interface DockerOptions {
    * `--security-opt seccomp=FILE`; the CLI reads it, so a host path works.
    */
   seccompProfilePath: string;
+  /** This host's runs dir: clean-up removes only containers started for it. */
+  runsDir: string;
 }
 
 const DEFAULT_OPEN_FILES = 1024;
@@ -51,6 +56,7 @@ export class DockerBackend implements SandboxBackend {
   private readonly cliEnv: Record<string, string>;
 
   private readonly seccompProfilePath: string;
+  private readonly ownerId: string;
 
   constructor(opts: DockerOptions) {
     this.binary = opts.binary ?? 'docker';
@@ -58,6 +64,7 @@ export class DockerBackend implements SandboxBackend {
     this.exec = opts.exec ?? execCommand;
     this.cliEnv = engineEnv(opts.hostEnv ?? process.env, ENGINE_VARS);
     this.seccompProfilePath = opts.seccompProfilePath;
+    this.ownerId = runsDirOwnerId(opts.runsDir);
   }
 
   private writeSeccompProfile(): void {
@@ -105,6 +112,8 @@ export class DockerBackend implements SandboxBackend {
       `nanoclaw-${spec.runId}`,
       '--label',
       `${RUN_LABEL}=${spec.runId}`,
+      '--label',
+      `${OWNER_LABEL}=${this.ownerId}`,
       '--network',
       'none',
       '--read-only',
@@ -160,7 +169,8 @@ export class DockerBackend implements SandboxBackend {
 
   async cleanupOrphans(): Promise<number> {
     const opts = { timeoutMs: 10_000, env: this.cliEnv };
-    const list = await this.exec(this.binary, ['ps', '-aq', '--filter', `label=${RUN_LABEL}`], opts);
+    const filters = ['--filter', `label=${RUN_LABEL}`, '--filter', `label=${OWNER_LABEL}=${this.ownerId}`];
+    const list = await this.exec(this.binary, ['ps', '-aq', ...filters], opts);
     if (!list.ok) return 0;
     const ids = list.stdout.split(/\s+/).filter(Boolean);
     if (ids.length === 0) return 0;

@@ -5,11 +5,22 @@
 // older shape bound `<runsDir>/<id>` at /run/nanoclaw) — and it is not a child of
 // the current host (those are live runs). Killing the outer
 // bwrap takes the whole sandbox with it (--die-with-parent, own pid namespace).
+// Callers must hold the data dir's host lock (src/cli/lock.ts): only then is a
+// sandbox of this runs dir that is not our child provably a dead host's.
 
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
 import { SANDBOX_PATHS } from './mounts.js';
+
+/**
+ * A short id of a runs dir, stamped on container sandboxes (docker label, apple
+ * name) so one data dir's clean-up never removes another data dir's containers.
+ */
+export function runsDirOwnerId(runsDir: string): string {
+  return createHash('sha256').update(path.resolve(runsDir)).digest('hex').slice(0, 12);
+}
 
 export interface SandboxProcess {
   pid: number;

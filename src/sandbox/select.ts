@@ -37,9 +37,13 @@ function defaultCreate(opts: SelectOptions): (name: BackendName) => SandboxBacke
         return new DockerBackend({
           binary: opts.dockerBinary,
           seccompProfilePath: path.join(opts.bwrap.etcDir, 'docker-seccomp.json'),
+          runsDir: opts.bwrap.runsDir,
         });
       case 'apple':
-        return new AppleBackend({ allowUnenforcedEgress: opts.allowUnenforcedEgress });
+        return new AppleBackend({
+          allowUnenforcedEgress: opts.allowUnenforcedEgress,
+          runsDir: opts.bwrap.runsDir,
+        });
       case 'none':
         return new NoneBackend({ homesDir: opts.noneHomesDir });
     }

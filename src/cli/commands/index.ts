@@ -22,6 +22,7 @@ import { parseRunsArgs, runsCommand, RUNS_USAGE } from '../runs.js';
 import { linkedAccountOrThrow, whatsappAuthCommand, whatsappChannels } from '../whatsapp.js';
 import { parseCommandArgs, usageError } from './args.js';
 import { tasksCommand, TASKS_SUBCOMMAND_USAGE, TASKS_USAGE } from './tasks.js';
+import { BACKUP_USAGE, RESTORE_USAGE, backupCommand, restoreCommand } from '../backup.js';
 
 export interface CommandIo {
   print: Print;
@@ -125,12 +126,13 @@ WhatsApp and registers your self-chat as the main group.`,
       parseCommandArgs('start', { args, options: {} });
       const config = loadCliConfig(io.env);
       const logger = makeLogger(config.logLevel);
-      await firstRunSetup(config, io.print);
       return runHost({
         config,
         logger,
         env: io.env,
         errors: process.stderr,
+        // Linking and registering main happen under the host lock, like everything else.
+        setup: () => firstRunSetup(config, io.print),
         makeChannels: (events) => whatsappChannels(config, logger, events, io.print),
       });
     },
@@ -237,6 +239,18 @@ ${Object.values(GROUPS_SUBCOMMAND_USAGE).join('\n\n')}`,
       withStore(config, (store) => usageCommand(args, store, io.print));
       return 0;
     },
+  },
+  {
+    name: 'backup',
+    summary: 'write a consistent backup (database, groups, sessions, policy, WhatsApp keys) to one archive',
+    usage: BACKUP_USAGE,
+    run: (args, io) => backupCommand(args, loadCliConfig(io.env), io.print, () => new Date()),
+  },
+  {
+    name: 'restore',
+    summary: 'restore a backup archive into this data directory (no host may run)',
+    usage: RESTORE_USAGE,
+    run: (args, io) => restoreCommand(args, loadCliConfig(io.env), io.print, () => new Date()),
   },
   {
     name: 'runs',

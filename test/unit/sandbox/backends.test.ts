@@ -9,7 +9,7 @@ import { DockerBackend } from '../../../src/sandbox/docker.js';
 import type { CommandRunner } from '../../../src/sandbox/exec.js';
 import { buildMountTable } from '../../../src/sandbox/mounts.js';
 import { NoneBackend } from '../../../src/sandbox/none.js';
-import { runIdFromArgv } from '../../../src/sandbox/orphans.js';
+import { runIdFromArgv, runsDirOwnerId } from '../../../src/sandbox/orphans.js';
 import { dockerSeccompProfile } from '../../../src/sandbox/seccomp.js';
 import type { SandboxRunSpec } from '../../../src/sandbox/types.js';
 import { makeGroup, makeSandboxWorld, type SandboxWorld } from '../../support/sandbox-fixtures.js';
@@ -56,6 +56,7 @@ describe('sandbox backends (argv)', () => {
         exec,
         seccompProfilePath: profile,
         hostEnv: { PATH: '/usr/bin', SECRET_X: 'no' },
+        runsDir: w.runsDir,
       }).buildSpawn(spec());
       expect(s.command).toBe('podman');
       const a = s.args;
@@ -92,14 +93,31 @@ describe('sandbox backends (argv)', () => {
       expect(s.env.SECRET_X).toBeUndefined();
     });
 
-    it('checks the engine with info and removes labelled containers', async () => {
+    it('checks the engine with info and removes only the labelled containers of its own runs dir', async () => {
       calls.length = 0;
-      const b = new DockerBackend({ exec, seccompProfilePath: path.join(w.root, 'p.json') });
+      const b = new DockerBackend({
+        exec,
+        seccompProfilePath: path.join(w.root, 'p.json'),
+        runsDir: w.runsDir,
+      });
       expect((await b.available()).ok).toBe(true);
       expect(calls[0]).toEqual(['docker', 'info']);
       expect(await b.cleanupOrphans()).toBe(2);
-      expect(calls.at(-2)).toEqual(['docker', 'ps', '-aq', '--filter', 'label=nanoclaw.run']);
+      const owner = `nanoclaw.owner=${runsDirOwnerId(w.runsDir)}`;
+      expect(calls.at(-2)).toEqual([
+        'docker',
+        'ps',
+        '-aq',
+        '--filter',
+        'label=nanoclaw.run',
+        '--filter',
+        `label=${owner}`,
+      ]);
       expect(calls.at(-1)).toEqual(['docker', 'rm', '-f', 'abc', 'def']);
+      // Every run carries that owner label; another data dir's runs dir has another owner.
+      const args = b.buildSpawn(spec()).args;
+      expect(pairAfter(args, '--label')).toContain(owner);
+      expect(runsDirOwnerId(path.join(w.root, 'other', 'data', 'runs'))).not.toBe(runsDirOwnerId(w.runsDir));
     });
 
     it('reports an unreachable engine', async () => {
@@ -111,6 +129,7 @@ describe('sandbox backends (argv)', () => {
       const a = await new DockerBackend({
         exec: down,
         seccompProfilePath: path.join(w.root, 'p.json'),
+        runsDir: w.runsDir,
       }).available();
       expect(a).toEqual({ ok: false, detail: expect.stringContaining('Cannot connect') });
     });
@@ -120,12 +139,33 @@ describe('sandbox backends (argv)', () => {
     const exec: CommandRunner = async () => ({ ok: true, stdout: '', stderr: '' });
 
     it('is unavailable unless unenforced egress is accepted', async () => {
-      expect((await new AppleBackend({ allowUnenforcedEgress: false, exec }).available()).ok).toBe(false);
-      expect((await new AppleBackend({ allowUnenforcedEgress: true, exec }).available()).ok).toBe(true);
+      const runsDir = w.runsDir;
+      expect((await new AppleBackend({ allowUnenforcedEgress: false, exec, runsDir }).available()).ok).toBe(
+        false,
+      );
+      expect((await new AppleBackend({ allowUnenforcedEgress: true, exec, runsDir }).available()).ok).toBe(
+        true,
+      );
+    });
+
+    it('removes only the containers named for its own runs dir', async () => {
+      const mine = `nanoclaw-${runsDirOwnerId(w.runsDir)}-run1`;
+      const theirs = `nanoclaw-${runsDirOwnerId(path.join(w.root, 'other'))}-run2`;
+      const calls: string[][] = [];
+      const listing: CommandRunner = async (cmd, args) => {
+        calls.push([cmd, ...args]);
+        return { ok: true, stdout: args[0] === 'list' ? `${mine}\n${theirs}\nunrelated\n` : '', stderr: '' };
+      };
+      const b = new AppleBackend({ allowUnenforcedEgress: true, exec: listing, runsDir: w.runsDir });
+      expect(pairAfter(b.buildSpawn(spec()).args, '--name')).toEqual([mine]);
+      expect(await b.cleanupOrphans()).toBe(1);
+      expect(calls.at(-1)).toEqual(['container', 'delete', '--force', mine]);
     });
 
     it('builds a run with readonly mounts, user and memory', () => {
-      const s = new AppleBackend({ allowUnenforcedEgress: true, exec }).buildSpawn(spec());
+      const s = new AppleBackend({ allowUnenforcedEgress: true, exec, runsDir: w.runsDir }).buildSpawn(
+        spec(),
+      );
       expect(s.command).toBe('container');
       expect(pairAfter(s.args, '--user')).toEqual(['1000:1000']);
       expect(pairAfter(s.args, '--memory')).toEqual(['512M']);

@@ -286,7 +286,10 @@ describe('mount policy', () => {
         limits: { memoryMb: 256, pids: 64, fileSizeMb: 8 },
       };
       const bwrap = new BwrapBackend({ runsDir: w.runsDir, etcDir: w.etcDir, cgroups: 'off' });
-      const docker = new DockerBackend({ seccompProfilePath: path.join(w.root, 'p.json') });
+      const docker = new DockerBackend({
+        seccompProfilePath: path.join(w.root, 'p.json'),
+        runsDir: w.runsDir,
+      });
       // bwrap binds the additional mount by an fd the wrapper opens and checks (never by path).
       const { options, bindSources } = unwrapSpawn(bwrap.buildSpawn(spec));
       expect(bindSources).toEqual([fs.realpathSync(path.join(projects, 'webapp'))]);

@@ -1,0 +1,119 @@
+// One host per data dir. The lock is a kernel lock, not a marker file: an
+// exclusive SQLite lock (POSIX fcntl) on `data/host.lock`, held by an open
+// connection for the host's whole life. The kernel drops it the moment the
+// holder dies — kill -9 included — so there is no stale lock to detect, no pid
+// to trust, and two hosts started at the same instant cannot both win. Beside
+// it, `data/host.pid` names the holder (pid, start time) for the refusal
+// message only; it is advisory and never decides who holds the lock.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { CliError } from './context.js';
+
+export const LOCK_FILE = 'host.lock';
+export const HOLDER_FILE = 'host.pid';
+
+export interface LockHolder {
+  pid: number;
+  startedAt: string;
+}
+
+export interface HostLock {
+  readonly holder: LockHolder;
+  /** Idempotent; the kernel releases the lock anyway when the process ends. */
+  release(): void;
+}
+
+export class HostLockedError extends CliError {
+  constructor(
+    readonly holder: LockHolder | null,
+    dataDir: string,
+    what: string,
+  ) {
+    const who = holder ? `pid ${holder.pid}` : 'pid unknown';
+    const stop = holder ? `stop it first (kill ${holder.pid})` : 'stop it first';
+    super(`nanoclaw: another nanoclaw host is running (${who}) on ${dataDir}; ${stop} ${what}`, 2);
+  }
+}
+
+export interface AcquireOptions {
+  dataDir: string;
+  pid: number;
+  now: () => Date;
+  /** Tells the user what else to do, e.g. "or talk to it through its channels". */
+  what: string;
+  /** How long to wait for the holder's pid file after it took the lock (ms). */
+  holderWaitMs?: number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+function readHolder(dataDir: string): LockHolder | null {
+  try {
+    const raw = JSON.parse(fs.readFileSync(path.join(dataDir, HOLDER_FILE), 'utf8')) as Partial<LockHolder>;
+    if (typeof raw.pid !== 'number' || typeof raw.startedAt !== 'string') return null;
+    return { pid: raw.pid, startedAt: raw.startedAt };
+  } catch {
+    return null;
+  }
+}
+
+/** Written whole (tmp, fsync, rename) so a reader never sees half a pid. */
+function writeHolder(dataDir: string, holder: LockHolder): void {
+  const file = path.join(dataDir, HOLDER_FILE);
+  const tmp = `${file}.${holder.pid}.tmp`;
+  const fd = fs.openSync(tmp, 'w', 0o644);
+  try {
+    fs.writeSync(fd, `${JSON.stringify(holder)}\n`);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+}
+
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
+}
+
+/** Takes the data dir's lock or throws HostLockedError naming the holder. */
+export async function acquireHostLock(opts: AcquireOptions): Promise<HostLock> {
+  fs.mkdirSync(opts.dataDir, { recursive: true });
+  // timeout 0: a held lock is an answer, not something to wait for.
+  const db = new Database(path.join(opts.dataDir, LOCK_FILE), { timeout: 0 });
+  try {
+    db.pragma('locking_mode = EXCLUSIVE');
+    // In exclusive locking mode the lock taken by this transaction is kept until close.
+    db.exec('BEGIN EXCLUSIVE; COMMIT;');
+  } catch (err) {
+    db.close();
+    if (!isBusy(err)) throw err;
+    // The holder writes its pid file just after taking the lock: give it a moment.
+    const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    let holder = readHolder(opts.dataDir);
+    for (let waitedMs = 0; !holder && waitedMs < (opts.holderWaitMs ?? 1000); waitedMs += 50) {
+      await sleep(50);
+      holder = readHolder(opts.dataDir);
+    }
+    throw new HostLockedError(holder, opts.dataDir, opts.what);
+  }
+  const holder = { pid: opts.pid, startedAt: opts.now().toISOString() };
+  try {
+    writeHolder(opts.dataDir, holder);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  let held = true;
+  return {
+    holder,
+    release: () => {
+      if (!held) return;
+      held = false;
+      // The pid file goes first: once the lock is free, the file may be the next host's.
+      fs.rmSync(path.join(opts.dataDir, HOLDER_FILE), { force: true });
+      db.close();
+    },
+  };
+}

@@ -1,0 +1,121 @@
+// One host per data dir (issue 10), with the shipped CLI as child processes:
+// a second host refuses and names the first, never touches its live sandboxes;
+// a kill -9'd host's lock is free for the next one; of two started at once,
+// exactly one runs. The real bwrap sandbox and the runner's `echo` engine.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { scanSandboxes } from '../../src/sandbox/orphans.js';
+import { assertBuilt, ChatSession, makeCliHome, runCli, type CliHome } from '../support/cli.js';
+import { until } from '../support/until.js';
+
+let home: CliHome;
+const sessions: ChatSession[] = [];
+beforeAll(() => assertBuilt());
+afterEach(() => {
+  for (const s of sessions.splice(0)) s.child.kill('SIGKILL');
+  home?.cleanup();
+});
+
+function chat(env: NodeJS.ProcessEnv): ChatSession {
+  const s = new ChatSession(env);
+  sessions.push(s);
+  return s;
+}
+
+/** The sandboxes (bwrap pids) the host `hostPid` runs for this home's runs dir. */
+function liveSandboxes(hostPid: number): number[] {
+  const runsDir = path.join(home.dir, 'data', 'runs');
+  return scanSandboxes({ runsDir, selfPid: hostPid }).live.map((s) => s.pid);
+}
+
+function openFiles(pid: number): string[] {
+  return fs.readdirSync(`/proc/${pid}/fd`).map((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      return ''; // closed meanwhile
+    }
+  });
+}
+
+function expectRefusal(stderr: string, pid: number): void {
+  const lines = stderr.trim().split('\n');
+  expect(lines, stderr).toHaveLength(1);
+  expect(lines[0]).toContain(`another nanoclaw host is running (pid ${pid})`);
+  expect(lines[0]).toContain('stop it first');
+}
+
+describe('one host per data dir', () => {
+  it('a second chat or start beside a running host refuses with its pid and leaves its live sandbox alive', async () => {
+    home = makeCliHome();
+    const first = chat(home.env);
+    const hostPid = first.child.pid ?? 0;
+    first.send({ text: '/sleep 4000\nslow one' });
+    await until(() => liveSandboxes(hostPid).length > 0, 20_000, 'the first host runs a sandbox');
+    const running = liveSandboxes(hostPid);
+    // The host holds the lock's fd; it is close-on-exec, so no sandbox does.
+    const lockFile = path.join(home.dir, 'data', 'host.lock');
+    expect(openFiles(hostPid)).toContain(lockFile);
+    for (const pid of running) expect(openFiles(pid)).not.toContain(lockFile);
+
+    const second = await runCli(['chat', '--json'], home.env, '{"text":"hello"}\n');
+    expect(second.code).toBe(2);
+    expectRefusal(second.stderr, hostPid);
+    expect(second.stdout).toBe('');
+    // `start` too, before anything else (even before asking to link WhatsApp).
+    const start = await runCli(['start'], home.env);
+    expect(start.code).toBe(2);
+    expectRefusal(start.stderr, hostPid);
+
+    // The old bug: the second host "cleaned up" these as orphans (SIGKILL mid-run).
+    for (const pid of running) expect(fs.existsSync(`/proc/${pid}`), `sandbox ${pid}`).toBe(true);
+    await first.waitFor((lines) => lines.some((l) => l.text.includes('slow one')));
+    expect(await first.end()).toBe(0);
+  }, 60_000);
+
+  it('the next host starts at once after a kill -9, and a clean exit or a signal releases the lock', async () => {
+    home = makeCliHome();
+    const first = chat(home.env);
+    first.send({ text: 'before' });
+    await first.waitFor((lines) => lines.some((l) => l.text === 'echo: before'));
+    first.child.kill('SIGKILL');
+    await first.exited;
+    // The dead host's pid file stays behind; it must not matter.
+    expect(fs.existsSync(path.join(home.dir, 'data', 'host.pid'))).toBe(true);
+
+    const next = await runCli(['chat', '--json'], home.env, '{"text":"after"}\n');
+    expect(next.code, next.stderr).toBe(0);
+    expect(next.stdout).toContain('echo: after');
+    expect(fs.existsSync(path.join(home.dir, 'data', 'host.pid'))).toBe(false);
+
+    const again = await runCli(['chat', '--json'], home.env, '{"text":"again"}\n');
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain('echo: again');
+
+    // A signal ends the host through process.exit: the pid file still goes.
+    const signalled = chat(home.env);
+    signalled.send({ text: 'then a signal' });
+    await signalled.waitFor((lines) => lines.some((l) => l.text.endsWith('echo: then a signal')));
+    expect(fs.existsSync(path.join(home.dir, 'data', 'host.pid'))).toBe(true);
+    signalled.child.kill('SIGTERM');
+    expect(await signalled.exited).toBe(0);
+    expect(fs.existsSync(path.join(home.dir, 'data', 'host.pid'))).toBe(false);
+  }, 60_000);
+
+  it('of two hosts started at the same moment, exactly one runs', async () => {
+    home = makeCliHome();
+    for (let round = 0; round < 3; round++) {
+      const pair = [chat(home.env), chat(home.env)];
+      // The loser exits on its own; the winner waits for input.
+      const loserIndex = await Promise.race(pair.map((s, i) => s.exited.then(() => i)));
+      const loser = pair[loserIndex];
+      const winner = pair[1 - loserIndex];
+      expect(await loser.exited, loser.stderr).toBe(2);
+      expectRefusal(loser.stderr, winner.child.pid ?? 0);
+      winner.send({ text: `round ${round}` });
+      await winner.waitFor((lines) => lines.some((l) => l.text.endsWith(`echo: round ${round}`)));
+      expect(await winner.end()).toBe(0);
+    }
+  }, 90_000);
+});
