@@ -10,7 +10,6 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { EGRESS_ALLOWLIST_FILE } from '../broker/egress-allowlist.js';
 import { CONFIG_FILE_NAME, type Config } from '../config/config.js';
