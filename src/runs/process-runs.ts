@@ -26,7 +26,15 @@ import { startAgentProcess, type AgentProcess } from './agent-process.js';
 import { formatMiB, measureDiskUsage } from './disk-usage.js';
 import { ensureStarterMemory } from './group-memory.js';
 import type { ToolHost } from './tools.js';
-import type { AgentRuns, LiveRun, RunCallbacks, RunOutcome, RunRequest, RunStopReason } from './types.js';
+import type {
+  AgentRuns,
+  LiveRun,
+  RunCallbacks,
+  RunModelError,
+  RunOutcome,
+  RunRequest,
+  RunStopReason,
+} from './types.js';
 
 /** The run record's outcome: a kill without a limit behind it is the host's shutdown. */
 export function outcomeKind(outcome: RunOutcome): RunOutcomeKind {
@@ -221,6 +229,8 @@ export class ProcessRuns implements AgentRuns {
     const closers: Array<() => Promise<void>> = [];
     // Set once the process exists; the model proxy reports activity to it.
     let agent: AgentProcess | undefined;
+    // The broker's view of why the model failed; a non-retryable one stops the run at once.
+    let modelError: RunModelError | undefined;
     try {
       const placeholderKey = `sk-ant-run-${randomBytes(24).toString('hex')}`;
       const usesModel = config.engine === 'claude-code';
@@ -242,6 +252,14 @@ export class ProcessRuns implements AgentRuns {
             });
             // A model response the broker itself served: the only activity the sandbox cannot forge.
             agent?.noteActivity();
+            // The model answered again: an earlier transient failure is no longer the story.
+            if (modelError?.retryable) modelError = undefined;
+          },
+          modelName: config.model,
+          onModelError: (error) => {
+            // The first failure retrying cannot fix is the cause; a transient one only until then.
+            if (modelError === undefined || modelError.retryable) modelError = error;
+            if (!error.retryable) run.kill(error.message, 'model_error');
           },
           logger,
           budget:
@@ -355,12 +373,18 @@ export class ProcessRuns implements AgentRuns {
           reason: 'wall_time_exceeded',
         });
       }
+      // A limit or a kill says why on its own; otherwise the model's failure is the cause, in the owner's words.
+      const byModel =
+        !result.ok && modelError !== undefined && (stoppedBy === undefined || stoppedBy === 'model_error');
       return {
         ok: result.ok,
         error: result.ok
           ? undefined
-          : (run.killed?.reason ?? result.error ?? `runner exited with code ${result.exitCode}`),
+          : byModel
+            ? modelError?.message
+            : (run.killed?.reason ?? result.error ?? `runner exited with code ${result.exitCode}`),
         ...(result.ok || stoppedBy === undefined ? {} : { stoppedBy }),
+        ...(byModel ? { modelError } : {}),
         sessionId: result.sessionId ?? sessionId,
       };
     } catch (err) {
