@@ -373,9 +373,12 @@ export class ProcessRuns implements AgentRuns {
           reason: 'wall_time_exceeded',
         });
       }
-      // A limit or a kill says why on its own; otherwise the model's failure is the cause, in the owner's words.
+      // A limit or a kill says why on its own; otherwise the model's failure is the cause, in the
+      // owner's words. A run that timed out while its last model request failed waited on the model.
       const byModel =
-        !result.ok && modelError !== undefined && (stoppedBy === undefined || stoppedBy === 'model_error');
+        !result.ok &&
+        modelError !== undefined &&
+        (stoppedBy === undefined || stoppedBy === 'model_error' || stoppedBy === 'run_timeout');
       return {
         ok: result.ok,
         error: result.ok

@@ -39,7 +39,8 @@ describe('model errors reach the chat with the cause (bwrap + Claude Code)', () 
     {
       name: '401: the key was refused',
       turn: refusal(401, 'authentication_error', 'invalid x-api-key'),
-      expected: /the API key was refused by 127\.0\.0\.1:\d+ \(401\); check ANTHROPIC_API_KEY .*nanoclaw doctor/,
+      expected:
+        /the API key was refused by 127\.0\.0\.1:\d+ \(401\); check ANTHROPIC_API_KEY .*nanoclaw doctor/,
     },
     {
       name: '403: the key may not do this',
@@ -108,23 +109,26 @@ describe('model errors reach the chat with the cause (bwrap + Claude Code)', () 
   }
 
   it(
-    'unreachable upstream: the retries-exhausted notice names the configured host, not the bridge',
+    'unreachable upstream: retried, then the notice names the configured host, not the bridge',
     async () => {
       const { fake } = await fixture.setUp(() => ({ text: 'unused' }));
       const port = await closedPort();
       const home = makeAgentHome(fake, { ANTHROPIC_BASE_URL: `http://127.0.0.1:${port}` });
       try {
-        home.writeConfig({ retryBaseMs: 200, maxRetries: 1 });
+        // The agent keeps retrying an unreachable model for minutes; a short run timeout ends each
+        // run sooner, and its cause is still the model, not "run timeout".
+        home.writeConfig({ retryBaseMs: 200, maxRetries: 1, runTimeoutMs: 8_000 });
         const result = await chatOnce(home.env, 'anyone home?');
         expect(result.code, result.stderr).toBe(0);
         expect(result.lines).toHaveLength(1);
         expect(result.lines[0].text).toContain(`127.0.0.1:${port} is unreachable (connection refused)`);
-        expect(result.lines[0].text).not.toMatch(/server-side/);
+        expect(result.lines[0].text).toMatch(/after several tries/);
+        expect(result.lines[0].text).not.toMatch(/server-side|run timeout/);
         expect(result.stderr.match(/unanswered messages will be retried/g)).toHaveLength(2);
       } finally {
         home.cleanup();
       }
     },
-    600_000,
+    E2E_TIMEOUT_MS,
   );
 });
