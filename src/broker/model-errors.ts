@@ -34,6 +34,23 @@ export interface ModelErrorContext {
   modelName?: string | null;
 }
 
+/**
+ * Classes about the owner's setup (key, account, model name), which no later
+ * request of the run can get past: the run is stopped at the first one. An
+ * invalid request is not among them: it may be the agent's own doing (a probe
+ * through the proxy, an image too large) and the agent may carry on after it.
+ */
+const SETUP_CLASSES: ReadonlySet<ModelErrorClass> = new Set([
+  'authentication',
+  'permission',
+  'billing',
+  'not_found',
+]);
+
+export function stopsRunAtOnce(error: ModelError): boolean {
+  return SETUP_CLASSES.has(error.class);
+}
+
 /** Error types (the API's `error.type`) and words that mean the account cannot pay, whatever the status. */
 const BILLING_TYPES: ReadonlySet<string> = new Set(['billing_error', 'credit_error', 'quota_error']);
 const BILLING_WORDS = /credit balance|billing|quota|payment|insufficient.?credit/i;

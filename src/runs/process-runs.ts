@@ -17,6 +17,7 @@ import type { StartLine } from '../core/protocol.js';
 import type { Config } from '../config/config.js';
 import { rulesForGroup, type EgressAllowlistFile } from '../broker/egress-allowlist.js';
 import { startEgressProxy } from '../broker/egress-proxy.js';
+import { stopsRunAtOnce } from '../broker/model-errors.js';
 import { startModelProxy, type ModelCredential } from '../broker/model-proxy.js';
 import { checkAdditionalMounts, type MountAllowlist } from '../sandbox/mount-policy.js';
 import { buildMountTable } from '../sandbox/mounts.js';
@@ -252,14 +253,14 @@ export class ProcessRuns implements AgentRuns {
             });
             // A model response the broker itself served: the only activity the sandbox cannot forge.
             agent?.noteActivity();
-            // The model answered again: an earlier transient failure is no longer the story.
-            if (modelError?.retryable) modelError = undefined;
+            // The model answered again: an earlier failure the run got past is no longer the story.
+            if (run.killed?.stoppedBy !== 'model_error') modelError = undefined;
           },
           modelName: config.model,
           onModelError: (error) => {
             // The first failure retrying cannot fix is the cause; a transient one only until then.
             if (modelError === undefined || modelError.retryable) modelError = error;
-            if (!error.retryable) run.kill(error.message, 'model_error');
+            if (stopsRunAtOnce(error)) run.kill(error.message, 'model_error');
           },
           logger,
           budget:

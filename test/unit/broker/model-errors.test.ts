@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { classifyModelError, parseErrorBody, type ModelFailure } from '../../../src/broker/model-errors.js';
+import {
+  classifyModelError,
+  parseErrorBody,
+  stopsRunAtOnce,
+  type ModelFailure,
+} from '../../../src/broker/model-errors.js';
 
 const context = { upstreamHost: 'api.anthropic.com', modelName: 'claude-sonnet-4-5' };
 
@@ -26,6 +31,13 @@ describe('classifyModelError', () => {
       false,
     ]);
     expect(classOf({ status: 413 })).toEqual(['invalid_request', false]);
+  });
+
+  it('stops a run at once only for setup problems, not for a request the agent may get past', () => {
+    const stops = (failure: ModelFailure) => stopsRunAtOnce(classifyModelError(failure, context));
+    expect([401, 402, 403, 404].map((status) => stops({ status }))).toEqual([true, true, true, true]);
+    expect([400, 429, 500, 529].map((status) => stops({ status }))).toEqual([false, false, false, false]);
+    expect(stops({ networkCode: 'ECONNREFUSED' })).toBe(false);
   });
 
   it('retries what passes with time', () => {
