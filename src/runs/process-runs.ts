@@ -230,7 +230,7 @@ export class ProcessRuns implements AgentRuns {
     const closers: Array<() => Promise<void>> = [];
     // Set once the process exists; the model proxy reports activity to it.
     let agent: AgentProcess | undefined;
-    // The broker's view of why the model failed; a non-retryable one stops the run at once.
+    // The broker's view of why the model failed; a setup refusal (key, billing, model) stops the run at once.
     let modelError: RunModelError | undefined;
     try {
       const placeholderKey = `sk-ant-run-${randomBytes(24).toString('hex')}`;
