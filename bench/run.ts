@@ -14,6 +14,7 @@ const benches: Array<[string, () => Promise<Bench>]> = [
   ['broker', async () => (await import('./broker.js')).benchBroker],
   ['runs', async () => (await import('./runs.js')).benchRuns],
   ['recovery', async () => (await import('./recovery.js')).benchRecovery],
+  ['owner-notice', async () => (await import('./owner-notice.js')).benchOwnerNotice],
 ];
 
 const only = process.argv.slice(2);

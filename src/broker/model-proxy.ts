@@ -21,6 +21,7 @@ import {
   guardServer,
   type RefusalCounter,
 } from './guard.js';
+import { classifyModelError, parseErrorBody, type ModelError, type ModelFailure } from './model-errors.js';
 import { createSecretScrubber, type SecretScrubber } from './scrub.js';
 import { closeUnixServer, listenOnUnixSocket, trackSockets } from './socket.js';
 import {
@@ -52,6 +53,9 @@ const MESSAGES_PATH = '/v1/messages';
 
 /** How long close() lets answers the sandbox hung up on run to their end before charging an estimate. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
+
+/** Bytes of an upstream error body kept for classifying it; error bodies are small. */
+const MAX_ERROR_BODY_BYTES = 16 * 1024;
 
 /** Longest path kept in an audit record; the rest is noise an agent could use to stuff the log. */
 const MAX_AUDIT_TARGET_CHARS = 200;
@@ -93,6 +97,13 @@ export interface ModelProxyOptions {
   /** Concurrent connections the sandbox may hold on model.sock. */
   maxConnections?: number;
   drainTimeoutMs?: number;
+  /** The model name the owner configured, named in a "model not known" sentence. */
+  modelName?: string | null;
+  /**
+   * Called for every failed Messages request the upstream (or the network)
+   * produced, classified; the proxy's own refusals are not reported.
+   */
+  onModelError?: (error: ModelError) => void;
 }
 
 export interface ModelProxy {
@@ -278,9 +289,11 @@ function relayResponse(
   exchange: Exchange,
   upRes: IncomingMessage,
   res: ServerResponse,
+  path: string,
 ): void {
   exchange.responded = true;
   const status = upRes.statusCode ?? 502;
+  const failed = status >= 400 && path === MESSAGES_PATH;
   const body = decodedBody(upRes);
   if (body === null) {
     ctx.logger?.warn(
@@ -301,12 +314,20 @@ function relayResponse(
     // The body is decoded and scrubbed, so its length and coding are ours now (chunked, identity).
     delete headers['content-length'];
     delete headers['content-encoding'];
+    // A refused key or an unknown model does not get better by asking again: tell the client so.
+    if (failed && !classify(ctx, { status }).retryable) headers['x-should-retry'] = 'false';
     res.writeHead(status, headers);
     // Headers out now: an SSE client should see the stream open before the first event.
     res.flushHeaders();
   }
+  const errorBody: Buffer[] = [];
+  let errorBytes = 0;
   body.on('data', (chunk: Buffer) => {
     exchange.extractor?.push(chunk);
+    if (failed && errorBytes < MAX_ERROR_BODY_BYTES) {
+      errorBody.push(chunk);
+      errorBytes += chunk.length;
+    }
     if (exchange.clientGone) return;
     const out = scrub.push(chunk);
     if (out.length > 0 && !res.write(out)) body.pause();
@@ -316,6 +337,10 @@ function relayResponse(
   res.on('close', () => body.resume());
   body.on('end', () => {
     if (!exchange.clientGone) res.end(scrub.end());
+    if (failed) {
+      const text = ctx.scrubber.scrubText(Buffer.concat(errorBody).toString('utf8', 0, MAX_ERROR_BODY_BYTES));
+      reportModelError(ctx, { status, ...parseErrorBody(text) });
+    }
     exchange.finish(exchange.extractor?.finish() ?? null);
   });
   body.on('error', () => {
@@ -360,20 +385,19 @@ function forward(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse, t
     return sendError(res, 502, 'api_error', 'model upstream request could not be built');
   }
   const exchange = createExchange(ctx, upReq, req);
-  upReq.on('response', (upRes) => relayResponse(ctx, exchange, upRes, res));
+  const path = target.split('?')[0];
+  upReq.on('response', (upRes) => relayResponse(ctx, exchange, upRes, res, path));
   upReq.on('error', (err: NodeJS.ErrnoException) => {
     if (exchange.responded) return; // the answer's own 'close' settles it
+    const networkMessage = ctx.scrubber.scrubText(err.message);
     ctx.logger?.warn(
-      { ...ctx.log, code: err.code, error: ctx.scrubber.scrubText(err.message) },
+      { ...ctx.log, code: err.code, error: networkMessage },
       'model proxy: upstream request failed',
     );
-    if (!exchange.clientGone)
-      sendError(
-        res,
-        502,
-        'api_error',
-        ctx.scrubber.scrubText(`model upstream unreachable (${err.code ?? err.message})`),
-      );
+    const failure: ModelFailure = { networkCode: err.code, networkMessage };
+    // The client's own error text then names the configured upstream, not the sandbox's loopback bridge.
+    if (!exchange.clientGone) sendError(res, 502, 'api_error', classify(ctx, failure).message);
+    if (path === MESSAGES_PATH) reportModelError(ctx, failure);
     exchange.finish(null);
   });
   res.on('close', () => {
@@ -383,6 +407,29 @@ function forward(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse, t
   req.on('data', (chunk: Buffer) => exchange.request.push(chunk));
   req.on('error', () => upReq.destroy());
   req.pipe(upReq);
+}
+
+function classify(ctx: ProxyContext, failure: ModelFailure): ModelError {
+  return classifyModelError(failure, {
+    upstreamHost: ctx.upstream.host,
+    modelName: ctx.options.modelName ?? null,
+  });
+}
+
+function reportModelError(ctx: ProxyContext, failure: ModelFailure): void {
+  const error = classify(ctx, failure);
+  ctx.logger?.warn(
+    { ...ctx.log, class: error.class, retryable: error.retryable },
+    `model error: ${error.message}`,
+  );
+  try {
+    ctx.options.onModelError?.(error);
+  } catch (err) {
+    ctx.logger?.error(
+      { ...ctx.log, error: ctx.scrubber.scrubText((err as Error).message) },
+      'model proxy: reporting a model error failed',
+    );
+  }
 }
 
 function refuse(ctx: ProxyContext, res: ServerResponse, reason: AuditReason, target: string | null): void {

@@ -7,6 +7,9 @@ import path from 'node:path';
 import type { Config } from '../config/config.js';
 import { loadCredential } from '../config/config.js';
 import { loadEgressAllowlist } from '../broker/egress-allowlist.js';
+import { classifyModelError, parseErrorBody, type ModelFailure } from '../broker/model-errors.js';
+import { OAUTH_BETA } from '../broker/model-proxy.js';
+import { createSecretScrubber } from '../broker/scrub.js';
 import { readLinkedAccount } from '../channels/whatsapp/auth.js';
 import { loadMountAllowlist, MOUNT_ALLOWLIST_FILE } from '../sandbox/mount-policy.js';
 import { selectBackend } from '../sandbox/select.js';
@@ -21,6 +24,66 @@ interface Check {
   ok: boolean;
   required: boolean;
   detail: string;
+}
+
+/** How long doctor waits for the model upstream before calling it unreachable. */
+const DEFAULT_UPSTREAM_TIMEOUT_MS = 15_000;
+
+/** The API version header the Models API wants. */
+const ANTHROPIC_VERSION = '2023-06-01';
+
+export interface UpstreamCheckOptions {
+  upstreamBaseUrl: string;
+  credential: { kind: 'api_key' | 'oauth'; value: string };
+  modelName: string | null;
+  timeoutMs?: number;
+}
+
+/**
+ * Asks the configured upstream about the model (GET /v1/models/<name>, or the
+ * first model when none is configured): it spends no tokens, and it proves the
+ * upstream answers, the key is accepted and the model name is known. The
+ * detail never carries the credential.
+ */
+export async function checkModelUpstream(
+  options: UpstreamCheckOptions,
+): Promise<{ ok: boolean; detail: string }> {
+  const base = new URL(options.upstreamBaseUrl);
+  const prefix = base.pathname.replace(/\/+$/, '');
+  const target = options.modelName
+    ? `/v1/models/${encodeURIComponent(options.modelName)}`
+    : '/v1/models?limit=1';
+  const url = `${base.origin}${prefix}${target}`;
+  const headers: Record<string, string> = { 'anthropic-version': ANTHROPIC_VERSION };
+  if (options.credential.kind === 'api_key') headers['x-api-key'] = options.credential.value;
+  else {
+    headers.authorization = `Bearer ${options.credential.value}`;
+    headers['anthropic-beta'] = OAUTH_BETA;
+  }
+  const scrubber = createSecretScrubber([options.credential.value]);
+  const context = { upstreamHost: base.host, modelName: options.modelName };
+  let failure: ModelFailure;
+  try {
+    const res = await fetch(url, {
+      headers,
+      signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS),
+    });
+    const body = await res.text();
+    if (res.ok) {
+      const model = options.modelName ? `, model "${options.modelName}" known` : '';
+      return { ok: true, detail: `${base.host} reachable, key accepted${model} (no tokens spent)` };
+    }
+    failure = { status: res.status, ...parseErrorBody(scrubber.scrubText(body)) };
+  } catch (err) {
+    // fetch wraps the socket error; its code is on the cause. A timeout is an abort.
+    const cause = (err as { cause?: { code?: string } }).cause;
+    const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
+    failure = {
+      networkCode: timedOut ? 'ETIMEDOUT' : cause?.code,
+      networkMessage: scrubber.scrubText(err instanceof Error ? err.message : String(err)),
+    };
+  }
+  return { ok: false, detail: scrubber.scrubText(classifyModelError(failure, context).message) };
 }
 
 export async function doctorCommand(
@@ -103,6 +166,25 @@ export async function doctorCommand(
           detail: 'missing: set ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN in the environment or in .env',
         };
   });
+  const credential =
+    config.engine === 'claude-code' ? loadCredential({ env, homeDir: config.homeDir }) : null;
+  if (credential) {
+    try {
+      const upstream = await checkModelUpstream({
+        upstreamBaseUrl: config.upstreamBaseUrl,
+        credential,
+        modelName: config.model,
+      });
+      checks.push({ name: 'model upstream', required: true, ...upstream });
+    } catch (err) {
+      checks.push({
+        name: 'model upstream',
+        required: true,
+        ok: false,
+        detail: `cannot check ${config.upstreamBaseUrl}: ${err instanceof Error ? err.message : String(err)}`,
+      });
+    }
+  }
   add('runner', true, () => {
     const ok = fs.existsSync(runnerPaths(findPackageRoot(import.meta.url)).runnerEntry);
     return { ok, detail: ok ? 'dist/runner.mjs present' : 'dist/runner.mjs missing: run npm run build' };

@@ -17,6 +17,7 @@ import type { StartLine } from '../core/protocol.js';
 import type { Config } from '../config/config.js';
 import { rulesForGroup, type EgressAllowlistFile } from '../broker/egress-allowlist.js';
 import { startEgressProxy } from '../broker/egress-proxy.js';
+import { stopsRunAtOnce } from '../broker/model-errors.js';
 import { startModelProxy, type ModelCredential } from '../broker/model-proxy.js';
 import { checkAdditionalMounts, type MountAllowlist } from '../sandbox/mount-policy.js';
 import { buildMountTable } from '../sandbox/mounts.js';
@@ -26,7 +27,15 @@ import { startAgentProcess, type AgentProcess } from './agent-process.js';
 import { formatMiB, measureDiskUsage } from './disk-usage.js';
 import { ensureStarterMemory } from './group-memory.js';
 import type { ToolHost } from './tools.js';
-import type { AgentRuns, LiveRun, RunCallbacks, RunOutcome, RunRequest, RunStopReason } from './types.js';
+import type {
+  AgentRuns,
+  LiveRun,
+  RunCallbacks,
+  RunModelError,
+  RunOutcome,
+  RunRequest,
+  RunStopReason,
+} from './types.js';
 
 /** The run record's outcome: a kill without a limit behind it is the host's shutdown. */
 export function outcomeKind(outcome: RunOutcome): RunOutcomeKind {
@@ -221,6 +230,8 @@ export class ProcessRuns implements AgentRuns {
     const closers: Array<() => Promise<void>> = [];
     // Set once the process exists; the model proxy reports activity to it.
     let agent: AgentProcess | undefined;
+    // The broker's view of why the model failed; a setup refusal (key, billing, model) stops the run at once.
+    let modelError: RunModelError | undefined;
     try {
       const placeholderKey = `sk-ant-run-${randomBytes(24).toString('hex')}`;
       const usesModel = config.engine === 'claude-code';
@@ -242,6 +253,14 @@ export class ProcessRuns implements AgentRuns {
             });
             // A model response the broker itself served: the only activity the sandbox cannot forge.
             agent?.noteActivity();
+            // The model answered again: an earlier failure the run got past is no longer the story.
+            if (run.killed?.stoppedBy !== 'model_error') modelError = undefined;
+          },
+          modelName: config.model,
+          onModelError: (error) => {
+            // The first failure retrying cannot fix is the cause; a transient one only until then.
+            if (modelError === undefined || modelError.retryable) modelError = error;
+            if (stopsRunAtOnce(error)) run.kill(error.message, 'model_error');
           },
           logger,
           budget:
@@ -355,12 +374,21 @@ export class ProcessRuns implements AgentRuns {
           reason: 'wall_time_exceeded',
         });
       }
+      // A limit or a kill says why on its own; otherwise the model's failure is the cause, in the
+      // owner's words. A run that timed out while its last model request failed waited on the model.
+      const byModel =
+        !result.ok &&
+        modelError !== undefined &&
+        (stoppedBy === undefined || stoppedBy === 'model_error' || stoppedBy === 'run_timeout');
       return {
         ok: result.ok,
         error: result.ok
           ? undefined
-          : (run.killed?.reason ?? result.error ?? `runner exited with code ${result.exitCode}`),
+          : byModel
+            ? modelError?.message
+            : (run.killed?.reason ?? result.error ?? `runner exited with code ${result.exitCode}`),
         ...(result.ok || stoppedBy === undefined ? {} : { stoppedBy }),
+        ...(byModel ? { modelError } : {}),
         sessionId: result.sessionId ?? sessionId,
       };
     } catch (err) {

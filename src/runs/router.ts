@@ -469,6 +469,20 @@ export class Router {
       logger.error({ group: group.folder, error }, 'run refused to start');
       return { ok: false, retry: false };
     }
+    if (outcome.modelError && !outcome.modelError.retryable) {
+      // The broker saw the model refuse (key, billing, bad request, unknown model): asking again
+      // gets the same answer, so the chat hears the cause now, and it answers the messages.
+      logger.warn(
+        { group: group.folder, error, modelError: outcome.modelError.class },
+        'model refused the run; not retried',
+      );
+      this.notifyAndComplete(
+        groupJid,
+        progress.sentSeq,
+        `Sorry, I couldn't answer: ${outcome.modelError.message}.`,
+      );
+      return { ok: false, retry: false };
+    }
     if (outcome.stoppedBy && UNRETRYABLE_STOPS.has(outcome.stoppedBy)) {
       // The same prompt would hit the same limit again: say why at once (SPEC §4.5), and the
       // notice answers the unanswered messages, so the chat is not stuck on them.

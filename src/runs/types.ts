@@ -26,7 +26,16 @@ export interface RunCallbacks {
  * to report at once instead of retrying.
  */
 export type RunStopReason =
-  'run_timeout' | 'wall_time' | 'output_limit' | 'disk_quota' | 'killed' | 'spawn_failed';
+  'run_timeout' | 'wall_time' | 'output_limit' | 'disk_quota' | 'killed' | 'spawn_failed' | 'model_error';
+
+/** A failed model request the broker saw and classified (src/broker/model-errors.ts). */
+export interface RunModelError {
+  class: string;
+  /** False for a refused key, billing, an invalid request or an unknown model: retrying cannot help. */
+  retryable: boolean;
+  /** One sentence for the chat naming the configured upstream and what to do. */
+  message: string;
+}
 
 export interface RunOutcome {
   ok: boolean;
@@ -36,6 +45,8 @@ export interface RunOutcome {
   sessionId?: string;
   /** True when the run never started (sandbox missing, mount refused, credential missing, budget). */
   refusedToStart?: boolean;
+  /** The model error that ended the run (non-retryable ones stop it at once), when the broker saw one. */
+  modelError?: RunModelError;
 }
 
 export interface LiveRun {

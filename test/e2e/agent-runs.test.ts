@@ -163,8 +163,16 @@ describe('agent runs through nanoclaw chat --json (bwrap + Claude Code)', () => 
     const runsAtRequest: string[][] = [];
     const { fake, home } = await fixture.setUp(() => {
       runsAtRequest.push(liveRunIds(home));
-      // Claude Code does not retry a 400, so the runner ends with done{error}.
-      return { error: { status: 400, type: 'invalid_request_error', message: 'scripted refusal' } };
+      // A server error is worth retrying (the router's backoff); the header makes Claude Code
+      // give up on its own retries at once, so the runner ends with done{error}.
+      return {
+        error: {
+          status: 500,
+          type: 'api_error',
+          message: 'scripted refusal',
+          headers: { 'x-should-retry': 'false' },
+        },
+      };
     });
     home.writeConfig({ retryBaseMs: 200, maxRetries: 2 });
     const result = await runCli(['chat', '--json'], home.env, '{"text":"please fail"}\n', 60_000);

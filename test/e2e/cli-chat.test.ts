@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt, ChatSession, makeCliHome, runCli, type CliHome } from '../support/cli.js';
+import { startFakeModelServer } from '../support/fake-model-server.js';
 import { until } from '../support/until.js';
 
 let home: CliHome;
@@ -226,8 +227,14 @@ describe('admin commands', () => {
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/ok {3}sandbox: bwrap/);
     expect(result.stdout).toMatch(/FAIL credential: missing/);
-    const withKey = await runCli(['doctor'], { ...home.env, ANTHROPIC_API_KEY: 'sk-ant-secret-value' });
-    expect(withKey.code).toBe(0);
+    // doctor also asks the model upstream (no tokens spent): a local fake one that accepts.
+    const upstream = await startFakeModelServer({ script: [] });
+    const withKey = await runCli(['doctor'], {
+      ...home.env,
+      ANTHROPIC_API_KEY: 'sk-ant-secret-value',
+      ANTHROPIC_BASE_URL: upstream.url,
+    }).finally(() => upstream.close());
+    expect(withKey.code, withKey.stdout).toBe(0);
     expect(withKey.stdout).toContain('ANTHROPIC_API_KEY present (from env)');
     expect(withKey.stdout).not.toContain('sk-ant-secret-value');
   });

@@ -35,7 +35,7 @@ export type StaticTurn =
   | { text: string; usage?: Partial<Usage> }
   | { toolUse: { name: string; input: unknown }; text?: string; usage?: Partial<Usage> }
   /** An API error response, e.g. status 400 invalid_request_error (Claude Code does not retry 4xx). */
-  | { error: { status: number; type: string; message: string } };
+  | { error: { status: number; type: string; message: string; headers?: Record<string, string> } };
 /** A turn computed from the request, e.g. to answer with the last tool result it carries. */
 export type Turn = StaticTurn | ((request: RecordedRequest) => StaticTurn);
 
@@ -159,10 +159,12 @@ export async function startFakeModelServer(options: FakeModelServerOptions): Pro
       if (kind === 'other') return sendJson(res, 200, {});
       const turn: StaticTurn = kind === 'conversation' ? nextTurn(recorded) : { text: SIDE_REPLY_TEXT };
       if ('error' in turn) {
-        sendJson(res, turn.error.status, {
-          type: 'error',
-          error: { type: turn.error.type, message: turn.error.message },
-        });
+        sendJson(
+          res,
+          turn.error.status,
+          { type: 'error', error: { type: turn.error.type, message: turn.error.message } },
+          turn.error.headers,
+        );
         for (const w of [...waiters]) w();
         return;
       }
@@ -227,9 +229,18 @@ export async function startFakeModelServer(options: FakeModelServerOptions): Pro
   };
 }
 
-function sendJson(res: http.ServerResponse, status: number, value: unknown): void {
+function sendJson(
+  res: http.ServerResponse,
+  status: number,
+  value: unknown,
+  headers: Record<string, string> = {},
+): void {
   const data = JSON.stringify(value);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) });
+  res.writeHead(status, {
+    ...headers,
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(data),
+  });
   res.end(data);
 }
 

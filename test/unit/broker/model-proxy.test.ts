@@ -12,6 +12,7 @@ import {
   type ModelProxy,
   type ModelProxyOptions,
 } from '../../../src/broker/model-proxy.js';
+import type { ModelError } from '../../../src/broker/model-errors.js';
 import type { TokenUsage } from '../../../src/core/types.js';
 import {
   closedPort,
@@ -354,7 +355,7 @@ describe('model proxy: streaming and usage', () => {
     });
     expect(res.status).toBe(502);
     expect(JSON.parse(res.body).error.type).toBe('api_error');
-    expect(res.body).toContain('ECONNREFUSED');
+    expect(JSON.parse(res.body).error.message).toBe(`127.0.0.1:${port} is unreachable (connection refused)`);
     expect(res.body).not.toContain(REAL_KEY);
     expect(logs.entries.length).toBeGreaterThan(0);
     expect(logs.text()).not.toContain(REAL_KEY);
@@ -845,6 +846,71 @@ describe('model proxy: in-flight request cap', () => {
     expect(fake.requests).toHaveLength(2);
     expect(audit.records).toEqual([
       { group: 'family', runId: 'run-1', action: 'model_request', target: null, reason: 'connection_limit' },
+    ]);
+  });
+});
+
+describe('model proxy: model errors are classified and reported (issue 10)', () => {
+  function errorUpstream(status: number, type: string, message: string) {
+    return upstream((_req, res) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ type: 'error', error: { type, message } }));
+    });
+  }
+
+  async function ask(socketPath: string, path = '/v1/messages') {
+    return requestOverSocket(socketPath, { path, headers: { 'x-api-key': PLACEHOLDER }, body: '{}' });
+  }
+
+  it('reports a refused key as not retryable, naming the configured upstream, and tells the client not to retry', async () => {
+    const fake = await errorUpstream(401, 'authentication_error', 'invalid x-api-key');
+    const errors: ModelError[] = [];
+    const { socketPath } = await setup(fake.baseUrl, { onModelError: (e) => errors.push(e) });
+    const res = await ask(socketPath);
+    expect(res.status).toBe(401);
+    expect(res.headers['x-should-retry']).toBe('false');
+    expect(errors).toEqual([
+      {
+        class: 'authentication',
+        retryable: false,
+        message: `the API key was refused by 127.0.0.1:${fake.port} (401); check ANTHROPIC_API_KEY (or CLAUDE_CODE_OAUTH_TOKEN) and run nanoclaw doctor`,
+      },
+    ]);
+  });
+
+  it('reports an unknown model with its name, and an overload as retryable without the no-retry header', async () => {
+    const notFound = await errorUpstream(404, 'not_found_error', 'model: claude-nope');
+    const errors: ModelError[] = [];
+    const first = await setup(notFound.baseUrl, { onModelError: (e) => errors.push(e) });
+    await ask(first.socketPath);
+    const overloaded = await errorUpstream(529, 'overloaded_error', 'busy');
+    const second = await setup(overloaded.baseUrl, { onModelError: (e) => errors.push(e) });
+    const res = await ask(second.socketPath);
+    expect(res.headers['x-should-retry']).toBeUndefined();
+    expect(errors.map((e) => [e.class, e.retryable])).toEqual([
+      ['not_found', false],
+      ['overloaded', true],
+    ]);
+    expect(errors[0].message).toContain('"claude-nope" is not known');
+  });
+
+  it('reports an unreachable upstream as retryable, and neither count_tokens failures nor its own refusals', async () => {
+    const errors: ModelError[] = [];
+    const port = await closedPort();
+    const down = await setup(`http://127.0.0.1:${port}`, { onModelError: (e) => errors.push(e) });
+    await ask(down.socketPath);
+    await ask(down.socketPath, '/v1/messages/count_tokens');
+    const bad = await requestOverSocket(down.socketPath, {
+      path: '/v1/messages',
+      headers: { 'x-api-key': 'wrong' },
+    });
+    expect(bad.status).toBe(401);
+    expect(errors).toEqual([
+      {
+        class: 'unreachable',
+        retryable: true,
+        message: `127.0.0.1:${port} is unreachable (connection refused)`,
+      },
     ]);
   });
 });

@@ -228,6 +228,47 @@ describe('cursor and retry semantics (SPEC §4)', () => {
     expect(t.host.store.getCursor(MAIN)).toBe(0);
   });
 
+  it('tells the chat the cause at once, without retrying, when the model refused the run (issue 10)', async () => {
+    const message =
+      'the API key was refused by api.example.com (401); check ANTHROPIC_API_KEY and run nanoclaw doctor';
+    const runs = new FakeRuns((run) =>
+      run.finish({
+        ok: false,
+        error: message,
+        stoppedBy: 'model_error',
+        modelError: { class: 'authentication', retryable: false, message },
+      }),
+    );
+    t = buildTestHost({ runs });
+    t.addGroup({ jid: MAIN, folder: 'main', isMain: true, requiresTrigger: false });
+    await t.host.start();
+    t.channel.receive(MAIN, 'hi');
+    await t.channel.waitForSent(1);
+    await t.host.settled();
+    expect(runs.runs).toHaveLength(1);
+    expect(t.channel.sent.map((s) => s.text)).toEqual([`Sorry, I couldn't answer: ${message}.`]);
+    // The notice answers the message: the next one starts fresh.
+    expect(t.host.store.getCursor(MAIN)).toBe(t.host.store.latestSeq(MAIN));
+  });
+
+  it('keeps retrying a run that failed on a retryable model error', async () => {
+    const message = 'api.example.com is overloaded (529)';
+    const runs = new FakeRuns((run) =>
+      run.finish({
+        ok: false,
+        error: message,
+        modelError: { class: 'overloaded', retryable: true, message },
+      }),
+    );
+    t = buildTestHost({ runs, config: { retryBaseMs: 10, maxRetries: 2 } });
+    t.addGroup({ jid: MAIN, folder: 'main', isMain: true, requiresTrigger: false });
+    await t.host.start();
+    t.channel.receive(MAIN, 'hi');
+    await t.channel.waitForSent(1);
+    expect(runs.runs).toHaveLength(3);
+    expect(t.channel.sent[0].text).toMatch(/after several tries \(api\.example\.com is overloaded \(529\)\)/);
+  });
+
   it('recovers unprocessed messages at start-up', async () => {
     const first = buildTestHost({ runs: new FakeRuns(async () => undefined) });
     first.addGroup({ jid: MAIN, folder: 'main', isMain: true, requiresTrigger: false });
