@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { makeCliHome, runCli } from '../test/support/cli.js';
+import { makeCliHome } from '../test/support/cli.js';
 import { runCrashDrill } from '../test/support/crash-drill.js';
 import { FakeRuns } from '../test/support/fake-runs.js';
 import { buildTestHost } from '../test/support/test-host.js';
@@ -63,17 +63,11 @@ async function crashDrill(): Promise<BenchFigure[]> {
   const home = makeCliHome();
   try {
     home.writeConfig({ retryBaseMs: 100, shutdownGraceMs: 1500 });
-    const folders = ['benchdrilla', 'benchdrillb'];
-    for (const folder of folders) {
-      const args = ['groups', 'add', `local:${folder}`, '--name', folder, '--folder', folder, '--no-trigger'];
-      await runCli(args, home.env);
-    }
     const report = await runCrashDrill({
       home,
       seed: 20261130,
       kills,
-      chats: folders.map((folder) => `local:${folder}`),
-      folders,
+      folders: ['benchdrilla', 'benchdrillb'],
       taskEvery: 7,
     });
     return [

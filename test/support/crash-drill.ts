@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import Database from 'better-sqlite3';
-import { CLI, type CliHome } from './cli.js';
+import { CLI, runCli, type CliHome } from './cli.js';
 import { seededRandom } from './random.js';
 
 export interface DrillLine {
@@ -25,11 +25,10 @@ export interface DrillOptions {
   seed: number;
   kills: number;
   /**
-   * Chats to talk to, registered without a trigger; the first also schedules the tasks.
-   * Give their groups folder names no other test uses: sandboxes are found by them.
+   * Group folders the drill registers (chats `local:<folder>`, no trigger) and talks to;
+   * the first also schedules the tasks. Use names no other test uses: leftover sandboxes
+   * are found by them.
    */
-  chats: string[];
-  /** The folders of those groups. */
   folders: string[];
   /** Every Nth round schedules a one-off task (0: none). */
   taskEvery?: number;
@@ -94,7 +93,15 @@ const MESSAGE_NONCE = /\bM\d+x\d+\b/g;
 const TASK_ANSWER = /^(?:resumed [^\n]*\n)?echo: (T\d+)$/;
 
 export async function runCrashDrill(options: DrillOptions): Promise<DrillReport> {
-  const { home, seed, kills, chats } = options;
+  const { home, seed, kills, folders } = options;
+  const chats = folders.map((folder) => `local:${folder}`);
+  for (const folder of folders) {
+    const added = await runCli(
+      ['groups', 'add', `local:${folder}`, '--name', folder, '--folder', folder, '--no-trigger'],
+      home.env,
+    );
+    if (added.code !== 0) throw new Error(`could not register ${folder}: ${added.stderr}`);
+  }
   const random = seededRandom(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
   const lines: DrillLine[] = [];
@@ -154,7 +161,7 @@ export async function runCrashDrill(options: DrillOptions): Promise<DrillReport>
     if (activeOnceTasks(dbPath) === 0) break;
   }
 
-  return analyse(home, chats, options.folders, lines, seed, kills);
+  return analyse(home, chats, folders, lines, seed, kills);
 }
 
 function activeOnceTasks(dbPath: string): number {
