@@ -300,9 +300,14 @@ echo "== header"; post '/v1/messages?beta=true' "{\"marker\":\"$M-ME-HEADER\"}"
 echo "== path"; post '/v1/messages?x=/../../v1/models' '{}'
 echo "== smuggle"
 port=$(echo "$B" | sed 's/.*://')
-exec 3<>/dev/tcp/127.0.0.1/$port
-printf 'POST /v1/messages HTTP/1.1\r\nHost: x\r\nx-api-key: %s\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n' "$K" >&3
-timeout 10 cat <&3
+# In a subshell: a failed connect would otherwise end the whole script (bash exits on a
+# failed exec redirection) and hide what happened; a refused connect is retried twice.
+for try in 1 2 3; do
+  ( exec 3<>/dev/tcp/127.0.0.1/$port || exit 7
+    printf 'POST /v1/messages HTTP/1.1\r\nHost: x\r\nx-api-key: %s\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n' "$K" >&3
+    timeout 10 cat <&3 ) && break
+  echo "(connect try $try failed)"; sleep 1
+done
 echo
 echo "== end"`;
 
