@@ -9,6 +9,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { writeFileAtomic } from '../runs/files.js';
+import { storageProblem } from '../store/errors.js';
 import { CliError } from './context.js';
 
 export const LOCK_FILE = 'host.lock';
@@ -46,6 +48,8 @@ export interface AcquireOptions {
   /** How long to wait for the holder's pid file after it took the lock (ms). */
   holderWaitMs?: number;
   sleep?: (ms: number) => Promise<void>;
+  /** Returns [0, 1): the jitter of a retry after a collision. */
+  random?: () => number;
 }
 
 function readHolder(dataDir: string): LockHolder | null {
@@ -60,44 +64,46 @@ function readHolder(dataDir: string): LockHolder | null {
 
 /** Written whole (tmp, fsync, rename) so a reader never sees half a pid. */
 function writeHolder(dataDir: string, holder: LockHolder): void {
-  const file = path.join(dataDir, HOLDER_FILE);
-  const tmp = `${file}.${holder.pid}.tmp`;
-  const fd = fs.openSync(tmp, 'w', 0o644);
-  try {
-    fs.writeSync(fd, `${JSON.stringify(holder)}\n`);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
+  writeFileAtomic(path.join(dataDir, HOLDER_FILE), `${JSON.stringify(holder)}\n`);
 }
 
-function isBusy(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
+/** One try at the exclusive lock (timeout 0: a held lock is an answer); null when busy. */
+function tryLock(file: string): Database.Database | null {
+  const db = new Database(file, { timeout: 0 });
+  try {
+    db.pragma('locking_mode = EXCLUSIVE');
+    // In exclusive locking mode the lock taken by this transaction is kept until close.
+    db.exec('BEGIN EXCLUSIVE; COMMIT;');
+    return db;
+  } catch (err) {
+    db.close();
+    if (storageProblem(err) !== 'busy') throw err;
+    return null;
+  }
 }
 
 /** Takes the data dir's lock or throws HostLockedError naming the holder. */
 export async function acquireHostLock(opts: AcquireOptions): Promise<HostLock> {
   fs.mkdirSync(opts.dataDir, { recursive: true });
-  // timeout 0: a held lock is an answer, not something to wait for.
-  const db = new Database(path.join(opts.dataDir, LOCK_FILE), { timeout: 0 });
-  try {
-    db.pragma('locking_mode = EXCLUSIVE');
-    // In exclusive locking mode the lock taken by this transaction is kept until close.
-    db.exec('BEGIN EXCLUSIVE; COMMIT;');
-  } catch (err) {
-    db.close();
-    if (!isBusy(err)) throw err;
-    // The holder writes its pid file just after taking the lock: give it a moment.
-    const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-    let holder = readHolder(opts.dataDir);
-    for (let waitedMs = 0; !holder && waitedMs < (opts.holderWaitMs ?? 1000); waitedMs += 50) {
-      await sleep(50);
-      holder = readHolder(opts.dataDir);
-    }
-    throw new HostLockedError(holder, opts.dataDir, opts.what);
+  const file = path.join(opts.dataDir, LOCK_FILE);
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  // Two hosts starting at the same instant can both see "busy" (each holds a shared lock
+  // while it asks for the exclusive one), so busy is tried again with a jittered pause:
+  // a real holder keeps the lock, a collision clears in milliseconds. The holder writes
+  // its pid file just after taking the lock, so the wait also lets the refusal name it.
+  const random = opts.random ?? Math.random;
+  let taken = tryLock(file);
+  let seen: LockHolder | null = null;
+  for (let waitedMs = 0; !taken && waitedMs < (opts.holderWaitMs ?? 1000);) {
+    const pauseMs = 20 + Math.floor(random() * 40);
+    await sleep(pauseMs);
+    waitedMs += pauseMs;
+    taken = tryLock(file);
+    seen = taken ? null : readHolder(opts.dataDir);
+    if (seen && waitedMs >= 200) break;
   }
+  if (!taken) throw new HostLockedError(seen ?? readHolder(opts.dataDir), opts.dataDir, opts.what);
+  const db = taken;
   const holder = { pid: opts.pid, startedAt: opts.now().toISOString() };
   try {
     writeHolder(opts.dataDir, holder);

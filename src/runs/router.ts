@@ -9,13 +9,13 @@
 // likewise moves its schedule in the transaction that stores its answer.
 
 import path from 'node:path';
-import fs from 'node:fs';
 import type { Logger } from '../core/logger.js';
 import { boundedPrompt, formatTaskPrompt, type PromptView } from '../core/prompt.js';
 import { anyWakes, shouldWake } from '../core/trigger.js';
 import type { Group, InboundMessage, StoredMessage, Task } from '../core/types.js';
 import type { StoreApi } from '../store/api.js';
 import { storageProblem } from '../store/errors.js';
+import { writeFileAtomic } from './files.js';
 import type { Outbox } from './outbox.js';
 import type { AgentRuns, LiveRun, RunOutcome, RunStopReason } from './types.js';
 
@@ -648,18 +648,4 @@ export class Router {
     const { store, outbox } = this.options;
     outbox.commitAnswer(chatJid, text, () => store.advanceCursor(chatJid, uptoSeq));
   }
-}
-
-/** Writes a file whole or not at all (temp file, fsync, rename), creating its directory. */
-function writeFileAtomic(file: string, text: string): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fd = fs.openSync(tmp, 'w', 0o644);
-  try {
-    fs.writeSync(fd, text);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
 }
