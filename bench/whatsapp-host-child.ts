@@ -5,6 +5,7 @@
 import { FakeBaileys } from '../test/support/fake-baileys.js';
 import { loadCliConfig, makeLogger } from '../src/cli/context.js';
 import { runHost } from '../src/cli/run-host.js';
+import { runInThisHost } from '../src/cli/commands/index.js';
 import { whatsappChannels } from '../src/cli/whatsapp.js';
 
 // Load Baileys for real so its memory and start-up cost are counted.
@@ -17,5 +18,6 @@ await runHost({
   logger,
   env: process.env,
   errors: process.stderr,
+  runCommand: runInThisHost,
   makeChannels: (events) => whatsappChannels(config, logger, events, () => undefined, fake.factory),
 });

@@ -114,6 +114,11 @@ export function createHost(deps: HostDeps): Host {
     maxAttempts: config.outboxMaxAttempts,
     logger,
     onStorageTrouble,
+    onDelivered: (item, via) => {
+      for (const channel of channels) {
+        if (channel !== via) channel.mirror?.(item.chatJid, item.text, { outboxId: item.id });
+      }
+    },
   });
   const tools = new ToolHost({
     store,

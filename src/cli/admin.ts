@@ -9,6 +9,7 @@ import { AUDIT_ACTIONS, type AuditAction } from '../core/audit.js';
 import type { Group } from '../core/types.js';
 import { validateAllowedSenders, validateFolder, validateJid, validateTrigger } from '../core/validate.js';
 import type { StoreApi } from '../store/api.js';
+import { LOCAL_MAIN_JID } from '../channels/local/local-channel.js';
 import { CliError } from './context.js';
 import { parseCommandArgs, usageError } from './commands/args.js';
 
@@ -215,6 +216,38 @@ export function addGroup(
   }
   fs.mkdirSync(path.join(config.paths.groupsDir, group.folder), { recursive: true });
   return group;
+}
+
+/**
+ * Makes the linked WhatsApp account's self-chat the main group. When the main
+ * group is still the terminal's (`chat` was tried first), it moves to the
+ * self-chat with its folder, memory and tasks, so `chat` and WhatsApp reach the
+ * same agent. Another chat already registered as main is left as it is.
+ */
+export function adoptSelfChatAsMain(config: Config, store: StoreApi, selfJid: string, print: Print): void {
+  const main = store.listGroups().find((g) => g.isMain);
+  if (main?.jid === selfJid) return;
+  if (main && main.jid !== LOCAL_MAIN_JID) {
+    print(`The main group stays ${main.jid} (${main.name}); your self-chat ${selfJid} is not registered.`);
+    return;
+  }
+  if (main) {
+    store.moveGroupChat(main.jid, selfJid);
+    print(
+      `Your self-chat ${selfJid} is now the main group, with the memory of the terminal chat; ` +
+        'nanoclaw chat still talks to it.',
+    );
+    return;
+  }
+  addGroup(config, store, {
+    jid: selfJid,
+    name: 'Main (self-chat)',
+    folder: 'main',
+    trigger: `@${config.assistantName}`,
+    requiresTrigger: false,
+    isMain: true,
+  });
+  print(`Registered your self-chat ${selfJid} as the main group.`);
 }
 
 /** `--since` takes an ISO time or a duration such as `30m`, `24h`, `7d`. */

@@ -25,6 +25,11 @@ export function loadCliConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
 }
 
+/** Logs of an interactive `chat`, which must not interleave with the conversation. */
+export function makeFileLogger(level: string, file: string): Logger {
+  return pino({ level, base: undefined }, pino.destination({ dest: file, mkdir: true, sync: false }));
+}
+
 /** Logs go to stderr so stdout stays clean for `chat --json`. */
 export function makeLogger(level: string): Logger {
   return pino({ level, base: undefined }, pino.destination({ fd: 2, sync: false }));

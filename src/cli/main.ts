@@ -1,5 +1,6 @@
 // The `nanoclaw` command line: finds the subcommand in the command table and
-// runs it. `--help` anywhere prints that command's usage (exit 0); errors meant
+// runs it — inside the running host when there is one and the command changes
+// or reads its state (`viaHost`), so a change takes effect at once. `--help` anywhere prints that command's usage (exit 0); errors meant
 // for the user are CliErrors (one clear line and an exit code); anything else
 // is a bug and prints one line, with the stack only under LOG_LEVEL=debug.
 
@@ -7,14 +8,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { GroupConflictError, StoreInputError, StoreOpenError, StoreVersionError } from '../store/errors.js';
 import { closestName, wantsHelp } from './commands/args.js';
-import { COMMANDS, type Command } from './commands/index.js';
-import { CliError } from './context.js';
+import { COMMANDS, type Command, type HostAccess } from './commands/index.js';
+import { CliError, loadCliConfig } from './context.js';
+import type { Socket } from 'node:net';
+import { connectToHost, runInHost, waitForHost } from './control-client.js';
+import { HostLockedError } from './lock.js';
 import { findPackageRoot } from './package-root.js';
 
 export interface MainIo {
   print: (line: string) => void;
   errors: (line: string) => void;
   env: NodeJS.ProcessEnv;
+  /** Set when this runs inside the host, for its control socket. */
+  host?: HostAccess;
 }
 
 const processIo: MainIo = {
@@ -84,9 +90,39 @@ export async function main(
       io.print(helpFor(command, rest));
       return 0;
     }
-    return await command.run(rest, { print: io.print, env: io.env });
+    if (io.host) {
+      if (!command.viaHost) {
+        io.errors(`nanoclaw: ${name} cannot run through the host's control socket`);
+        return 2;
+      }
+      return await command.run(rest, { print: io.print, env: io.env, host: io.host });
+    }
+    if (!command.viaHost) return await command.run(rest, { print: io.print, env: io.env });
+    return await runViaHost(command, argv, rest, io);
   } catch (err) {
     return reportError(err, io);
+  }
+}
+
+/** Inside the running host if there is one; otherwise here, on the data dir under the host lock. */
+async function runViaHost(command: Command, argv: string[], rest: string[], io: MainIo): Promise<number> {
+  const dataDir = loadCliConfig(io.env).paths.dataDir;
+  const forward = async (socket: Socket | null): Promise<number | null> => {
+    if (!socket) return null;
+    const output = await runInHost(socket, argv);
+    for (const line of output.lines) (line.stream === 'out' ? io.print : io.errors)(line.text);
+    return output.exitCode;
+  };
+  const forwarded = await forward(await connectToHost(dataDir));
+  if (forwarded !== null) return forwarded;
+  try {
+    return await command.run(rest, { print: io.print, env: io.env });
+  } catch (err) {
+    // A host took the lock between our look at the socket and our try: it answers once started.
+    if (!(err instanceof HostLockedError)) throw err;
+    const late = await forward(await waitForHost(dataDir));
+    if (late === null) throw err;
+    return late;
   }
 }
 

@@ -1,12 +1,16 @@
 // `nanoclaw start` and `nanoclaw chat`: build the real host (sandboxed runs,
 // broker, channels) and run it until a signal — or, for `chat`, until the input
-// ends and everything pending is answered and delivered.
+// ends and everything pending is answered and delivered. Every host serves the
+// control socket: other `nanoclaw` commands run inside it, and `chat` attaches
+// to it as a console of the main group instead of starting a second host.
 
+import type { Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { Readable, Writable } from 'node:stream';
+import { PassThrough, Writable, type Readable } from 'node:stream';
 import { loadEgressAllowlist } from '../broker/egress-allowlist.js';
-import { LOCAL_MAIN_JID, LocalChannel } from '../channels/local/local-channel.js';
+import { LOCAL_MAIN_JID, LocalChannel, type ConsoleIo } from '../channels/local/local-channel.js';
+import type { ChatAttached, ConsoleEvent } from '../core/control.js';
 import type { Channel, ChannelEvents } from '../core/channel.js';
 import type { Logger } from '../core/logger.js';
 import { loadCredential, type Config } from '../config/config.js';
@@ -17,17 +21,39 @@ import { sandboxWarning, selectBackend, type SelectOptions } from '../sandbox/se
 import type { StoreApi } from '../store/api.js';
 import { asStoreError } from '../store/errors.js';
 import { addGroup } from './admin.js';
-import { CliError } from './context.js';
-import { acquireHostLock } from './lock.js';
+import type { HostAccess } from './commands/index.js';
+import { loadCliConfig, makeFileLogger, makeLogger } from './context.js';
+import { attachToHost, connectToHost, waitForHost } from './control-client.js';
+import {
+  startControlServer,
+  type AttachedChat,
+  type ControlHandlers,
+  type ControlServer,
+} from './control-server.js';
+import { acquireHostLock, HostLockedError } from './lock.js';
 import { findPackageRoot, runnerPaths } from './package-root.js';
+
+/** Runs one CLI command inside this host (the control socket's `command`). */
+export type HostCommandRunner = (
+  argv: string[],
+  io: {
+    print: (line: string) => void;
+    errors: (line: string) => void;
+    env: NodeJS.ProcessEnv;
+    host: HostAccess;
+  },
+) => Promise<number>;
 
 export interface RunHostOptions {
   config: Config;
   logger: Logger;
   env: NodeJS.ProcessEnv;
   errors: Writable;
-  /** Builds the channels of this command. */
+  /** Builds the channels of this command besides the consoles' local channel. */
   makeChannels: (events: ChannelEvents, host: { isRegistered: (jid: string) => boolean }) => Channel[];
+  runCommand: HostCommandRunner;
+  /** This process's own terminal as a console (`chat`): it then carries main's answers itself. */
+  console?: ConsoleIo;
   /** Called after start; resolves with the exit code when the command is over (`chat`). */
   untilDone?: (host: Host) => Promise<number>;
   /** Extra set-up on the store before the host starts (e.g. registering local:main). */
@@ -89,11 +115,24 @@ async function runLockedHost(options: RunHostOptions): Promise<number> {
   }
 
   let storeRef: StoreApi | null = null;
+  let consoles: LocalChannel | null = null;
   const host = createHost({
     config,
     logger,
-    makeChannels: (events) =>
-      options.makeChannels(events, { isRegistered: (jid) => storeRef?.getGroupByJid(jid) !== undefined }),
+    makeChannels: (events) => {
+      const isRegistered = (jid: string): boolean => storeRef?.getGroupByJid(jid) !== undefined;
+      consoles = new LocalChannel({
+        assistantName: config.assistantName,
+        events,
+        isRegistered,
+        now: Date.now,
+        mainJid: () => storeRef?.listGroups().find((g) => g.isMain)?.jid ?? null,
+        ownsMainChat: options.console !== undefined,
+        console: options.console,
+      });
+      // Channels are asked in order who owns a chat: the transports first, the consoles last.
+      return [...options.makeChannels(events, { isRegistered }), consoles];
+    },
     makeRuns: ({ store, tools }) =>
       new ProcessRuns({
         config,
@@ -113,8 +152,13 @@ async function runLockedHost(options: RunHostOptions): Promise<number> {
   storeRef = host.store;
   options.prepare?.(host.store);
 
+  let control: ControlServer | null = null;
   let stopping: Promise<void> | null = null;
-  const stop = (): Promise<void> => (stopping ??= host.stop());
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      await control?.close();
+      await host.stop();
+    })());
   const onSignal = (): void => {
     logger.info('shutting down');
     void stop().then(() => process.exit(0));
@@ -127,6 +171,12 @@ async function runLockedHost(options: RunHostOptions): Promise<number> {
     } catch (err) {
       throw asStoreError(err, config.paths.dbPath);
     }
+    if (!consoles) throw new Error('the host did not build its consoles');
+    control = await startControlServer({
+      dataDir: config.paths.dataDir,
+      logger,
+      handlers: controlHandlers(host, consoles, options),
+    });
     logger.info({ engine: config.engine }, 'host ready');
     void sandbox.then(({ backend, reason }) =>
       logger.info({ sandbox: backend?.name ?? null, reason }, 'sandbox selected'),
@@ -141,51 +191,176 @@ async function runLockedHost(options: RunHostOptions): Promise<number> {
   }
 }
 
-/** `nanoclaw chat [--json]`: the owner's main group over the terminal. */
-export function chatOptions(
-  base: Pick<RunHostOptions, 'config' | 'logger' | 'env' | 'errors'>,
-  io: { input: Readable; output: Writable; json: boolean },
-): RunHostOptions {
-  let inputEnded: () => void = () => undefined;
-  const ended = new Promise<void>((resolve) => (inputEnded = resolve));
-  return {
-    ...base,
-    prepare: (store) => {
-      if (store.getGroupByJid(LOCAL_MAIN_JID)) return;
-      const main = store.listGroups().find((g) => g.isMain);
-      if (main) {
-        throw new CliError(
-          `the main group is ${main.jid}; talk to it there, or remove it first (nanoclaw groups remove ${main.jid})`,
-        );
-      }
-      addGroup(base.config, store, {
-        jid: LOCAL_MAIN_JID,
-        name: 'Local terminal',
-        folder: 'main',
-        trigger: `@${base.config.assistantName}`,
-        requiresTrigger: false,
-        isMain: true,
-      });
+/** How often an attached console checks, after its input ended, whether main has answered it. */
+const CONSOLE_SETTLE_CHECK_MS = 200;
+
+/**
+ * Resolves once everything sent to `jid` so far is answered and delivered — or
+ * nothing more will happen for it (no run, no retry waiting), e.g. runs refused.
+ */
+async function chatSettled(host: Host, jid: string): Promise<void> {
+  const target = host.store.latestSeq(jid);
+  for (;;) {
+    const undelivered = host.store.pendingOutbound(Number.MAX_SAFE_INTEGER).some((i) => i.chatJid === jid);
+    const answered = host.store.getCursor(jid) >= target;
+    if (!undelivered && (answered || !host.queue.hasWork(jid))) return;
+    await new Promise((resolve) => setTimeout(resolve, CONSOLE_SETTLE_CHECK_MS));
+  }
+}
+
+function eventStream(event: 'out' | 'err', write: (event: ConsoleEvent) => void): Writable {
+  return new Writable({
+    write(chunk: Buffer | string, _encoding, callback) {
+      write({ event, data: String(chunk) });
+      callback();
     },
-    makeChannels: (events, host) => [
-      new LocalChannel({
-        input: io.input,
-        output: io.output,
-        errors: base.errors,
-        json: io.json,
-        assistantName: base.config.assistantName,
-        events,
-        isRegistered: host.isRegistered,
-        now: Date.now,
+  });
+}
+
+function controlHandlers(host: Host, consoles: LocalChannel, options: RunHostOptions): ControlHandlers {
+  const access: HostAccess = {
+    config: options.config,
+    store: host.store,
+    // A task paused, resumed or added from the CLI re-arms the timer now, not at the next due time.
+    changed: () => host.scheduler.reschedule(),
+  };
+  return {
+    async command(argv) {
+      const lines: Array<{ stream: 'out' | 'err'; text: string }> = [];
+      const exitCode = await options.runCommand(argv, {
+        print: (text) => lines.push({ stream: 'out', text }),
+        errors: (text) => lines.push({ stream: 'err', text }),
+        env: options.env,
+        host: access,
+      });
+      return { exitCode, lines };
+    },
+    attachChat(json, write): AttachedChat | { code: 'E_NO_MAIN_GROUP'; message: string } {
+      const main = host.store.listGroups().find((g) => g.isMain);
+      if (!main) return { code: 'E_NO_MAIN_GROUP', message: NO_MAIN_GROUP };
+      const input = new PassThrough();
+      let inputEnded: () => void = () => undefined;
+      const ended = new Promise<void>((resolve) => (inputEnded = resolve));
+      const detach = consoles.attach({
+        input,
+        output: eventStream('out', write),
+        errors: eventStream('err', write),
+        json,
         onInputEnd: () => inputEnded(),
-      }),
-    ],
-    untilDone: async (host) => {
-      await ended;
-      // Input is over: answer what is pending, deliver it, then exit.
-      host.router.finishAfterCurrentTurns();
-      await host.settled();
-      return 0;
+      });
+      const attached: ChatAttached = {
+        mainJid: main.jid,
+        mainName: main.name,
+        assistantName: options.config.assistantName,
+      };
+      return {
+        attached,
+        line: (text) => input.write(`${text}\n`),
+        end: () => input.end(),
+        done: ended
+          .then(() => chatSettled(host, main.jid))
+          .then(() => {
+            detach();
+            return 0;
+          }),
+        detach,
+      };
     },
   };
+}
+
+const NO_MAIN_GROUP =
+  'no main group is registered yet; link WhatsApp with nanoclaw start, or stop the host and run nanoclaw chat';
+
+/** `nanoclaw chat [--json]`: the owner's console into the main group. */
+export async function chatCommand(options: {
+  env: NodeJS.ProcessEnv;
+  json: boolean;
+  runCommand: HostCommandRunner;
+  input?: Readable;
+  output?: Writable & { isTTY?: boolean };
+  errors?: Writable;
+}): Promise<number> {
+  const config = loadCliConfig(options.env);
+  const input = options.input ?? process.stdin;
+  const errors = options.errors ?? process.stderr;
+  const rawOutput = options.output ?? process.stdout;
+  const output = options.json ? rawOutput : terminalOutput(rawOutput);
+  const greet = (assistantName: string, mainName: string, where: string): void => {
+    if (options.json) return;
+    output.write(
+      `Talking to ${assistantName} in ${mainName} (${where}). Type /exit or press Ctrl-D to quit.\n`,
+    );
+  };
+  const attach = async (socket: Socket | null): Promise<number | null> => {
+    if (!socket) return null;
+    return attachToHost(socket, {
+      input,
+      output,
+      errors,
+      json: options.json,
+      onAttached: (info) => greet(info.assistantName, info.mainName, 'through the running host'),
+    });
+  };
+  const attached = await attach(await connectToHost(config.paths.dataDir));
+  if (attached !== null) return attached;
+
+  // No host runs: this process is the host, and the terminal its console. A
+  // conversation on screen gets no log lines: they go to a file; JSON mode keeps
+  // warnings on stderr, where scripts look for them.
+  const logFile = path.join(config.paths.dataDir, 'logs', 'nanoclaw.log');
+  const logger = options.json
+    ? makeLogger(options.env.LOG_LEVEL ? config.logLevel : 'warn')
+    : makeFileLogger(config.logLevel, logFile);
+  let inputEnded: () => void = () => undefined;
+  const ended = new Promise<void>((resolve) => (inputEnded = resolve));
+  try {
+    return await runHost({
+      config,
+      logger,
+      env: options.env,
+      errors,
+      runCommand: options.runCommand,
+      makeChannels: () => [],
+      console: { input, output, errors, json: options.json, onInputEnd: () => inputEnded() },
+      prepare: (store) => {
+        let main = store.listGroups().find((g) => g.isMain);
+        if (!main) {
+          main = addGroup(config, store, {
+            jid: LOCAL_MAIN_JID,
+            name: 'Local terminal',
+            folder: 'main',
+            trigger: `@${config.assistantName}`,
+            requiresTrigger: false,
+            isMain: true,
+          });
+        }
+        greet(config.assistantName, main.name, `logs in ${logFile}`);
+      },
+      untilDone: async (host) => {
+        await ended;
+        // Input is over: answer what is pending, deliver it, then exit.
+        host.router.finishAfterCurrentTurns();
+        await host.settled();
+        return 0;
+      },
+    });
+  } catch (err) {
+    // A host started between our look at the socket and our try at the lock: talk to it.
+    if (!(err instanceof HostLockedError)) throw err;
+    const late = await attach(await waitForHost(config.paths.dataDir));
+    if (late === null) throw err;
+    return late;
+  }
+}
+
+/** On a terminal, a "> " prompt after each thing printed; elsewhere the text alone. */
+function terminalOutput(output: Writable & { isTTY?: boolean }): Writable {
+  if (!output.isTTY) return output;
+  output.write('> ');
+  return new Writable({
+    write(chunk: Buffer | string, _encoding, callback) {
+      output.write(`\r${String(chunk)}> `, callback);
+    },
+  });
 }

@@ -31,6 +31,8 @@ export interface Channel {
   sendMessage(jid: string, text: string, delivery?: { outboxId: number }): Promise<void>;
   /** Shows or clears a typing indicator; best effort. */
   setTyping?(jid: string, typing: boolean): Promise<void>;
+  /** A copy of a message another channel delivered (the terminal's view of main); best effort. */
+  mirror?(jid: string, text: string, delivery: { outboxId: number }): void;
   /** Refreshes chat names from the transport; best effort. */
   syncChatNames?(): Promise<void>;
 }

@@ -118,6 +118,18 @@ export class GroupQueue {
     return this.groups.get(groupJid)?.active != null;
   }
 
+  /** Anything running, waiting for a slot, or waiting for a retry in this group. */
+  hasWork(groupJid: string): boolean {
+    const state = this.groups.get(groupJid);
+    if (!state) return false;
+    return (
+      state.active !== null ||
+      state.messagesPending ||
+      state.pendingTasks.length > 0 ||
+      state.retryTimer !== null
+    );
+  }
+
   activeCount(): number {
     return this.active;
   }

@@ -29,6 +29,8 @@ export interface OutboxOptions {
   heldRetryBaseMs?: number;
   /** Told when storage fails or recovers, so the owner hears of it (log, audit). */
   onStorageTrouble?: (problem: string | null) => void;
+  /** Told after each confirmed send (the host copies main's messages to attached consoles). */
+  onDelivered?: (item: { id: number; chatJid: string; text: string }, via: Channel) => void;
 }
 
 /** An answer not yet stored: its chunks and the state change that commits with it. */
@@ -279,6 +281,7 @@ export class Outbox {
         await channel.sendMessage(item.chatJid, item.text, { outboxId: item.id });
         store.markSent(item.id);
         this.settle(item.id, { ok: true });
+        this.options.onDelivered?.(item, channel);
         delivered = true;
       } catch (err) {
         this.recordFailure(item.id, item.attempts + 1, err instanceof Error ? err.message : String(err));

@@ -115,6 +115,12 @@ export interface StoreApi extends AuditSink {
   addGroup(group: Group): void;
   /** Removes the group row (and its cursor, session); keeps its files and messages. Returns false if absent. */
   removeGroup(jid: string): boolean;
+  /**
+   * Moves a group (and its tasks) to another chat id, keeping folder, session and
+   * memory: the terminal's main becomes the WhatsApp self-chat once linked. The new
+   * chat's earlier messages count as history. False if `fromJid` is not registered.
+   */
+  moveGroupChat(fromJid: string, toJid: string): boolean;
 
   // ---- per-group cursors and sessions ----
   getCursor(chatJid: string): number;

@@ -77,6 +77,7 @@ export class GroupTables {
   private readonly mainStmt: Database.Statement<[], GroupRow>;
   private readonly insertStmt: Database.Statement<[GroupParams]>;
   private readonly deleteStmt: Database.Statement<[string]>;
+  private readonly moveStmt: Database.Statement<[string, string]>;
   private readonly setBudgetStmt: Database.Statement<[number | null, string]>;
   private readonly setAllowedSendersStmt: Database.Statement<[string | null, string]>;
   private readonly getCursorStmt: Database.Statement<[string], { seq: number }>;
@@ -100,6 +101,7 @@ export class GroupTables {
       VALUES (@jid, @folder, @name, @trigger, @requiresTrigger, @isMain, @containerConfig,
               @dailyTokenBudget, @allowedSenders, @addedAt)`);
     this.deleteStmt = db.prepare('DELETE FROM groups WHERE jid = ?');
+    this.moveStmt = db.prepare('UPDATE groups SET jid = ? WHERE jid = ?');
     this.setBudgetStmt = db.prepare('UPDATE groups SET daily_token_budget = ? WHERE folder = ?');
     this.setAllowedSendersStmt = db.prepare('UPDATE groups SET allowed_senders = ? WHERE jid = ?');
     this.getCursorStmt = db.prepare('SELECT seq FROM cursors WHERE chat_jid = ?');
@@ -200,6 +202,24 @@ export class GroupTables {
 
   removeGroup(jid: string): boolean {
     return this.removeTx.immediate(jid);
+  }
+
+  /**
+   * Moves a group to another chat id, keeping its folder, session and memory.
+   * The new chat's earlier messages are history (as at registration); the old
+   * chat's cursor goes with the old id. Call inside a transaction.
+   */
+  moveGroupChatUnlocked(fromJid: string, toJid: string): boolean {
+    const group = this.getGroupByJid(fromJid);
+    if (!group) return false;
+    const taken = this.getGroupByJid(toJid);
+    if (taken) {
+      throw new GroupConflictError(`chat ${toJid} is already registered as ${describe(taken)}`);
+    }
+    this.moveStmt.run(toJid, fromJid);
+    this.deleteCursorStmt.run(fromJid);
+    this.startCursorStmt.run({ jid: toJid });
+    return true;
   }
 
   setDailyTokenBudget(groupFolder: string, tokens: number | null): void {

@@ -147,6 +147,13 @@ export class Store implements StoreApi {
   removeGroup(jid: string): boolean {
     return this.groups.removeGroup(jid);
   }
+  moveGroupChat(fromJid: string, toJid: string): boolean {
+    return this.transaction(() => {
+      const moved = this.groups.moveGroupChatUnlocked(fromJid, toJid);
+      if (moved) this.tasks.moveChat(fromJid, toJid);
+      return moved;
+    });
+  }
   getCursor(chatJid: string): number {
     return this.groups.getCursor(chatJid);
   }

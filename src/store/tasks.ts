@@ -72,6 +72,7 @@ function toTaskRun(row: TaskRunRow): TaskRunLog {
 
 export class TaskTables {
   private readonly insertStmt: Database.Statement<[Task]>;
+  private readonly moveChatStmt: Database.Statement<[string, string]>;
   private readonly getStmt: Database.Statement<[string], TaskRow>;
   private readonly listAllStmt: Database.Statement<[], TaskRow>;
   private readonly listByGroupStmt: Database.Statement<[string], TaskRow>;
@@ -90,6 +91,7 @@ export class TaskTables {
 
   constructor(db: Database.Database) {
     this.insertStmt = db.prepare(`INSERT INTO tasks (${TASK_COLUMNS}) VALUES (${TASK_VALUES})`);
+    this.moveChatStmt = db.prepare('UPDATE tasks SET chat_jid = ? WHERE chat_jid = ?');
     this.getStmt = db.prepare(`SELECT ${TASK_COLUMNS} FROM tasks WHERE id = ?`);
     this.listAllStmt = db.prepare(`SELECT ${TASK_COLUMNS} FROM tasks ORDER BY created_at, id`);
     this.listByGroupStmt = db.prepare(
@@ -124,6 +126,11 @@ export class TaskTables {
   }
 
   /** New tasks start `active`; a duplicate id is refused rather than overwritten. */
+  /** Tasks follow their group to its new chat id (see Store.moveGroupChat). */
+  moveChat(fromJid: string, toJid: string): void {
+    this.moveChatStmt.run(toJid, fromJid);
+  }
+
   createTask(task: NewTask): Task {
     return this.createTx.immediate(task);
   }

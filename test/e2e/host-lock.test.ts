@@ -1,7 +1,8 @@
 // One host per data dir (issue 10), with the shipped CLI as child processes:
-// a second host refuses and names the first, never touches its live sandboxes;
-// a kill -9'd host's lock is free for the next one; of two started at once,
-// exactly one runs. The real bwrap sandbox and the runner's `echo` engine.
+// a second `start` refuses and names the first, a second `chat` attaches to it
+// instead of starting a host, and neither touches its live sandboxes; a kill
+// -9'd host's lock is free for the next one; of two started at once, exactly
+// one runs. The real bwrap sandbox and the runner's `echo` engine.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -39,6 +40,22 @@ function openFiles(pid: number): string[] {
   });
 }
 
+/** The processes holding this home's host lock open (the running host, if any). */
+function lockHolders(): number[] {
+  const lockFile = path.join(home.dir, 'data', 'host.lock');
+  return fs
+    .readdirSync('/proc')
+    .filter((name) => /^[0-9]+$/.test(name))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return openFiles(pid).includes(lockFile);
+      } catch {
+        return false; // gone, or not ours to read
+      }
+    });
+}
+
 function expectRefusal(stderr: string, pid: number): void {
   const lines = stderr.trim().split('\n');
   expect(lines, stderr).toHaveLength(1);
@@ -47,7 +64,7 @@ function expectRefusal(stderr: string, pid: number): void {
 }
 
 describe('one host per data dir', () => {
-  it('a second chat or start beside a running host refuses with its pid and leaves its live sandbox alive', async () => {
+  it('beside a running host, start refuses with its pid, chat attaches, and its live sandbox stays alive', async () => {
     home = makeCliHome();
     const first = chat(home.env);
     const hostPid = first.child.pid ?? 0;
@@ -59,10 +76,11 @@ describe('one host per data dir', () => {
     expect(openFiles(hostPid)).toContain(lockFile);
     for (const pid of running) expect(openFiles(pid)).not.toContain(lockFile);
 
+    // The second chat is a console of the first host: its line is answered there, by one host.
     const second = await runCli(['chat', '--json'], home.env, '{"text":"hello"}\n');
-    expect(second.code).toBe(2);
-    expectRefusal(second.stderr, hostPid);
-    expect(second.stdout).toBe('');
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toContain('"text":"echo: hello"');
+    expect(lockHolders()).toEqual([hostPid]);
     // `start` too, before anything else (even before asking to link WhatsApp).
     const start = await runCli(['start'], home.env);
     expect(start.code).toBe(2);
@@ -103,19 +121,23 @@ describe('one host per data dir', () => {
     expect(fs.existsSync(path.join(home.dir, 'data', 'host.pid'))).toBe(false);
   }, 60_000);
 
-  it('of two hosts started at the same moment, exactly one runs', async () => {
+  it('of two chats started at the same moment, exactly one is the host and the other its console', async () => {
     home = makeCliHome();
     for (let round = 0; round < 3; round++) {
       const pair = [chat(home.env), chat(home.env)];
-      // The loser exits on its own; the winner waits for input.
-      const loserIndex = await Promise.race(pair.map((s, i) => s.exited.then(() => i)));
-      const loser = pair[loserIndex];
-      const winner = pair[1 - loserIndex];
-      expect(await loser.exited, loser.stderr).toBe(2);
-      expectRefusal(loser.stderr, winner.child.pid ?? 0);
-      winner.send({ text: `round ${round}` });
-      await winner.waitFor((lines) => lines.some((l) => l.text.endsWith(`echo: round ${round}`)));
-      expect(await winner.end()).toBe(0);
+      pair[0].send({ text: `round ${round} a` });
+      pair[1].send({ text: `round ${round} b` });
+      for (const s of pair) {
+        await s.waitFor((lines) => lines.some((l) => l.text.endsWith(`echo: round ${round} a`)));
+        await s.waitFor((lines) => lines.some((l) => l.text.endsWith(`echo: round ${round} b`)));
+      }
+      const holders = lockHolders();
+      expect(holders).toHaveLength(1);
+      expect(pair.map((s) => s.child.pid)).toContain(holders[0]);
+      // The console ends first: the host must outlive it.
+      const consoleIndex = pair[0].child.pid === holders[0] ? 1 : 0;
+      expect(await pair[consoleIndex].end(), pair[consoleIndex].stderr).toBe(0);
+      expect(await pair[1 - consoleIndex].end()).toBe(0);
     }
   }, 90_000);
 });

@@ -1,6 +1,9 @@
 // The local channel: talk to the assistant from a terminal, or script it with
-// JSON lines (`nanoclaw chat --json`). Chat ids are `local:<name>`; `local:main`
-// is the owner's. In JSON mode every input line is one object
+// JSON lines (`nanoclaw chat --json`). Chat ids are `local:<name>`; a line with
+// no chat (or `local:main`) goes to the main group, whatever its chat id: the
+// terminal is the owner's console into main. Several consoles may be attached
+// (the chat command's own terminal, and terminals attached over the control
+// socket); each gets every message for the local chats and main. In JSON mode every input line is one object
 // `{"text", "sender"?, "chat"?, "id"?, "replyTo"?}` (`id` names the message so a
 // later line can quote it with `replyTo`; the host looks the quoted message up
 // in the store; ids are unique per chat, a repeated one counts as a redelivery
@@ -14,19 +17,37 @@ import type { Channel, ChannelEvents } from '../../core/channel.js';
 
 export const LOCAL_MAIN_JID = 'local:main';
 
-export interface LocalChannelOptions {
+/** One terminal (this process's, or one attached over the control socket). */
+export interface ConsoleIo {
   input: Readable;
   output: Writable;
   /** Where input errors are reported (stderr). */
   errors: Writable;
   json: boolean;
+  /** Called once when this console's input ends (end of file, or `/exit`). */
+  onInputEnd: () => void;
+}
+
+export interface LocalChannelOptions {
   assistantName: string;
   events: ChannelEvents;
   /** Other local chats must be registered groups. */
   isRegistered: (jid: string) => boolean;
   now: () => number;
-  /** Called once when the input ends. */
-  onInputEnd: () => void;
+  /**
+   * The main group's chat id, whatever channel it lives on: a console line
+   * without a chat goes there, so the terminal is the owner's console into main
+   * (`local:main` before WhatsApp is linked, the self-chat after). Null: none yet.
+   */
+  mainJid?: () => string | null;
+  /**
+   * True when no other channel of this host carries main's chat (`nanoclaw chat`
+   * on its own): the consoles then deliver main's answers. Otherwise main's
+   * owner channel delivers them and consoles get a copy through `mirror`.
+   */
+  ownsMainChat?: boolean;
+  /** A console attached at connect (the terminal of `nanoclaw chat`). */
+  console?: ConsoleIo;
 }
 
 interface ParsedInput {
@@ -37,56 +58,102 @@ interface ParsedInput {
   replyTo?: string;
 }
 
+interface AttachedConsole {
+  io: ConsoleIo;
+  lines: readline.Interface;
+}
+
 export class LocalChannel implements Channel {
   readonly name = 'local';
   readonly showsBotName = true;
   readonly maxMessageLength = 64_000;
   private readonly options: LocalChannelOptions;
-  private connected = false;
-  private lines: readline.Interface | null = null;
+  private open = false;
+  private readonly consoles = new Set<AttachedConsole>();
   private counter = 0;
 
   constructor(options: LocalChannelOptions) {
     this.options = options;
   }
 
-  ownsJid(jid: string): boolean {
-    return jid.startsWith('local:');
+  private mainJid(): string | null {
+    return this.options.mainJid ? this.options.mainJid() : LOCAL_MAIN_JID;
   }
 
+  ownsJid(jid: string): boolean {
+    return jid.startsWith('local:') || (this.options.ownsMainChat === true && jid === this.mainJid());
+  }
+
+  /** Connected while a console is attached: local chats' answers wait in the outbox for one. */
   isConnected(): boolean {
-    return this.connected;
+    return this.open && this.consoles.size > 0;
   }
 
   async connect(): Promise<void> {
-    this.connected = true;
-    this.options.events.onConnectionChange(true);
-    this.lines = readline.createInterface({ input: this.options.input, crlfDelay: Infinity });
-    this.lines.on('line', (line) => this.onLine(line));
-    this.lines.on('close', () => this.options.onInputEnd());
+    this.open = true;
+    if (this.options.console) this.attach(this.options.console);
   }
 
   async disconnect(): Promise<void> {
-    this.lines?.close();
-    this.lines = null;
-    this.connected = false;
+    this.open = false;
+    for (const console of [...this.consoles]) this.detach(console);
+  }
+
+  /** Adds a console; returns its detach function (idempotent). */
+  attach(io: ConsoleIo): () => void {
+    const lines = readline.createInterface({ input: io.input, crlfDelay: Infinity });
+    const console: AttachedConsole = { io, lines };
+    this.consoles.add(console);
+    let ended = false;
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      io.onInputEnd();
+    };
+    lines.on('line', (line) => {
+      if (ended) return;
+      // `/exit` ends a human conversation the way Ctrl-D does; JSON input ends at end of file.
+      if (!io.json && line.trim() === '/exit') {
+        lines.close();
+        return;
+      }
+      this.onLine(io, line);
+    });
+    lines.on('close', end);
+    this.options.events.onConnectionChange(true);
+    return () => this.detach(console);
+  }
+
+  private detach(console: AttachedConsole): void {
+    if (!this.consoles.delete(console)) return;
+    console.lines.removeAllListeners('line');
+    console.lines.close();
   }
 
   async sendMessage(jid: string, text: string, delivery?: { outboxId: number }): Promise<void> {
-    if (!this.connected) throw new Error('local channel is closed');
-    const line = this.options.json
+    if (!this.isConnected()) throw new Error('no terminal is attached');
+    await Promise.all([...this.consoles].map((c) => this.write(c.io, jid, text, delivery)));
+  }
+
+  /** A copy of what another channel delivered to main's chat, for the attached consoles (best effort). */
+  mirror(jid: string, text: string, delivery?: { outboxId: number }): void {
+    if (jid !== this.mainJid() || this.ownsJid(jid)) return;
+    for (const c of this.consoles) void this.write(c.io, jid, text, delivery).catch(() => undefined);
+  }
+
+  private write(io: ConsoleIo, jid: string, text: string, delivery?: { outboxId: number }): Promise<void> {
+    const line = io.json
       ? JSON.stringify({ chat: jid, text, ...(delivery ? { id: delivery.outboxId } : {}) }) + '\n'
-      : `${jid === LOCAL_MAIN_JID ? '' : `[${jid}] `}${this.options.assistantName}: ${text}\n`;
-    await new Promise<void>((resolve, reject) =>
-      this.options.output.write(line, (err) => (err ? reject(err) : resolve())),
+      : `${jid === this.mainJid() ? '' : `[${jid}] `}${this.options.assistantName}: ${text}\n`;
+    return new Promise<void>((resolve, reject) =>
+      io.output.write(line, (err) => (err ? reject(err) : resolve())),
     );
   }
 
-  private onLine(raw: string): void {
+  private onLine(io: ConsoleIo, raw: string): void {
     if (raw.trim() === '') return;
-    const parsed = this.options.json
-      ? this.parseJson(raw)
-      : { text: raw, sender: 'you', chat: LOCAL_MAIN_JID };
+    const main = this.mainJid();
+    const parsed = io.json ? this.parseJson(io, raw, main) : this.parsePlain(io, raw, main);
     if (!parsed) return;
     const timestamp = new Date(this.options.now()).toISOString();
     this.options.events.onChatMetadata({ jid: parsed.chat, timestamp });
@@ -99,43 +166,57 @@ export class LocalChannel implements Channel {
       timestamp,
       fromMe: false,
       isBotMessage: false,
-      // local:main is the owner's own terminal; other local chats play other people.
-      fromOwner: parsed.chat === LOCAL_MAIN_JID,
+      // The main chat from a terminal is the owner's own console; other local chats play other people.
+      fromOwner: parsed.chat === main,
       ...(parsed.replyTo ? { replyTo: { id: parsed.replyTo } } : {}),
     });
   }
 
-  private parseJson(raw: string): ParsedInput | null {
+  private parsePlain(io: ConsoleIo, text: string, main: string | null): ParsedInput | null {
+    if (main === null) return this.reject(io, NO_MAIN);
+    return { text, sender: 'you', chat: main };
+  }
+
+  private parseJson(io: ConsoleIo, raw: string, main: string | null): ParsedInput | null {
     let value: unknown;
     try {
       value = JSON.parse(raw);
     } catch {
-      return this.reject(`not JSON: expected {"text": "hello"}, got ${JSON.stringify(raw.slice(0, 80))}`);
+      return this.reject(io, `not JSON: expected {"text": "hello"}, got ${JSON.stringify(raw.slice(0, 80))}`);
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      return this.reject('expected a JSON object such as {"text": "hello"}');
+      return this.reject(io, 'expected a JSON object such as {"text": "hello"}');
     }
     const { text, sender, chat, id, replyTo } = value as Record<string, unknown>;
-    if (typeof text !== 'string') return this.reject('field "text" must be a string, e.g. {"text": "hello"}');
+    if (typeof text !== 'string')
+      return this.reject(io, 'field "text" must be a string, e.g. {"text": "hello"}');
     if (sender !== undefined && typeof sender !== 'string') {
-      return this.reject('field "sender" must be a string, e.g. {"text": "hi", "sender": "alice"}');
+      return this.reject(io, 'field "sender" must be a string, e.g. {"text": "hi", "sender": "alice"}');
     }
-    if (chat !== undefined && (typeof chat !== 'string' || !chat.startsWith('local:'))) {
-      return this.reject('field "chat" must be a local chat id, e.g. {"text": "hi", "chat": "local:family"}');
+    if (chat !== undefined && (typeof chat !== 'string' || !(chat.startsWith('local:') || chat === main))) {
+      return this.reject(
+        io,
+        'field "chat" must be a local chat id, e.g. {"text": "hi", "chat": "local:family"}',
+      );
     }
     if (id !== undefined && (typeof id !== 'string' || id.trim() === '' || id.startsWith('local-'))) {
       return this.reject(
+        io,
         'field "id" must be a non-empty string not starting with "local-", e.g. {"text": "hi", "id": "q1"}',
       );
     }
     if (replyTo !== undefined && (typeof replyTo !== 'string' || replyTo.trim() === '')) {
       return this.reject(
+        io,
         'field "replyTo" must be the id of an earlier message, e.g. {"text": "yes", "replyTo": "q1"}',
       );
     }
-    const chatJid = chat ?? LOCAL_MAIN_JID;
-    if (chatJid !== LOCAL_MAIN_JID && !this.options.isRegistered(chatJid)) {
+    // `local:main` names the main group whatever its chat id, as the terminal does.
+    const chatJid = chat === undefined || chat === LOCAL_MAIN_JID ? main : chat;
+    if (chatJid === null) return this.reject(io, NO_MAIN);
+    if (chatJid !== main && !this.options.isRegistered(chatJid)) {
       return this.reject(
+        io,
         `chat "${chatJid}" is not a registered group; add it with: nanoclaw groups add ${chatJid} --name NAME --folder FOLDER --trigger @${this.options.assistantName}`,
       );
     }
@@ -148,8 +229,11 @@ export class LocalChannel implements Channel {
     };
   }
 
-  private reject(message: string): null {
-    this.options.errors.write(`nanoclaw chat: input line ignored: ${message}\n`);
+  private reject(io: ConsoleIo, message: string): null {
+    io.errors.write(`nanoclaw chat: input line ignored: ${message}\n`);
     return null;
   }
 }
+
+const NO_MAIN =
+  'no main group is registered yet; link WhatsApp with nanoclaw start (or nanoclaw auth whatsapp, then nanoclaw groups add-main)';

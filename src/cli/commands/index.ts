@@ -8,7 +8,7 @@ import { asStoreError } from '../../store/errors.js';
 import { openStore } from '../../store/store.js';
 import type { StoreApi } from '../../store/api.js';
 import {
-  addGroup,
+  adoptSelfChatAsMain,
   auditCommand,
   groupsCommand,
   usageCommand,
@@ -17,16 +17,26 @@ import {
 } from '../admin.js';
 import { loadCliConfig, makeLogger } from '../context.js';
 import { doctorCommand } from '../doctor.js';
-import { chatOptions, runHost } from '../run-host.js';
+import { chatCommand, runHost, type HostCommandRunner } from '../run-host.js';
+import { acquireHostLock } from '../lock.js';
 import { parseRunsArgs, runsCommand, RUNS_USAGE } from '../runs.js';
 import { linkedAccountOrThrow, whatsappAuthCommand, whatsappChannels } from '../whatsapp.js';
 import { parseCommandArgs, usageError } from './args.js';
 import { tasksCommand, TASKS_SUBCOMMAND_USAGE, TASKS_USAGE } from './tasks.js';
 import { BACKUP_USAGE, RESTORE_USAGE, backupCommand, restoreCommand } from '../backup.js';
 
+/** The running host's live state, when a command runs inside it (over the control socket). */
+export interface HostAccess {
+  config: Config;
+  store: StoreApi;
+  /** Called after the command, so what it changed takes effect at once (the scheduler re-arms). */
+  changed(): void;
+}
+
 export interface CommandIo {
   print: Print;
   env: NodeJS.ProcessEnv;
+  host?: HostAccess;
 }
 
 export interface Command {
@@ -35,10 +45,57 @@ export interface Command {
   usage: string;
   /** `--help` after one of these first arguments prints its own usage. */
   subcommandUsage?: Record<string, string>;
+  /** While a host runs, this command runs inside it (its changes take effect at once). */
+  viaHost?: boolean;
   run(args: string[], io: CommandIo): Promise<number>;
 }
 
-function withStore<T>(config: Config, fn: (store: StoreApi) => T): T {
+function configOf(io: CommandIo): Config {
+  return io.host?.config ?? loadCliConfig(io.env);
+}
+
+/**
+ * The store a command works on: the running host's own (the command runs inside
+ * it), or — when no host runs — the data dir's, opened under the host lock so a
+ * host cannot start half-way through the change.
+ */
+async function withStore<T>(io: CommandIo, fn: (store: StoreApi, config: Config) => T): Promise<T> {
+  if (io.host) {
+    try {
+      return fn(io.host.store, io.host.config);
+    } finally {
+      io.host.changed();
+    }
+  }
+  const config = loadCliConfig(io.env);
+  const lock = await acquireHostLock({
+    dataDir: config.paths.dataDir,
+    pid: process.pid,
+    now: () => new Date(),
+    what: 'and try again',
+  });
+  try {
+    const store = openStore(config.paths.dbPath);
+    try {
+      return fn(store, config);
+    } catch (err) {
+      throw asStoreError(err, config.paths.dbPath);
+    } finally {
+      store.close();
+    }
+  } finally {
+    lock.release();
+  }
+}
+
+/** Runs a command inside this host, for its control socket (loaded late: main.ts imports this table). */
+export const runInThisHost: HostCommandRunner = async (argv, io) => {
+  const { main } = await import('../main.js');
+  return main(argv, io);
+};
+
+/** For set-up steps that already hold the host lock (inside `runHost`). */
+function withLockedStore<T>(config: Config, fn: (store: StoreApi) => T): T {
   const store = openStore(config.paths.dbPath);
   try {
     return fn(store);
@@ -49,33 +106,20 @@ function withStore<T>(config: Config, fn: (store: StoreApi) => T): T {
   }
 }
 
-function mainGroupFor(config: Config, jid: string) {
-  return {
-    jid,
-    name: 'Main (self-chat)',
-    folder: 'main',
-    trigger: `@${config.assistantName}`,
-    requiresTrigger: false,
-    isMain: true,
-  };
-}
-
 /**
- * On a terminal, a first `start` links WhatsApp and registers the self-chat as
- * main, so one command takes a fresh install to a running assistant. Without a
- * terminal it only says what to run (no prompt loop in a service).
+ * On a terminal, a first `start` links WhatsApp; then (every start) the linked
+ * account's self-chat becomes main — taking over the terminal's main group if
+ * `chat` came first — so one command takes a fresh install to a running
+ * assistant. Without a terminal it only says what to run (no prompt loop in a service).
  */
 async function firstRunSetup(config: Config, print: Print): Promise<void> {
-  if (readLinkedAccount(config.paths.authDir)) return;
-  if (!process.stdin.isTTY) linkedAccountOrThrow(config);
-  print('No WhatsApp account is linked yet; linking one now.');
-  await whatsappAuthCommand(config, print);
+  if (!readLinkedAccount(config.paths.authDir)) {
+    if (!process.stdin.isTTY) linkedAccountOrThrow(config);
+    print('No WhatsApp account is linked yet; linking one now.');
+    await whatsappAuthCommand(config, print);
+  }
   const account = linkedAccountOrThrow(config);
-  withStore(config, (store) => {
-    if (store.listGroups().some((g) => g.isMain)) return;
-    addGroup(config, store, mainGroupFor(config, account.jid));
-    print(`Registered your self-chat ${account.jid} as the main group.`);
-  });
+  withLockedStore(config, (store) => adoptSelfChatAsMain(config, store, account.jid, print));
 }
 
 const GROUPS_SUBCOMMAND_USAGE: Record<string, string> = {
@@ -134,6 +178,7 @@ WhatsApp and registers your self-chat as the main group.`,
         // Linking and registering main happen under the host lock, like everything else.
         setup: () => firstRunSetup(config, io.print),
         makeChannels: (events) => whatsappChannels(config, logger, events, io.print),
+        runCommand: runInThisHost,
       });
     },
   },
@@ -150,15 +195,7 @@ Runs the assistant with this terminal as the main group's chat.
         args,
         options: { json: { type: 'boolean', default: false } },
       });
-      const config = loadCliConfig(io.env);
-      // The terminal is the conversation: only warnings unless LOG_LEVEL asks for more.
-      const logger = makeLogger(io.env.LOG_LEVEL ? config.logLevel : 'warn');
-      return runHost(
-        chatOptions(
-          { config, logger, env: io.env, errors: process.stderr },
-          { input: process.stdin, output: process.stdout, json: values.json },
-        ),
-      );
+      return chatCommand({ env: io.env, json: values.json, runCommand: runInThisHost });
     },
   },
   {
@@ -167,9 +204,10 @@ Runs the assistant with this terminal as the main group's chat.
     usage: `usage: nanoclaw doctor
 
 Checks what the assistant needs and says how to fix what is missing.`,
+    viaHost: true,
     async run(args, io) {
       parseCommandArgs('doctor', { args, options: {} });
-      return doctorCommand(loadCliConfig(io.env), io.print);
+      return doctorCommand(configOf(io), io.print, io.env);
     },
   },
   {
@@ -197,16 +235,15 @@ Checks what the assistant needs and says how to fix what is missing.`,
 
 ${Object.values(GROUPS_SUBCOMMAND_USAGE).join('\n\n')}`,
     subcommandUsage: GROUPS_SUBCOMMAND_USAGE,
+    viaHost: true,
     async run(args, io) {
-      const config = loadCliConfig(io.env);
       if (args[0] === 'add-main') {
         parseCommandArgs('groups add-main', { args: args.slice(1), options: {} });
-        const account = linkedAccountOrThrow(config);
-        withStore(config, (store) => addGroup(config, store, mainGroupFor(config, account.jid)));
-        io.print(`registered your self-chat ${account.jid} as the main group`);
+        const account = linkedAccountOrThrow(configOf(io));
+        await withStore(io, (store, config) => adoptSelfChatAsMain(config, store, account.jid, io.print));
         return 0;
       }
-      withStore(config, (store) => groupsCommand(args, config, store, io.print));
+      await withStore(io, (store, config) => groupsCommand(args, config, store, io.print));
       return 0;
     },
   },
@@ -215,18 +252,16 @@ ${Object.values(GROUPS_SUBCOMMAND_USAGE).join('\n\n')}`,
     summary: 'list, add, pause, resume or cancel scheduled tasks',
     usage: TASKS_USAGE,
     subcommandUsage: TASKS_SUBCOMMAND_USAGE,
-    async run(args, io) {
-      const config = loadCliConfig(io.env);
-      return withStore(config, (store) => tasksCommand(args, config, store, io.print));
-    },
+    viaHost: true,
+    run: (args, io) => withStore(io, (store, config) => tasksCommand(args, config, store, io.print)),
   },
   {
     name: 'audit',
     summary: 'security decisions: refusals, egress, tool calls',
     usage: AUDIT_USAGE,
+    viaHost: true,
     async run(args, io) {
-      const config = loadCliConfig(io.env);
-      withStore(config, (store) => auditCommand(args, store, io.print));
+      await withStore(io, (store) => auditCommand(args, store, io.print));
       return 0;
     },
   },
@@ -234,9 +269,9 @@ ${Object.values(GROUPS_SUBCOMMAND_USAGE).join('\n\n')}`,
     name: 'usage',
     summary: 'model tokens per day and group',
     usage: USAGE_USAGE,
+    viaHost: true,
     async run(args, io) {
-      const config = loadCliConfig(io.env);
-      withStore(config, (store) => usageCommand(args, store, io.print));
+      await withStore(io, (store) => usageCommand(args, store, io.print));
       return 0;
     },
   },
@@ -256,14 +291,14 @@ ${Object.values(GROUPS_SUBCOMMAND_USAGE).join('\n\n')}`,
     name: 'runs',
     summary: 'the record of agent runs, newest first',
     usage: RUNS_USAGE,
+    viaHost: true,
     async run(args, io) {
       const options = parseRunsArgs(args);
       if (options === null) {
         io.print(RUNS_USAGE);
         return 0;
       }
-      const config = loadCliConfig(io.env);
-      withStore(config, (store) => runsCommand(options, store, io.print));
+      await withStore(io, (store) => runsCommand(options, store, io.print));
       return 0;
     },
   },

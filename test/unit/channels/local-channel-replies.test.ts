@@ -12,10 +12,7 @@ async function feed(lines: string[]): Promise<{ messages: InboundMessage[]; erro
   const messages: InboundMessage[] = [];
   const ended = new Promise<void>((resolve) => {
     const channel = new LocalChannel({
-      input,
-      output: new PassThrough(),
-      errors,
-      json: true,
+      console: { input, output: new PassThrough(), errors, json: true, onInputEnd: resolve },
       assistantName: 'Andy',
       events: {
         onMessage: (m) => messages.push(m),
@@ -24,7 +21,6 @@ async function feed(lines: string[]): Promise<{ messages: InboundMessage[]; erro
       },
       isRegistered: () => true,
       now: () => 1_700_000_000_000,
-      onInputEnd: resolve,
     });
     void channel.connect();
   });

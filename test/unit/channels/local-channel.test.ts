@@ -17,15 +17,11 @@ async function received(json: boolean, lines: string[]): Promise<InboundMessage[
     onConnectionChange: () => undefined,
   };
   const channel = new LocalChannel({
-    input,
-    output: new PassThrough(),
-    errors: new PassThrough(),
-    json,
+    console: { input, output: new PassThrough(), errors: new PassThrough(), json, onInputEnd: ended },
     assistantName: 'Andy',
     events,
     isRegistered: (jid) => jid === 'local:family',
     now: () => Date.parse('2026-03-01T12:00:00Z'),
-    onInputEnd: ended,
   });
   await channel.connect();
   input.end(lines.map((line) => `${line}\n`).join(''));
