@@ -49,8 +49,11 @@ export function controlSocketPath(dataDir: string): string {
   return path.join(dataDir, CONTROL_DIR, CONTROL_SOCKET);
 }
 
-/** Clears a dead host's socket; refuses a path that is something else (a file someone put there). */
-function clearStaleSocket(socketPath: string): void {
+/**
+ * Clears a dead host's socket; refuses a path that is something else (a file
+ * someone put there). Called before the host starts, so a refusal leaves nothing running.
+ */
+export function clearStaleSocket(socketPath: string): void {
   let stat: fs.Stats;
   try {
     stat = fs.lstatSync(socketPath);

@@ -25,6 +25,8 @@ import type { HostAccess } from './commands/index.js';
 import { loadCliConfig, makeFileLogger, makeLogger } from './context.js';
 import { attachToHost, connectToHost, waitForHost } from './control-client.js';
 import {
+  clearStaleSocket,
+  controlSocketPath,
   startControlServer,
   type AttachedChat,
   type ControlHandlers,
@@ -166,6 +168,7 @@ async function runLockedHost(options: RunHostOptions): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
+    clearStaleSocket(controlSocketPath(config.paths.dataDir));
     try {
       await host.start();
     } catch (err) {

@@ -112,7 +112,7 @@ function withLockedStore<T>(config: Config, fn: (store: StoreApi) => T): T {
  * `chat` came first — so one command takes a fresh install to a running
  * assistant. Without a terminal it only says what to run (no prompt loop in a service).
  */
-async function firstRunSetup(config: Config, print: Print): Promise<void> {
+export async function firstRunSetup(config: Config, print: Print): Promise<void> {
   if (!readLinkedAccount(config.paths.authDir)) {
     if (!process.stdin.isTTY) linkedAccountOrThrow(config);
     print('No WhatsApp account is linked yet; linking one now.');

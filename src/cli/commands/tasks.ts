@@ -174,10 +174,7 @@ function addTask(args: string[], config: Config, store: StoreApi, print: Print):
     contextMode: values.context,
     nextRunAt: schedule.nextRunAt,
   });
-  print(
-    `scheduled ${task.id} in ${group.folder}; first run ${new Date(schedule.nextRunAt).toISOString()}` +
-      ' (a running assistant picks it up at its next start or task change)',
-  );
+  print(`scheduled ${task.id} in ${group.folder}; first run ${new Date(schedule.nextRunAt).toISOString()}`);
 }
 
 function scheduleFromFlag(
