@@ -402,7 +402,7 @@ function forward(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse, t
   }
   const exchange = createExchange(ctx, upReq, req);
   const path = target.split('?')[0];
-  const waitForAnswer = startAnswerTimer(ctx, exchange, upReq, path);
+  const waitForAnswer = answerTimer(ctx, exchange, upReq, path);
   req.on('end', waitForAnswer.arm);
   upReq.on('close', waitForAnswer.stop);
   upReq.on('response', (upRes) => {
@@ -444,7 +444,7 @@ interface AnswerTimer {
 }
 
 /** The wait for a streamed Messages request's response headers; cuts the upstream request past it. */
-function startAnswerTimer(
+function answerTimer(
   ctx: ProxyContext,
   exchange: Exchange,
   upReq: http.ClientRequest,
