@@ -22,10 +22,14 @@ export interface ModelError {
   message: string;
 }
 
-/** What the broker saw of one failed upstream request: an HTTP answer, or a network error. */
+/**
+ * What the broker saw of one failed upstream request: an HTTP answer, a network
+ * error, or no answer at all (no response headers) within the broker's wait.
+ */
 export type ModelFailure =
   | { status: number; type?: string; message?: string }
-  | { networkCode: string | undefined; networkMessage?: string };
+  | { networkCode: string | undefined; networkMessage?: string }
+  | { noAnswerWithinMs: number };
 
 export interface ModelErrorContext {
   /** The host of the configured upstream (e.g. api.anthropic.com). */
@@ -49,6 +53,14 @@ const SETUP_CLASSES: ReadonlySet<ModelErrorClass> = new Set([
 
 export function stopsRunAtOnce(error: ModelError): boolean {
   return SETUP_CLASSES.has(error.class);
+}
+
+/**
+ * The chat's notice while a retryable failure lasts: the cause, and that the
+ * assistant keeps trying. Sent once per outage; the real answer follows.
+ */
+export function modelTroubleNotice(error: Pick<ModelError, 'message'>): string {
+  return `The model isn't answering right now: ${error.message}. I'll keep trying and answer when it's back.`;
 }
 
 /** Error types (the API's `error.type`) and words that mean the account cannot pay, whatever the status. */
@@ -98,6 +110,11 @@ function networkCause(code: string | undefined, message: string | undefined): st
   }
 }
 
+/** "60 s", "2.5 s": the owner reads this, and set the wait in milliseconds. */
+function formatSeconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))} s`;
+}
+
 function isBilling(type: string | undefined, message: string | undefined): boolean {
   return (type !== undefined && BILLING_TYPES.has(type)) || BILLING_WORDS.test(message ?? '');
 }
@@ -111,6 +128,13 @@ function unknownModel(message: string | undefined, configured: string | null | u
 /** The class, retryability and chat sentence of one failed model request. */
 export function classifyModelError(failure: ModelFailure, context: ModelErrorContext): ModelError {
   const host = context.upstreamHost;
+  if ('noAnswerWithinMs' in failure) {
+    return {
+      class: 'unreachable',
+      retryable: true,
+      message: `${host} is unreachable (no answer within ${formatSeconds(failure.noAnswerWithinMs)})`,
+    };
+  }
   if ('networkCode' in failure) {
     return {
       class: 'unreachable',

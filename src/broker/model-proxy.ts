@@ -54,6 +54,14 @@ const MESSAGES_PATH = '/v1/messages';
 /** How long close() lets answers the sandbox hung up on run to their end before charging an estimate. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
 
+/**
+ * How long a streamed Messages request may wait for the upstream's response
+ * headers. A streamed answer's headers come at once; an upstream that takes the
+ * connection and says nothing (a hung gateway, a black-holed route) would
+ * otherwise hold the run silently until its run timeout.
+ */
+export const DEFAULT_RESPONSE_TIMEOUT_MS = 60_000;
+
 /** Bytes of an upstream error body kept for classifying it; error bodies are small. */
 const MAX_ERROR_BODY_BYTES = 16 * 1024;
 
@@ -104,6 +112,14 @@ export interface ModelProxyOptions {
    * produced, classified; the proxy's own refusals are not reported.
    */
   onModelError?: (error: ModelError) => void;
+  /**
+   * Wait for the response headers of a streamed Messages request, from when the
+   * sandbox's request has been read; past it the request fails as "unreachable
+   * (no answer within N s)". A whole-answer (non-streamed) request is not timed:
+   * its headers come only with the finished answer. A stream that starts and then
+   * stalls is the run's inactivity timeout's job.
+   */
+  responseTimeoutMs?: number;
 }
 
 export interface ModelProxy {
@@ -386,17 +402,26 @@ function forward(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse, t
   }
   const exchange = createExchange(ctx, upReq, req);
   const path = target.split('?')[0];
-  upReq.on('response', (upRes) => relayResponse(ctx, exchange, upRes, res, path));
+  const waitForAnswer = answerTimer(ctx, exchange, upReq, path);
+  req.on('end', waitForAnswer.arm);
+  upReq.on('close', waitForAnswer.stop);
+  upReq.on('response', (upRes) => {
+    waitForAnswer.stop();
+    relayResponse(ctx, exchange, upRes, res, path);
+  });
   upReq.on('error', (err: NodeJS.ErrnoException) => {
+    waitForAnswer.stop();
     if (exchange.responded) return; // the answer's own 'close' settles it
     const networkMessage = ctx.scrubber.scrubText(err.message);
-    ctx.logger?.warn(
-      { ...ctx.log, code: err.code, error: networkMessage },
-      'model proxy: upstream request failed',
-    );
-    const failure: ModelFailure = { networkCode: err.code, networkMessage };
+    const failure: ModelFailure = waitForAnswer.expired()
+      ? { noAnswerWithinMs: waitForAnswer.timeoutMs }
+      : { networkCode: err.code, networkMessage };
+    ctx.logger?.warn({ ...ctx.log, ...failure }, 'model proxy: upstream request failed');
     // The client's own error text then names the configured upstream, not the sandbox's loopback bridge.
-    if (!exchange.clientGone) sendError(res, 502, 'api_error', classify(ctx, failure).message);
+    if (!exchange.clientGone) {
+      const status = 'noAnswerWithinMs' in failure ? 504 : 502;
+      sendError(res, status, 'api_error', classify(ctx, failure).message);
+    }
     if (path === MESSAGES_PATH) reportModelError(ctx, failure);
     exchange.finish(null);
   });
@@ -407,6 +432,48 @@ function forward(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse, t
   req.on('data', (chunk: Buffer) => exchange.request.push(chunk));
   req.on('error', () => upReq.destroy());
   req.pipe(upReq);
+}
+
+interface AnswerTimer {
+  readonly timeoutMs: number;
+  /** The sandbox's request is all read: the wait for the upstream's headers starts. */
+  arm(): void;
+  stop(): void;
+  /** The wait ran out and the upstream request was cut. */
+  expired(): boolean;
+}
+
+/** The wait for a streamed Messages request's response headers; cuts the upstream request past it. */
+function answerTimer(
+  ctx: ProxyContext,
+  exchange: Exchange,
+  upReq: http.ClientRequest,
+  path: string,
+): AnswerTimer {
+  const timeoutMs = ctx.options.responseTimeoutMs ?? DEFAULT_RESPONSE_TIMEOUT_MS;
+  let timer: NodeJS.Timeout | undefined;
+  let expired = false;
+  let stopped = false;
+  const stop = (): void => {
+    stopped = true;
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+  };
+  return {
+    timeoutMs,
+    arm() {
+      if (stopped || timer !== undefined || path !== MESSAGES_PATH || !exchange.request.streaming()) return;
+      timer = setTimeout(() => {
+        timer = undefined;
+        if (stopped || exchange.responded) return;
+        expired = true;
+        upReq.destroy(new Error(`no response headers within ${timeoutMs} ms`));
+      }, timeoutMs);
+      timer.unref();
+    },
+    stop,
+    expired: () => expired,
+  };
 }
 
 function classify(ctx: ProxyContext, failure: ModelFailure): ModelError {

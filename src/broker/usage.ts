@@ -207,6 +207,8 @@ export interface RequestSniffer {
   push(chunk: Buffer): void;
   /** The request's top-level `max_tokens`, or null when absent or unreadable. */
   maxTokens(): number | null;
+  /** Whether the request asked for a streamed answer (top-level `"stream": true`). */
+  streaming(): boolean;
   bytes(): number;
 }
 
@@ -229,6 +231,7 @@ export function createRequestSniffer(): RequestSniffer {
   let valueOf: string | null = null;
   let digits = '';
   let found: number | null = null;
+  let stream = false;
   let broken = false;
 
   // The last one wins, as in the upstream's parser: a decoy earlier in the body must not lower the estimate.
@@ -286,6 +289,8 @@ export function createRequestSniffer(): RequestSniffer {
         }
         break;
       default:
+        // `true` or `false` after "stream": the first letter says which; the last one wins.
+        if (depth === 1 && valueOf === 'stream' && (code === 0x74 || code === 0x66)) stream = code === 0x74;
         // Whitespace, literals and the rest of other values: nothing to keep.
         if (depth === 1 && code > 0x20 && valueOf !== null) valueOf = null;
     }
@@ -301,6 +306,7 @@ export function createRequestSniffer(): RequestSniffer {
       if (digits !== '') endNumber();
       return broken ? null : found;
     },
+    streaming: () => !broken && stream,
     bytes: () => size,
   };
 }

@@ -70,6 +70,14 @@ export interface Config {
   readonly maxBrokerConnectionsPerRun: number;
   readonly retryBaseMs: number;
   readonly maxRetries: number;
+  /**
+   * How long a retryable model failure (unreachable, overloaded, rate-limited,
+   * 5xx, no answer) must last before the waiting chat hears that the assistant
+   * keeps trying; a blip the next try fixes says nothing.
+   */
+  readonly modelTroubleNoticeMs: number;
+  /** How long the broker waits for the response headers of a streamed model request before it counts as unreachable. */
+  readonly modelResponseTimeoutMs: number;
   readonly minTaskIntervalMs: number;
   readonly messageRetentionDays: number;
   readonly outboxRetryBaseMs: number;
@@ -146,6 +154,8 @@ export function defaultKnobs(): ConfigKnobs {
     maxBrokerConnectionsPerRun: 32,
     retryBaseMs: 5_000,
     maxRetries: 5,
+    modelTroubleNoticeMs: 3_000,
+    modelResponseTimeoutMs: 60_000,
     minTaskIntervalMs: 60_000,
     messageRetentionDays: 90,
     outboxRetryBaseMs: 2_000,
@@ -235,6 +245,8 @@ const fileSchema = z.strictObject({
   maxBrokerConnectionsPerRun: intAtLeast(1),
   retryBaseMs: intAtLeast(1),
   maxRetries: intAtLeast(0),
+  modelTroubleNoticeMs: intAtLeast(0),
+  modelResponseTimeoutMs: intAtLeast(1000),
   minTaskIntervalMs: intAtLeast(1),
   messageRetentionDays: intAtLeast(1),
   outboxRetryBaseMs: intAtLeast(1),

@@ -26,6 +26,7 @@ import type { RunOutcomeKind, StoreApi } from '../store/api.js';
 import { startAgentProcess, type AgentProcess } from './agent-process.js';
 import { formatMiB, measureDiskUsage } from './disk-usage.js';
 import { ensureStarterMemory } from './group-memory.js';
+import { watchModelTrouble } from './model-trouble.js';
 import type { ToolHost } from './tools.js';
 import type {
   AgentRuns,
@@ -232,6 +233,17 @@ export class ProcessRuns implements AgentRuns {
     let agent: AgentProcess | undefined;
     // The broker's view of why the model failed; a setup refusal (key, billing, model) stops the run at once.
     let modelError: RunModelError | undefined;
+    // Failures the agent retries by itself: the chat hears of them while the run goes on.
+    const trouble = watchModelTrouble({
+      graceMs: config.modelTroubleNoticeMs,
+      onTrouble: (error) => {
+        logger.warn(
+          { group: group.folder, runId: run.runId, class: error.class, graceMs: config.modelTroubleNoticeMs },
+          'model trouble outlasts the grace; the agent keeps retrying',
+        );
+        callbacks.onModelTrouble?.(error);
+      },
+    });
     try {
       const placeholderKey = `sk-ant-run-${randomBytes(24).toString('hex')}`;
       const usesModel = config.engine === 'claude-code';
@@ -255,13 +267,16 @@ export class ProcessRuns implements AgentRuns {
             agent?.noteActivity();
             // The model answered again: an earlier failure the run got past is no longer the story.
             if (run.killed?.stoppedBy !== 'model_error') modelError = undefined;
+            trouble.answered();
           },
           modelName: config.model,
           onModelError: (error) => {
             // The first failure retrying cannot fix is the cause; a transient one only until then.
             if (modelError === undefined || modelError.retryable) modelError = error;
             if (stopsRunAtOnce(error)) run.kill(error.message, 'model_error');
+            else trouble.failed(error);
           },
+          responseTimeoutMs: config.modelResponseTimeoutMs,
           logger,
           budget:
             group.dailyTokenBudget === null
@@ -396,6 +411,7 @@ export class ProcessRuns implements AgentRuns {
       logger.error({ group: group.folder, runId: run.runId, error: message }, 'run failed to start');
       return { ok: false, error: message };
     } finally {
+      trouble.stop();
       for (const close of closers) await close().catch(() => undefined);
       backend.releaseRun?.(run.runId);
       try {

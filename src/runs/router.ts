@@ -9,6 +9,7 @@
 // likewise moves its schedule in the transaction that stores its answer.
 
 import path from 'node:path';
+import { modelTroubleNotice } from '../broker/model-errors.js';
 import type { Logger } from '../core/logger.js';
 import { boundedPrompt, formatTaskPrompt, type PromptView } from '../core/prompt.js';
 import { anyWakes, shouldWake } from '../core/trigger.js';
@@ -17,7 +18,7 @@ import type { StoreApi } from '../store/api.js';
 import { storageProblem } from '../store/errors.js';
 import { writeFileAtomic } from './files.js';
 import type { Outbox } from './outbox.js';
-import type { AgentRuns, LiveRun, RunOutcome, RunStopReason } from './types.js';
+import type { AgentRuns, LiveRun, RunModelError, RunOutcome, RunStopReason } from './types.js';
 
 export type Work = { kind: 'messages' } | { kind: 'task'; taskId: string };
 export type WorkResult = { ok: boolean; retry?: boolean };
@@ -113,6 +114,12 @@ export class Router {
   private readonly lastErrors = new Map<string, string>();
   /** The newest message seq of each group's last failed attempt: what a retries-exhausted notice covers. */
   private readonly lastAttemptSeq = new Map<string, number>();
+  /**
+   * Chats told that the model is in trouble and the assistant keeps trying: one
+   * notice per outage, across the tries and runs of the same backlog, until the
+   * model answers the chat again (or the final notice goes out).
+   */
+  private readonly troubleNoticed = new Set<string>();
   /** Channel events that could not be stored (disk full), oldest first; written again later. */
   private readonly heldInbound: Array<{ message: InboundMessage; channelName: string }> = [];
   private heldTimer: NodeJS.Timeout | null = null;
@@ -415,6 +422,8 @@ export class Router {
       { group, prompt, sessionId: store.getSession(group.folder) },
       {
         onOutput: (text) => {
+          // The model answered this chat: an outage it was told of is over.
+          this.troubleNoticed.delete(groupJid);
           // One output line ends one turn; turns are answered in the order they were given.
           if (text.trim() !== '') progress.saidSomething = true;
           const turn = progress.turns.find((t) => !t.answered);
@@ -433,6 +442,7 @@ export class Router {
           this.yieldIdleRuns();
         },
         onSessionId: (sessionId) => this.saveSession(group.folder, sessionId),
+        onModelTrouble: (modelError) => this.noticeModelTrouble(group, progress, modelError),
       },
     );
     if (this.closeAfterTurn) run.close();
@@ -441,6 +451,7 @@ export class Router {
     if (outcome.ok) {
       this.lastErrors.delete(groupJid);
       this.lastAttemptSeq.delete(groupJid);
+      this.troubleNoticed.delete(groupJid);
       // A clean end means the runner consumed every prompt it was given (turns may
       // merge into one answer): all of it is done, after any answer still held.
       this.options.outbox.commitAnswer(
@@ -476,6 +487,7 @@ export class Router {
         { group: group.folder, error, modelError: outcome.modelError.class },
         'model refused the run; not retried',
       );
+      this.troubleNoticed.delete(groupJid);
       this.notifyAndComplete(
         groupJid,
         progress.sentSeq,
@@ -517,7 +529,26 @@ export class Router {
       { group: group.folder, error, unansweredTurns: progress.turns.length },
       'run failed; unanswered messages will be retried',
     );
+    // SPEC §4.5: a model failure that passes with time is told after the first failed try
+    // (when the run did not already say it while it lasted).
+    if (outcome.modelError?.retryable) this.noticeModelTrouble(group, progress, outcome.modelError);
     return { ok: false, retry: true };
+  }
+
+  /**
+   * SPEC §4.5: the model is failing with a cause that passes with time, and the
+   * chat is waiting: it hears so once, while the tries go on. The notice is not
+   * the answer (SPEC §4.1): no cursor moves with it, so the messages stay undone
+   * until the real answer (or the final notice) is stored.
+   */
+  private noticeModelTrouble(group: Group, progress: TurnProgress, error: RunModelError): void {
+    if (!this.accepting || progress.turns.length === 0 || this.troubleNoticed.has(group.jid)) return;
+    this.troubleNoticed.add(group.jid);
+    this.options.logger.warn(
+      { group: group.folder, modelError: error.class },
+      'model in trouble; the chat is told that the assistant keeps trying',
+    );
+    this.options.outbox.commitAnswer(group.jid, modelTroubleNotice(error), () => undefined);
   }
 
   /** Enqueues the group when messages past its cursor would wake it; true when it did. */
@@ -637,6 +668,8 @@ export class Router {
   private onRetriesExhausted(groupJid: string): void {
     const error = this.lastErrors.get(groupJid) ?? 'unknown error';
     const uptoSeq = this.lastAttemptSeq.get(groupJid);
+    // The final word on this outage: the next one is told again.
+    this.troubleNoticed.delete(groupJid);
     const text =
       `Sorry, I couldn't process your last messages after several tries (${error}). ` +
       `Please send them again in a while. The owner can see details with "nanoclaw doctor" and the log.`;

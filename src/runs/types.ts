@@ -18,6 +18,12 @@ export interface RunCallbacks {
   onTurnEnd?(): void;
   /** The agent's session id, as soon as it is known. */
   onSessionId?(sessionId: string): void;
+  /**
+   * The run's model requests have been failing with a retryable cause (unreachable,
+   * overloaded, rate-limited, 5xx, no answer) for longer than the grace, while the
+   * agent keeps retrying. Once per outage within the run; a model answer ends it.
+   */
+  onModelTrouble?(error: RunModelError): void;
 }
 
 /**

@@ -35,7 +35,9 @@ export type StaticTurn =
   | { text: string; usage?: Partial<Usage> }
   | { toolUse: { name: string; input: unknown }; text?: string; usage?: Partial<Usage> }
   /** An API error response, e.g. status 400 invalid_request_error (Claude Code does not retry 4xx). */
-  | { error: { status: number; type: string; message: string; headers?: Record<string, string> } };
+  | { error: { status: number; type: string; message: string; headers?: Record<string, string> } }
+  /** Takes the request and never answers: no status line, no headers (a hung upstream). */
+  | { hang: true };
 /** A turn computed from the request, e.g. to answer with the last tool result it carries. */
 export type Turn = StaticTurn | ((request: RecordedRequest) => StaticTurn);
 
@@ -158,6 +160,11 @@ export async function startFakeModelServer(options: FakeModelServerOptions): Pro
       if (kind === 'count_tokens') return sendJson(res, 200, { input_tokens: baseUsage.input_tokens });
       if (kind === 'other') return sendJson(res, 200, {});
       const turn: StaticTurn = kind === 'conversation' ? nextTurn(recorded) : { text: SIDE_REPLY_TEXT };
+      if ('hang' in turn) {
+        // The connection stays open until the client gives up or the server closes.
+        for (const w of [...waiters]) w();
+        return;
+      }
       if ('error' in turn) {
         sendJson(
           res,
@@ -252,7 +259,7 @@ function toolUseId(): string {
   return `toolu_fake_${randomBytes(8).toString('hex')}`;
 }
 
-type ReplyTurn = Exclude<StaticTurn, { error: unknown }>;
+type ReplyTurn = Exclude<StaticTurn, { error: unknown } | { hang: true }>;
 
 function contentOf(turn: ReplyTurn): ContentBlock[] {
   const blocks: ContentBlock[] = [];

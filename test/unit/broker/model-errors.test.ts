@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   classifyModelError,
+  modelTroubleNotice,
   parseErrorBody,
   stopsRunAtOnce,
   type ModelFailure,
@@ -48,6 +49,24 @@ describe('classifyModelError', () => {
     expect(classOf({ networkCode: 'ECONNREFUSED' })).toEqual(['unreachable', true]);
     expect(classOf({ networkCode: 'ENOTFOUND' })).toEqual(['unreachable', true]);
     expect(classOf({ networkCode: 'ETIMEDOUT' })).toEqual(['unreachable', true]);
+    expect(classOf({ noAnswerWithinMs: 60_000 })).toEqual(['unreachable', true]);
+  });
+
+  it('says how long the broker waited for an upstream that never answered', () => {
+    expect(classifyModelError({ noAnswerWithinMs: 60_000 }, context).message).toBe(
+      'api.anthropic.com is unreachable (no answer within 60 s)',
+    );
+    expect(classifyModelError({ noAnswerWithinMs: 2_500 }, context).message).toBe(
+      'api.anthropic.com is unreachable (no answer within 2.5 s)',
+    );
+  });
+
+  it('words the keeps-trying notice around the cause', () => {
+    const error = classifyModelError({ networkCode: 'ECONNREFUSED' }, context);
+    expect(modelTroubleNotice(error)).toBe(
+      "The model isn't answering right now: api.anthropic.com is unreachable (connection refused). " +
+        "I'll keep trying and answer when it's back.",
+    );
   });
 
   it('says what happened at the configured upstream and what to do', () => {

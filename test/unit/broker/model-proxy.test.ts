@@ -894,6 +894,73 @@ describe('model proxy: model errors are classified and reported (issue 10)', () 
     expect(errors[0].message).toContain('"claude-nope" is not known');
   });
 
+  it('fails a streamed request whose upstream never answers, as unreachable after the response timeout', async () => {
+    // Takes the request and says nothing: no status line, no headers.
+    const hung = await upstream(() => undefined);
+    const errors: ModelError[] = [];
+    const { socketPath, usage } = await setup(hung.baseUrl, {
+      onModelError: (e) => errors.push(e),
+      responseTimeoutMs: 1_000,
+    });
+    const res = await requestOverSocket(socketPath, {
+      path: '/v1/messages',
+      headers: { 'x-api-key': PLACEHOLDER },
+      body: '{"model":"m","max_tokens":10,"stream":true}',
+    });
+    expect(res.status).toBe(504);
+    expect(JSON.parse(res.body)).toEqual({
+      type: 'error',
+      error: { type: 'api_error', message: `127.0.0.1:${hung.port} is unreachable (no answer within 1 s)` },
+    });
+    expect(errors).toEqual([
+      {
+        class: 'unreachable',
+        retryable: true,
+        message: `127.0.0.1:${hung.port} is unreachable (no answer within 1 s)`,
+      },
+    ]);
+    // Nothing was answered, so nothing counts as the model answering.
+    expect(usage).toEqual([]);
+  });
+
+  it('does not cut a whole-answer request that takes long, nor a stream whose body comes late', async () => {
+    const later = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+    const slowWhole = await upstream(async (_req, res) => {
+      await later(2_500);
+      jsonReply({ type: 'message', usage: { input_tokens: 1, output_tokens: 1 } })(_req, res);
+    });
+    const errors: ModelError[] = [];
+    const whole = await setup(slowWhole.baseUrl, {
+      onModelError: (e) => errors.push(e),
+      responseTimeoutMs: 1_000,
+    });
+    const wholeRes = await requestOverSocket(whole.socketPath, {
+      path: '/v1/messages',
+      headers: { 'x-api-key': PLACEHOLDER },
+      body: '{"model":"m","max_tokens":10}',
+    });
+    expect(wholeRes.status).toBe(200);
+
+    const slowStream = await upstream(async (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.flushHeaders();
+      await later(2_500);
+      res.end(sse('message_stop', {}));
+    });
+    const streamed = await setup(slowStream.baseUrl, {
+      onModelError: (e) => errors.push(e),
+      responseTimeoutMs: 1_000,
+    });
+    const streamRes = await requestOverSocket(streamed.socketPath, {
+      path: '/v1/messages',
+      headers: { 'x-api-key': PLACEHOLDER },
+      body: '{"model":"m","max_tokens":10,"stream":true}',
+    });
+    expect(streamRes.status).toBe(200);
+    expect(streamRes.body).toContain('message_stop');
+    expect(errors).toEqual([]);
+  });
+
   it('reports an unreachable upstream as retryable, and neither count_tokens failures nor its own refusals', async () => {
     const errors: ModelError[] = [];
     const port = await closedPort();

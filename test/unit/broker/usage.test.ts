@@ -163,6 +163,25 @@ describe('request sniffer (estimates for answers cut short)', () => {
     expect(sniff('not json').maxTokens).toBeNull();
   });
 
+  it('tells a streamed request from a whole-answer one, only by the top-level key', () => {
+    const streaming = (...chunks: string[]): boolean => {
+      const sniffer = createRequestSniffer();
+      for (const chunk of chunks) sniffer.push(Buffer.from(chunk));
+      return sniffer.streaming();
+    };
+    const body = JSON.stringify({
+      messages: [{ role: 'user', content: '"stream": true' }],
+      metadata: { stream: true },
+      stream: true,
+    });
+    for (let cut = 0; cut <= body.length; cut++)
+      expect(streaming(body.slice(0, cut), body.slice(cut))).toBe(true);
+    expect(streaming('{"stream":false}')).toBe(false);
+    expect(streaming('{"stream": true, "stream": false}')).toBe(false);
+    expect(streaming('{"metadata":{"stream":true},"messages":["\\"stream\\": true"]}')).toBe(false);
+    expect(streaming('{"messages":[]}')).toBe(false);
+  });
+
   it('estimates high: what was seen, topped up to max_tokens or the fallback', () => {
     const sniffer = createRequestSniffer();
     sniffer.push(Buffer.from('{"max_tokens":900}'));

@@ -61,6 +61,8 @@ describe('loadConfig defaults', () => {
       maxBrokerConnectionsPerRun: 32,
       retryBaseMs: 5_000,
       maxRetries: 5,
+      modelTroubleNoticeMs: 3_000,
+      modelResponseTimeoutMs: 60_000,
       minTaskIntervalMs: 60_000,
       messageRetentionDays: 90,
       outboxRetryBaseMs: 2_000,
@@ -171,6 +173,17 @@ describe('loadConfig from config.json', () => {
     expect(config.dockerBinary).toBe('podman');
     expect(config.sandboxLimits).toEqual({ memoryMb: 512, pids: 256, fileSizeMb: 512, openFiles: 1024 });
     expect(config.runTimeoutMs).toBe(900_000);
+  });
+
+  it('takes the model-trouble knobs, and refuses a response wait under a second', () => {
+    writeFileSync(configFile, JSON.stringify({ modelTroubleNoticeMs: 0, modelResponseTimeoutMs: 5_000 }));
+    const config = load({ TZ: 'UTC' });
+    expect(config.modelTroubleNoticeMs).toBe(0);
+    expect(config.modelResponseTimeoutMs).toBe(5_000);
+    writeFileSync(configFile, '{\n  "modelResponseTimeoutMs": 10\n}');
+    const err = loadError();
+    expect(err.field).toBe('modelResponseTimeoutMs');
+    expect(err.message).toMatch(/:2: "modelResponseTimeoutMs": expected a whole number ≥ 1000, got 10$/);
   });
 
   it('lets the environment win over the file for env-named knobs', () => {

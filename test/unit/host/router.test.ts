@@ -251,22 +251,75 @@ describe('cursor and retry semantics (SPEC §4)', () => {
     expect(t.host.store.getCursor(MAIN)).toBe(t.host.store.latestSeq(MAIN));
   });
 
-  it('keeps retrying a run that failed on a retryable model error', async () => {
+  it('keeps retrying a run that failed on a retryable model error, saying so once after the first try', async () => {
     const message = 'api.example.com is overloaded (529)';
-    const runs = new FakeRuns((run) =>
-      run.finish({
-        ok: false,
-        error: message,
-        modelError: { class: 'overloaded', retryable: true, message },
-      }),
-    );
+    const modelError = { class: 'overloaded', retryable: true, message };
+    const runs = new FakeRuns((run) => {
+      // Every try hears of the trouble while it lasts, and fails on it.
+      run.callbacks.onModelTrouble?.(modelError);
+      run.finish({ ok: false, error: message, modelError });
+    });
     t = buildTestHost({ runs, config: { retryBaseMs: 10, maxRetries: 2 } });
     t.addGroup({ jid: MAIN, folder: 'main', isMain: true, requiresTrigger: false });
     await t.host.start();
     t.channel.receive(MAIN, 'hi');
-    await t.channel.waitForSent(1);
+    await t.channel.waitForSent(2);
+    await t.host.settled();
     expect(runs.runs).toHaveLength(3);
-    expect(t.channel.sent[0].text).toMatch(/after several tries \(api\.example\.com is overloaded \(529\)\)/);
+    expect(t.channel.sent.map((s) => s.text)).toEqual([
+      `The model isn't answering right now: ${message}. I'll keep trying and answer when it's back.`,
+      expect.stringMatching(/after several tries \(api\.example\.com is overloaded \(529\)\)/),
+    ]);
+  });
+
+  it('says the model is in trouble while the run waits on it, without marking the message done', async () => {
+    const message = 'api.example.com is unreachable (connection refused)';
+    let recover: () => void = () => undefined;
+    const runs = new FakeRuns(async (run) => {
+      run.callbacks.onModelTrouble?.({ class: 'unreachable', retryable: true, message });
+      run.callbacks.onModelTrouble?.({ class: 'unreachable', retryable: true, message });
+      await new Promise<void>((resolve) => (recover = resolve));
+      await run.output('here I am');
+      run.finish({ ok: true });
+    });
+    t = buildTestHost({ runs });
+    t.addGroup({ jid: MAIN, folder: 'main', isMain: true, requiresTrigger: false });
+    await t.host.start();
+    t.channel.receive(MAIN, 'hi');
+    await t.channel.waitForSent(1);
+    expect(t.channel.sent.map((s) => s.text)).toEqual([
+      `The model isn't answering right now: ${message}. I'll keep trying and answer when it's back.`,
+    ]);
+    // Not the answer: the message is still undone, so a crash now re-runs it.
+    expect(t.host.store.getCursor(MAIN)).toBeLessThan(t.host.store.latestSeq(MAIN));
+    recover();
+    await t.channel.waitForSent(2);
+    await t.host.settled();
+    expect(t.channel.sent[1].text).toBe('here I am');
+    expect(t.host.store.getCursor(MAIN)).toBe(t.host.store.latestSeq(MAIN));
+  });
+
+  it('tells a new outage again once the model has answered in between, and no one who is not waiting', async () => {
+    const message = 'api.example.com is rate-limiting requests (429)';
+    const trouble = { class: 'rate_limited', retryable: true, message };
+    const runs = new FakeRuns(async (run) => {
+      run.callbacks.onModelTrouble?.(trouble);
+      await run.output(`answer ${runs.runs.length}`);
+      // Idle, waiting for follow-ups: nobody is waiting on the model now.
+      run.callbacks.onModelTrouble?.(trouble);
+      run.finish({ ok: true });
+    });
+    t = buildTestHost({ runs });
+    t.addGroup({ jid: MAIN, folder: 'main', isMain: true, requiresTrigger: false });
+    await t.host.start();
+    t.channel.receive(MAIN, 'one');
+    await t.channel.waitForSent(2);
+    await t.host.settled();
+    t.channel.receive(MAIN, 'two');
+    await t.channel.waitForSent(4);
+    await t.host.settled();
+    const notice = `The model isn't answering right now: ${message}. I'll keep trying and answer when it's back.`;
+    expect(t.channel.sent.map((s) => s.text)).toEqual([notice, 'answer 1', notice, 'answer 2']);
   });
 
   it('recovers unprocessed messages at start-up', async () => {
