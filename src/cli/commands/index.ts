@@ -225,7 +225,19 @@ Checks what the assistant needs and says how to fix what is missing.`,
       if (positionals.length !== 1 || positionals[0] !== 'whatsapp') {
         throw usageError('auth', 'the only account to link is whatsapp, e.g. nanoclaw auth whatsapp');
       }
-      return whatsappAuthCommand(loadCliConfig(io.env), io.print, values.phone);
+      const config = loadCliConfig(io.env);
+      // A running host holds the linked session; a second link beside it would fight over the keys.
+      const lock = await acquireHostLock({
+        dataDir: config.paths.dataDir,
+        pid: process.pid,
+        now: () => new Date(),
+        what: 'before linking WhatsApp again',
+      });
+      try {
+        return await whatsappAuthCommand(config, io.print, values.phone);
+      } finally {
+        lock.release();
+      }
     },
   },
   {
