@@ -48,7 +48,7 @@ export async function connectToHost(dataDir: string): Promise<net.Socket | null>
 }
 
 /** How long a command waits for a host that holds the lock but is not listening yet (starting up). */
-export const HOST_STARTING_WAIT_MS = 10_000;
+export const HOST_STARTING_WAIT_MS = 30_000;
 
 /** For a host that holds the lock and is still starting: its socket appears within seconds. */
 export async function waitForHost(
