@@ -120,19 +120,19 @@ export function checkGroupMounts(
 
 /** The policy speaks of JSON fields (an agent's view); the owner typed --mount flags. */
 function cliWording(message: string, typed: readonly string[], config: Config): string {
-  return `mount refused: ${message
+  const flag = (index: string) => `--mount ${typed[Number(index)] ?? ''}`;
+  const text = message
     .replace(/^Mount refused for group "[^"]*": /, '')
-    .replace(/additionalMounts\[(\d+)\](?:\.(\w+))?/g, (_m, index: string, part: string | undefined) => {
-      const flag = `--mount ${typed[Number(index)] ?? ''}`;
-      if (part === 'containerPath') return `${flag}: the container name`;
-      if (part === 'readonly') return `${flag}: :rw`;
-      return flag;
-    })
-    .replace(/"[^"]*" (is|must|does|contains|resolves)/, '$1')
-    .replace(/(,|;) (e\.g\. )?\{"hostPath".*\}$/, `; e.g. ${MOUNT_EXAMPLE}`)
-    .replace(/set "readonly": true/, 'drop :rw')
     .replace(
-      `~/.config/nanoclaw/${MOUNT_ALLOWLIST_FILE}`,
-      path.join(config.configDir, MOUNT_ALLOWLIST_FILE),
-    )}`;
+      /additionalMounts\[(\d+)\]\.readonly is false but the allowed root of "[^"]*" is read-only; set "readonly": true/,
+      (_m, i: string) => `${flag(i)} asks for :rw but its allowed root is read-only; drop :rw`,
+    )
+    .replace(/additionalMounts\[(\d+)\]\.hostPath "[^"]*"/g, (_m, i: string) => flag(i))
+    .replace(
+      /additionalMounts\[(\d+)\]\.containerPath "[^"]*"/g,
+      (_m, i: string) => `${flag(i)}: the container name`,
+    )
+    .replace(/(,|;) (e\.g\. )?\{"hostPath".*\}$/, `; e.g. ${MOUNT_EXAMPLE}`)
+    .replace(`~/.config/nanoclaw/${MOUNT_ALLOWLIST_FILE}`, path.join(config.configDir, MOUNT_ALLOWLIST_FILE));
+  return `mount refused: ${text}`;
 }

@@ -30,7 +30,7 @@ describe('sender allowlist through nanoclaw groups edit and chat --json', () => 
     expect(edited.code, edited.stderr).toBe(0);
     expect(edited.stdout).toContain('local:club: allow local:alice');
     const listed = await runCli(['groups', 'list'], home.env);
-    expect(listed.stdout).toMatch(/local:club\tclub\t.*\tallow local:alice/);
+    expect(listed.stdout).toMatch(/^local:club +club +.* +allow local:alice /m);
 
     const chat = fixture.chat(home.env);
     chat.send({ text: '@Andy order pizza for everyone', sender: 'mallory', chat: 'local:club' });
