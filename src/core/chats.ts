@@ -9,7 +9,8 @@ export interface ChatListing {
   /** The registered name if any, else the name the channel reported (null when none is known yet). */
   name: string | null;
   channel: string;
-  lastActivity: string;
+  /** Null when only the chat's name is known (NAME_ONLY_TIMESTAMP): nothing has happened there yet. */
+  lastActivity: string | null;
   registered: {
     folder: string;
     trigger: string;
@@ -30,7 +31,7 @@ export function chatListings(chats: readonly ChatInfo[], groups: readonly Group[
       jid: chat.jid,
       name: group?.name ?? chat.name,
       channel: chat.channel,
-      lastActivity: chat.lastActivity,
+      lastActivity: Date.parse(chat.lastActivity) === 0 ? null : chat.lastActivity,
       registered: group
         ? {
             folder: group.folder,

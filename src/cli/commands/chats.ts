@@ -68,7 +68,7 @@ export function chatsCommand(args: string[], _config: Config, store: StoreApi, p
   printTable(
     print,
     ['jid', 'name', 'channel', 'last activity', 'folder'],
-    chats.map((c) => [c.jid, c.name ?? '-', c.channel, c.lastActivity, c.registered?.folder ?? '-']),
+    chats.map((c) => [c.jid, c.name ?? '-', c.channel, c.lastActivity ?? '-', c.registered?.folder ?? '-']),
   );
   return 0;
 }
