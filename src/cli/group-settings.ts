@@ -56,7 +56,7 @@ export function parseTimeoutFlag(command: string, value: string): number {
   return timeoutMs;
 }
 
-/** `mount ~/x -> webapp (ro)` style text for tables; `-` when there are none. */
+/** `host:name:ro` per mount, comma-separated, for tables; `-` when there are none. */
 export function describeMounts(mounts: readonly AdditionalMount[] | undefined): string {
   if (!mounts || mounts.length === 0) return '-';
   return mounts
