@@ -61,7 +61,10 @@ export const TOOL_SPECS = {
   resume_task: { description: 'Resume a paused task.', shape: taskId },
   cancel_task: { description: 'Delete a scheduled task for good.', shape: taskId },
   list_groups: {
-    description: 'List registered groups and recently seen chats (main group only).',
+    description:
+      'List the chats seen on the channels, newest activity first, with their ids, names, channel and, ' +
+      'for registered ones, folder, trigger, mounts and run timeout (main group only). ' +
+      'Use it to find the jid for register_group.',
     shape: {},
   },
   register_group: {
@@ -81,6 +84,24 @@ export const TOOL_SPECS = {
         .describe(
           'Only these senders may wake the assistant there, e.g. ["491701234567@s.whatsapp.net"]; ' +
             "others' messages are kept as context. Omit to let everyone (default)",
+        ),
+      mounts: z
+        .array(
+          z.object({
+            hostPath: z
+              .string()
+              .describe('A host directory, absolute or starting with ~/, e.g. "~/projects/webapp"'),
+            containerPath: z
+              .string()
+              .optional()
+              .describe('Name under /workspace/extra/ in that group, e.g. "webapp" (default: the basename)'),
+            readonly: z.boolean().optional().describe('Default true; false needs a read-write allowed root'),
+          }),
+        )
+        .optional()
+        .describe(
+          "Host directories the group's agent may see; checked at once against the owner's mount allowlist " +
+            '(a refusal says why). Omit for none',
         ),
     },
   },

@@ -12,6 +12,14 @@ import type { StoreApi } from '../store/api.js';
 import { LOCAL_MAIN_JID } from '../channels/local/local-channel.js';
 import { CliError } from './context.js';
 import { parseCommandArgs, usageError } from './commands/args.js';
+import {
+  checkGroupMounts,
+  describeMounts,
+  describeTimeout,
+  parseMountFlag,
+  parseTimeoutFlag,
+} from './group-settings.js';
+import { printTable } from './table.js';
 
 export type Print = (line: string) => void;
 
@@ -31,19 +39,24 @@ function listGroups(args: string[], store: StoreApi, print: Print): void {
     );
     return;
   }
-  print('jid\tfolder\twakes on\tname\tbudget\tsenders');
-  for (const g of groups) {
-    print(
-      [
-        g.jid,
-        g.folder,
-        g.isMain ? 'main' : g.requiresTrigger ? `trigger ${g.trigger}` : 'no trigger',
-        g.name,
-        g.dailyTokenBudget === null ? '-' : `${g.dailyTokenBudget}/day`,
-        describeAllowedSenders(g),
-      ].join('\t'),
-    );
-  }
+  printTable(
+    print,
+    ['jid', 'folder', 'wakes on', 'name', 'budget', 'senders', 'timeout', 'mounts'],
+    groups.map((g) => [
+      g.jid,
+      g.folder,
+      describeWake(g),
+      g.name,
+      g.dailyTokenBudget === null ? '-' : `${g.dailyTokenBudget}/day`,
+      describeAllowedSenders(g),
+      describeTimeout(g.containerConfig.runTimeoutMs),
+      describeMounts(g.containerConfig.additionalMounts),
+    ]),
+  );
+}
+
+function describeWake(g: Pick<Group, 'isMain' | 'requiresTrigger' | 'trigger'>): string {
+  return g.isMain ? 'main' : g.requiresTrigger ? `trigger ${g.trigger}` : 'every message';
 }
 
 /** Audit's row cap: at most this many records unless --limit says otherwise. */
@@ -64,36 +77,9 @@ export function groupsCommand(args: string[], config: Config, store: StoreApi, p
     case 'list':
       listGroups(rest, store, print);
       return;
-    case 'add': {
-      const { values, positionals } = parseCommandArgs('groups add', {
-        args: rest,
-        allowPositionals: true,
-        options: {
-          name: { type: 'string' },
-          folder: { type: 'string' },
-          trigger: { type: 'string' },
-          'no-trigger': { type: 'boolean', default: false },
-          main: { type: 'boolean', default: false },
-        },
-      });
-      const jid = positionals[0];
-      if (!jid || !values.name || !values.folder) {
-        throw usageError(
-          'groups add',
-          'give a jid, --name and --folder, e.g. local:family --name Family --folder family',
-        );
-      }
-      addGroup(config, store, {
-        jid,
-        name: values.name,
-        folder: values.folder,
-        trigger: values.trigger ?? `@${config.assistantName}`,
-        requiresTrigger: !values['no-trigger'],
-        isMain: values.main,
-      });
-      print(`registered ${jid} as ${values.folder}`);
+    case 'add':
+      addGroupCommand(rest, config, store, print);
       return;
-    }
     case 'remove': {
       const { positionals } = parseCommandArgs('groups remove', {
         args: rest,
@@ -128,7 +114,7 @@ export function groupsCommand(args: string[], config: Config, store: StoreApi, p
       return;
     }
     case 'edit':
-      editGroup(rest, store, print);
+      editGroup(rest, config, store, print);
       return;
     default:
       throw usageError(
@@ -138,18 +124,43 @@ export function groupsCommand(args: string[], config: Config, store: StoreApi, p
   }
 }
 
-export const GROUPS_EDIT_USAGE = `usage: nanoclaw groups edit <jid> --allow <sender> [--allow <sender>...] | --allow-everyone
+export const GROUPS_ADD_USAGE = `usage: nanoclaw groups add <jid> --name NAME --folder FOLDER [options]
 
-  Sets who may wake the assistant in a group. Messages from other senders are
-  still stored and reach the assistant as context the next time it is woken.
-  The main group (the owner's self-chat) ignores the list, and the owner's own
-  messages always wake.
+  --name NAME          how the group is shown, e.g. Family
+  --folder FOLDER      its folder under groups/: a-z, 0-9 and -, e.g. family
+  --trigger @NAME      the wake word (default @<assistant name>)
+  --no-trigger         answer every message, not only those with the wake word
+  --mount HOST:NAME[:rw]
+                       a host directory the agent sees at /workspace/extra/NAME;
+                       read-only unless :rw; may be repeated; checked at once
+                       against mount-allowlist.json in the policy dir
+  --timeout DURATION   this group's run timeout, e.g. 10m, 600s (default: the global one)
+  --main               register as the main group (the owner's self-chat)
 
-  --allow <sender>     may be repeated; sender ids as stored, e.g.
-                       491701234567@s.whatsapp.net, 123456789012345@lid, local:alice
+  Find a chat's jid with: nanoclaw chats list
+  e.g. nanoclaw groups add 120363012345678901@g.us --name Family --folder family --trigger @Andy
+       nanoclaw groups add local:dev --name Dev --folder dev --mount ~/projects/webapp:webapp`;
+
+export const GROUPS_EDIT_USAGE = `usage: nanoclaw groups edit <jid> [options]
+
+  Changes only what is given.
+
+  --allow <sender>     who may wake the group; may be repeated; sender ids as
+                       stored, e.g. 491701234567@s.whatsapp.net, 123456789012345@lid,
+                       local:alice. Messages from other senders are still stored
+                       and reach the assistant as context the next time it is woken.
+                       The main group ignores the list; the owner always wakes it.
   --allow-everyone     remove the list: every sender may wake the group (the default)
+  --trigger @NAME      the wake word; the group then answers only messages with it
+  --no-trigger         answer every message
+  --mount HOST:NAME[:rw]
+                       replaces the group's mounts with the given ones (repeatable;
+                       read-only unless :rw); checked at once against the mount allowlist
+  --no-mounts          remove every additional mount
+  --timeout DURATION   this group's run timeout, e.g. 10m, 600s; "default" for the global one
 
-  e.g. nanoclaw groups edit 120363012345678901@g.us --allow 491701234567@s.whatsapp.net`;
+  e.g. nanoclaw groups edit 120363012345678901@g.us --allow 491701234567@s.whatsapp.net
+       nanoclaw groups edit local:dev --mount ~/projects/webapp:webapp:rw --timeout 20m`;
 
 /** `allow everyone` or the listed senders, for `groups list`. */
 export function describeAllowedSenders(group: Pick<Group, 'isMain' | 'allowedSenders'>): string {
@@ -157,30 +168,135 @@ export function describeAllowedSenders(group: Pick<Group, 'isMain' | 'allowedSen
   return `allow ${group.allowedSenders.join(',')}${group.isMain ? ' (ignored in main)' : ''}`;
 }
 
-function editGroup(args: string[], store: StoreApi, print: Print): void {
-  const parsed = parseCommandArgs('groups edit', {
+function addGroupCommand(args: string[], config: Config, store: StoreApi, print: Print): void {
+  const command = 'groups add';
+  const { values, positionals } = parseCommandArgs(command, {
+    args,
+    allowPositionals: true,
+    options: {
+      name: { type: 'string' },
+      folder: { type: 'string' },
+      trigger: { type: 'string' },
+      'no-trigger': { type: 'boolean', default: false },
+      mount: { type: 'string', multiple: true },
+      timeout: { type: 'string' },
+      main: { type: 'boolean', default: false },
+    },
+  });
+  const jid = positionals[0];
+  if (!jid || positionals.length > 1 || !values.name || !values.folder) {
+    throw usageError(
+      command,
+      'give one jid, --name and --folder, e.g. local:family --name Family --folder family',
+    );
+  }
+  const typedMounts = values.mount ?? [];
+  const mounts = typedMounts.map((m) => parseMountFlag(command, m));
+  const runTimeoutMs = values.timeout === undefined ? undefined : parseTimeoutFlag(command, values.timeout);
+  const input = {
+    jid,
+    name: values.name,
+    folder: values.folder,
+    trigger: values.trigger ?? `@${config.assistantName}`,
+    requiresTrigger: !values['no-trigger'],
+    isMain: values.main,
+    containerConfig: {
+      ...(mounts.length > 0 ? { additionalMounts: mounts } : {}),
+      ...(runTimeoutMs !== undefined ? { runTimeoutMs } : {}),
+    },
+  };
+  const problem = groupInputProblem(input);
+  if (problem) throw new CliError(problem, 2);
+  const notes = checkGroupMounts(command, config, store, newGroup(input), mounts, typedMounts);
+  addGroup(config, store, input);
+  print(`registered ${jid} as ${values.folder}`);
+  for (const note of notes) print(note);
+}
+
+function editGroup(args: string[], config: Config, store: StoreApi, print: Print): void {
+  const command = 'groups edit';
+  const { values, positionals } = parseCommandArgs(command, {
     args,
     allowPositionals: true,
     options: {
       allow: { type: 'string', multiple: true },
       'allow-everyone': { type: 'boolean', default: false },
+      trigger: { type: 'string' },
+      'no-trigger': { type: 'boolean', default: false },
+      mount: { type: 'string', multiple: true },
+      'no-mounts': { type: 'boolean', default: false },
+      timeout: { type: 'string' },
     },
   });
-  const { values, positionals } = parsed;
   const allow = values.allow ?? [];
   const everyone = values['allow-everyone'];
-  if (positionals.length !== 1 || (allow.length === 0) === !everyone) {
-    throw usageError('groups edit', 'give one jid and either --allow <sender> or --allow-everyone');
+  const typedMounts = values.mount ?? [];
+  if (positionals.length !== 1) {
+    throw usageError(command, 'give exactly one jid, e.g. nanoclaw groups edit local:family --no-trigger');
+  }
+  if (allow.length > 0 && everyone)
+    throw usageError(command, 'give either --allow or --allow-everyone, not both');
+  if (typedMounts.length > 0 && values['no-mounts']) {
+    throw usageError(command, 'give either --mount or --no-mounts, not both');
+  }
+  const changesSettings =
+    values.trigger !== undefined ||
+    values['no-trigger'] ||
+    typedMounts.length > 0 ||
+    values['no-mounts'] ||
+    values.timeout !== undefined;
+  if (allow.length === 0 && !everyone && !changesSettings) {
+    throw usageError(
+      command,
+      'nothing to change; give --allow, --allow-everyone, --trigger, --no-trigger, --mount, --no-mounts or --timeout',
+    );
   }
   const jid = positionals[0];
   const group = store.getGroupByJid(jid);
   if (!group) throw new CliError(`no registered group ${jid}; see: nanoclaw groups list`);
-  const problem = everyone ? null : validateAllowedSenders(allow);
-  if (problem) throw new CliError(problem, 2);
-  store.setAllowedSenders(jid, everyone ? null : allow);
-  const updated = store.getGroupByJid(jid) ?? group;
-  print(`${jid}: ${describeAllowedSenders(updated)}`);
-  if (group.isMain && !everyone) print('note: the main group ignores the list; every message there wakes');
+
+  // Everything is checked before anything is written: a refusal saves nothing.
+  const senderProblem = allow.length > 0 ? validateAllowedSenders(allow) : null;
+  if (senderProblem) throw new CliError(senderProblem, 2);
+  const triggerProblem = values.trigger === undefined ? null : validateTrigger(values.trigger);
+  if (triggerProblem) throw new CliError(triggerProblem, 2);
+  const mounts = typedMounts.map((m) => parseMountFlag(command, m));
+  const timeoutMs =
+    values.timeout === undefined || values.timeout === 'default'
+      ? undefined
+      : parseTimeoutFlag(command, values.timeout);
+  const notes = checkGroupMounts(command, config, store, group, mounts, typedMounts);
+
+  const containerConfig = { ...group.containerConfig };
+  if (typedMounts.length > 0) containerConfig.additionalMounts = mounts;
+  if (values['no-mounts']) delete containerConfig.additionalMounts;
+  if (values.timeout === 'default') delete containerConfig.runTimeoutMs;
+  else if (timeoutMs !== undefined) containerConfig.runTimeoutMs = timeoutMs;
+
+  const updated = store.transaction(() => {
+    if (allow.length > 0 || everyone) store.setAllowedSenders(jid, everyone ? null : allow);
+    if (!changesSettings) return store.getGroupByJid(jid) ?? group;
+    return store.updateGroupSettings(jid, {
+      ...(values.trigger !== undefined ? { trigger: values.trigger } : {}),
+      // A new wake word means the owner wants it used, unless --no-trigger says otherwise.
+      ...(values['no-trigger']
+        ? { requiresTrigger: false }
+        : values.trigger !== undefined
+          ? { requiresTrigger: true }
+          : {}),
+      containerConfig,
+    });
+  });
+  if (allow.length > 0 || everyone) print(`${jid}: ${describeAllowedSenders(updated)}`);
+  if (changesSettings) {
+    print(
+      `${jid}: wakes on ${describeWake(updated)}; timeout ${describeTimeout(updated.containerConfig.runTimeoutMs)}; ` +
+        `mounts ${describeMounts(updated.containerConfig.additionalMounts)}`,
+    );
+  }
+  for (const note of notes) print(note);
+  if (group.isMain && allow.length > 0)
+    print('note: the main group ignores the list; every message there wakes');
 }
 
 /** `none` clears the budget; otherwise a whole number of tokens per UTC day. */
@@ -192,23 +308,32 @@ export function parseBudget(value: string): number | null {
   return Number(value);
 }
 
-export function addGroup(
-  config: Config,
-  store: StoreApi,
-  input: Pick<Group, 'jid' | 'name' | 'folder' | 'trigger' | 'requiresTrigger' | 'isMain'>,
-): Group {
-  const problem =
+type GroupInput = Pick<Group, 'jid' | 'name' | 'folder' | 'trigger' | 'requiresTrigger' | 'isMain'> &
+  Partial<Pick<Group, 'containerConfig'>>;
+
+function groupInputProblem(input: GroupInput): string | null {
+  return (
     validateJid(input.jid) ??
     validateFolder(input.folder, { isMain: input.isMain }) ??
-    validateTrigger(input.trigger);
-  if (problem) throw new CliError(problem, 2);
-  const group: Group = {
+    validateTrigger(input.trigger)
+  );
+}
+
+function newGroup(input: GroupInput): Group {
+  return {
     ...input,
-    containerConfig: {},
+    containerConfig: input.containerConfig ?? {},
     dailyTokenBudget: null,
     allowedSenders: null,
     addedAt: new Date().toISOString(),
   };
+}
+
+/** Mounts in `input` must already have passed checkGroupMounts. */
+export function addGroup(config: Config, store: StoreApi, input: GroupInput): Group {
+  const problem = groupInputProblem(input);
+  if (problem) throw new CliError(problem, 2);
+  const group = newGroup(input);
   try {
     store.addGroup(group);
   } catch (err) {
@@ -288,14 +413,27 @@ export function auditCommand(args: string[], store: StoreApi, print: Print): voi
     action: values.action as AuditAction | undefined,
     limit: parseLimit(values.limit),
   });
-  if (records.length === 0 && !values.json) print('no audit records');
-  for (const r of records) {
-    print(
-      values.json
-        ? JSON.stringify(r)
-        : `${r.time}\t${r.group ?? '-'}\t${r.runId ?? '-'}\t${r.action}\t${r.reason}\t${r.target ?? ''}${r.count > 1 ? `\t×${r.count}` : ''}`,
-    );
+  if (values.json) {
+    for (const r of records) print(JSON.stringify(r));
+    return;
   }
+  if (records.length === 0) {
+    print('no audit records');
+    return;
+  }
+  printTable(
+    print,
+    ['time', 'group', 'run', 'action', 'reason', 'target', 'count'],
+    records.map((r) => [
+      r.time,
+      r.group ?? '-',
+      r.runId ?? '-',
+      r.action,
+      r.reason,
+      r.target ?? '-',
+      `×${r.count}`,
+    ]),
+  );
 }
 
 export function usageCommand(args: string[], store: StoreApi, print: Print): void {
@@ -309,13 +447,27 @@ export function usageCommand(args: string[], store: StoreApi, print: Print): voi
   });
   const since = parseSince(values.since, Date.now());
   const rows = store.usageByDay({ sinceDay: since?.slice(0, 10), group: values.group });
-  if (rows.length === 0 && !values.json) print('no usage recorded');
-  if (!values.json && rows.length > 0) print('day\tgroup\trequests\tinput\toutput\tcache_read\tcache_write');
-  for (const r of rows) {
-    print(
-      values.json
-        ? JSON.stringify(r)
-        : `${r.day}\t${r.groupFolder}\t${r.requests}\t${r.inputTokens}\t${r.outputTokens}\t${r.cacheReadTokens}\t${r.cacheWriteTokens}`,
-    );
+  if (values.json) {
+    for (const r of rows) print(JSON.stringify(r));
+    return;
   }
+  if (rows.length === 0) {
+    print('no usage recorded');
+    return;
+  }
+  printTable(
+    print,
+    ['day', 'group', 'requests', 'input', 'output', 'cache_read', 'cache_write'],
+    rows.map((r) =>
+      [
+        r.day,
+        r.groupFolder,
+        r.requests,
+        r.inputTokens,
+        r.outputTokens,
+        r.cacheReadTokens,
+        r.cacheWriteTokens,
+      ].map(String),
+    ),
+  );
 }

@@ -6,6 +6,7 @@
 import type { RunRecord, StoreApi } from '../store/api.js';
 import type { Print } from './admin.js';
 import { parseCommandArgs, usageError } from './commands/args.js';
+import { printTable } from './table.js';
 
 export const RUNS_USAGE = `usage: nanoclaw runs [--group FOLDER] [--limit N] [--json]
 
@@ -60,21 +61,19 @@ export function runsCommand(options: RunsOptions, store: StoreApi, print: Print)
     print(options.group === undefined ? 'no runs recorded' : `no runs recorded for group ${options.group}`);
     return;
   }
-  print('started\tduration\tgroup\tkind\toutcome\ttokens in/out\terror');
-  for (const run of runs) {
-    const duration = run.endedAtMs === null ? '-' : formatDuration(run.endedAtMs - run.startedAtMs);
-    print(
-      [
-        new Date(run.startedAtMs).toISOString(),
-        duration,
-        run.groupFolder,
-        kindOf(run),
-        run.outcome ?? 'running',
-        `${run.tokens.inputTokens}/${run.tokens.outputTokens}`,
-        shorten(run.error ?? '', TABLE_ERROR_MAX_CHARS),
-      ].join('\t'),
-    );
-  }
+  printTable(
+    print,
+    ['started', 'duration', 'group', 'kind', 'outcome', 'tokens in/out', 'error'],
+    runs.map((run) => [
+      new Date(run.startedAtMs).toISOString(),
+      run.endedAtMs === null ? '-' : formatDuration(run.endedAtMs - run.startedAtMs),
+      run.groupFolder,
+      kindOf(run),
+      run.outcome ?? 'running',
+      `${run.tokens.inputTokens}/${run.tokens.outputTokens}`,
+      shorten(run.error ?? '', TABLE_ERROR_MAX_CHARS),
+    ]),
+  );
 }
 
 function runJson(run: RunRecord) {

@@ -3,6 +3,13 @@
 
 import type { InboundMessage } from './types.js';
 
+/**
+ * The timestamp of a name learned without any chat activity (a channel's group
+ * list at connect): the epoch, so it never moves a chat's last activity and a
+ * chat known only by name sorts after every active one.
+ */
+export const NAME_ONLY_TIMESTAMP = new Date(0).toISOString();
+
 export interface ChannelEvents {
   /** A message event. The host stores it synchronously before anything else happens. */
   onMessage(message: InboundMessage): void;

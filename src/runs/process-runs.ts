@@ -352,7 +352,16 @@ export class ProcessRuns implements AgentRuns {
         // With a model, output lines prove nothing (forgeable); broker traffic does.
         outputIsActivity: !usesModel,
         maxOutputBytes: config.maxOutputBytes,
-        onToolCall: (call) => this.options.tools.handle({ runId: run.runId, group }, call.name, call.args),
+        onToolCall: (call) =>
+          this.options.tools.handle(
+            {
+              runId: run.runId,
+              group,
+              mountPolicy: { loadAllowlist: this.options.loadMountAllowlist, homeDir: this.options.userHome },
+            },
+            call.name,
+            call.args,
+          ),
         onOutput: async (text, newSessionId) => {
           if (newSessionId && newSessionId !== sessionId) {
             sessionId = newSessionId;

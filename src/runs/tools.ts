@@ -11,7 +11,8 @@ import type { AuditReason } from '../core/audit.js';
 import { authorizeTool, canSeeAllTasks } from '../core/authz.js';
 import type { Logger } from '../core/logger.js';
 import { TOOL_NAMES, type ToolName } from '../core/protocol.js';
-import type { Group, Task } from '../core/types.js';
+import { chatListings } from '../core/chats.js';
+import type { AdditionalMount, Group, Task } from '../core/types.js';
 import {
   MAX_ALLOWED_SENDERS,
   validateAllowedSenders,
@@ -19,6 +20,7 @@ import {
   validateJid,
   validateTrigger,
 } from '../core/validate.js';
+import { checkAdditionalMounts, type MountAllowlist } from '../sandbox/mount-policy.js';
 import { validateSchedule } from '../scheduler/schedule.js';
 import { applyTaskStep, newTaskId, taskLimitProblem } from '../scheduler/task-state.js';
 import type { StoreApi } from '../store/api.js';
@@ -27,6 +29,19 @@ import type { Outbox } from './outbox.js';
 export interface ToolContext {
   runId: string;
   group: Group;
+  /**
+   * The mount policy this run's sandbox is judged by, so register_group judges
+   * requested mounts the same way. Absent (a host without sandboxes), no
+   * additional mount can be allowed.
+   */
+  mountPolicy?: ToolMountPolicy;
+}
+
+export interface ToolMountPolicy {
+  /** Reads mount-allowlist.json from the policy dir; null when there is none. Throws on a broken file. */
+  loadAllowlist: () => MountAllowlist | null;
+  /** The host user's home, for `~` in host paths. */
+  homeDir: string;
 }
 
 export type ToolAnswer = { ok: true; result: unknown } | { ok: false; error: string };
@@ -51,6 +66,8 @@ export interface ToolHostOptions {
   syncChatNames?: () => Promise<void>;
 }
 
+/** More mounts than this is a mistake, not a setup. */
+const MAX_MOUNTS = 16;
 const taskId = z.string().min(1).max(64);
 const scheduleType = z.enum(['cron', 'interval', 'once']);
 const contextMode = z.enum(['group', 'isolated']);
@@ -87,6 +104,16 @@ const schemas = {
     trigger: z.string().max(64),
     requires_trigger: z.boolean().optional(),
     allowed_senders: z.array(z.string().max(128)).min(1).max(MAX_ALLOWED_SENDERS).optional(),
+    mounts: z
+      .array(
+        z.strictObject({
+          hostPath: z.string().min(1).max(4096),
+          containerPath: z.string().min(1).max(255).optional(),
+          readonly: z.boolean().optional(),
+        }),
+      )
+      .max(MAX_MOUNTS)
+      .optional(),
   }),
   unregister_group: z.strictObject({ jid: z.string().max(256) }),
   read_egress_allowlist: z.strictObject({}),
@@ -305,23 +332,7 @@ export class ToolHost {
     this.authorize(ctx, { tool: 'list_groups' });
     await this.options.syncChatNames?.().catch(() => undefined);
     const { store } = this.options;
-    const registered = new Map(store.listGroups().map((g) => [g.jid, g]));
-    return store.listChats().map((chat) => {
-      const group = registered.get(chat.jid);
-      return {
-        jid: chat.jid,
-        name: group?.name ?? chat.name,
-        lastActivity: chat.lastActivity,
-        registered: group
-          ? {
-              folder: group.folder,
-              trigger: group.trigger,
-              isMain: group.isMain,
-              allowedSenders: group.allowedSenders,
-            }
-          : null,
-      };
-    });
+    return chatListings(store.listChats(), store.listGroups());
   }
 
   private registerGroup(ctx: ToolContext, args: Args<'register_group'>): Group {
@@ -334,6 +345,7 @@ export class ToolHost {
         ? prefixed('allowed_senders', validateAllowedSenders(args.allowed_senders))
         : null);
     if (problem) throw new ToolError(problem);
+    const mounts = args.mounts ?? [];
     const group: Group = {
       jid: args.jid,
       name: args.name,
@@ -341,11 +353,12 @@ export class ToolHost {
       trigger: args.trigger,
       requiresTrigger: args.requires_trigger ?? true,
       isMain: false,
-      containerConfig: {},
+      containerConfig: mounts.length > 0 ? { additionalMounts: mounts } : {},
       dailyTokenBudget: null,
       allowedSenders: args.allowed_senders ?? null,
       addedAt: new Date(this.options.now()).toISOString(),
     };
+    this.checkMounts(ctx, group, mounts);
     try {
       this.options.store.addGroup(group);
     } catch (err) {
@@ -353,6 +366,34 @@ export class ToolHost {
     }
     fs.mkdirSync(path.join(this.options.groupsDir, group.folder), { recursive: true });
     return group;
+  }
+
+  /**
+   * The sandbox's own policy check, run now so the agent learns at once (the
+   * policy audits a refusal as action `mount`); every run checks again anyway.
+   */
+  private checkMounts(ctx: ToolContext, group: Group, mounts: readonly AdditionalMount[]): void {
+    if (mounts.length === 0) return;
+    let allowlist: MountAllowlist | null = null;
+    try {
+      allowlist = ctx.mountPolicy?.loadAllowlist() ?? null;
+    } catch (err) {
+      throw new ToolError(
+        `mounts: the owner's mount allowlist cannot be used (${err instanceof Error ? err.message : String(err)}); ask the owner to fix it`,
+      );
+    }
+    const checked = checkAdditionalMounts({
+      group,
+      requested: mounts,
+      allowlist,
+      homeDir: ctx.mountPolicy?.homeDir ?? '/nonexistent',
+      audit: this.options.store,
+      runId: ctx.runId,
+    });
+    if (!checked.ok) {
+      // Already audited by the policy; a ToolError keeps it to one record.
+      throw new ToolError(checked.message.replace(/additionalMounts\[/g, 'mounts['));
+    }
   }
 
   private unregisterGroup(ctx: ToolContext, args: Args<'unregister_group'>): { unregistered: string } {

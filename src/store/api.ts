@@ -14,6 +14,7 @@ import type {
   TaskStatus,
   TokenUsage,
 } from '../core/types.js';
+import type { GroupSettingsUpdate } from './groups.js';
 
 export interface NewTask {
   id: string;
@@ -199,6 +200,8 @@ export interface StoreApi extends AuditSink {
   setDailyTokenBudget(groupFolder: string, tokens: number | null): void;
   /** Who may wake the group (SPEC §2.5); null lets everyone. Validated; unknown jid throws. */
   setAllowedSenders(jid: string, senders: readonly string[] | null): void;
+  /** Trigger, trigger requirement and container config (mounts, run timeout); unknown jid throws. */
+  updateGroupSettings(jid: string, update: GroupSettingsUpdate): Group;
 }
 
-export type { TaskStatus };
+export type { TaskStatus, GroupSettingsUpdate };

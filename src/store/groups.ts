@@ -9,6 +9,13 @@ import { validateAllowedSenders } from '../core/validate.js';
 import { GroupConflictError, StoreInputError } from './errors.js';
 import { flag } from './rows.js';
 
+/** The settings `groups edit` may change; absent fields keep their stored values. */
+export interface GroupSettingsUpdate {
+  trigger?: string;
+  requiresTrigger?: boolean;
+  containerConfig?: ContainerConfig;
+}
+
 const FOLDER_PATTERN = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
 interface GroupRow {
@@ -80,6 +87,7 @@ export class GroupTables {
   private readonly moveStmt: Database.Statement<[string, string]>;
   private readonly setBudgetStmt: Database.Statement<[number | null, string]>;
   private readonly setAllowedSendersStmt: Database.Statement<[string | null, string]>;
+  private readonly setSettingsStmt: Database.Statement<[string, 0 | 1, string, string]>;
   private readonly getCursorStmt: Database.Statement<[string], { seq: number }>;
   private readonly setCursorStmt: Database.Statement<[string, number]>;
   private readonly deleteCursorStmt: Database.Statement<[string]>;
@@ -90,6 +98,7 @@ export class GroupTables {
   private readonly deleteSessionStmt: Database.Statement<[string]>;
   private readonly addTx: Database.Transaction<(group: Group) => void>;
   private readonly removeTx: Database.Transaction<(jid: string) => boolean>;
+  private readonly updateTx: Database.Transaction<(jid: string, update: GroupSettingsUpdate) => Group>;
 
   constructor(db: Database.Database) {
     this.listStmt = db.prepare(`SELECT ${GROUP_COLUMNS} FROM groups ORDER BY is_main DESC, added_at, folder`);
@@ -104,6 +113,9 @@ export class GroupTables {
     this.moveStmt = db.prepare('UPDATE groups SET jid = ? WHERE jid = ?');
     this.setBudgetStmt = db.prepare('UPDATE groups SET daily_token_budget = ? WHERE folder = ?');
     this.setAllowedSendersStmt = db.prepare('UPDATE groups SET allowed_senders = ? WHERE jid = ?');
+    this.setSettingsStmt = db.prepare(
+      'UPDATE groups SET trigger = ?, requires_trigger = ?, container_config = ? WHERE jid = ?',
+    );
     this.getCursorStmt = db.prepare('SELECT seq FROM cursors WHERE chat_jid = ?');
     this.setCursorStmt = db.prepare(`
       INSERT INTO cursors (chat_jid, seq) VALUES (?, ?)
@@ -126,6 +138,9 @@ export class GroupTables {
     this.deleteSessionStmt = db.prepare('DELETE FROM sessions WHERE group_folder = ?');
     this.addTx = db.transaction((group: Group) => this.addUnlocked(group));
     this.removeTx = db.transaction((jid: string) => this.removeUnlocked(jid));
+    this.updateTx = db.transaction((jid: string, update: GroupSettingsUpdate) =>
+      this.updateUnlocked(jid, update),
+    );
   }
 
   listGroups(): Group[] {
@@ -236,6 +251,29 @@ export class GroupTables {
     if (this.setAllowedSendersStmt.run(allowedSendersJson(senders), jid).changes === 0) {
       throw new StoreInputError(`no registered group ${jid}; see: nanoclaw groups list`);
     }
+  }
+
+  /** Changes only the fields given; the rest keep their stored values. Returns the updated group. */
+  updateGroupSettings(jid: string, update: GroupSettingsUpdate): Group {
+    return this.updateTx.immediate(jid, update);
+  }
+
+  private updateUnlocked(jid: string, update: GroupSettingsUpdate): Group {
+    const group = this.getGroupByJid(jid);
+    if (!group) throw new StoreInputError(`no registered group ${jid}; see: nanoclaw groups list`);
+    const next: Group = {
+      ...group,
+      trigger: update.trigger ?? group.trigger,
+      requiresTrigger: update.requiresTrigger ?? group.requiresTrigger,
+      containerConfig: update.containerConfig ?? group.containerConfig,
+    };
+    this.setSettingsStmt.run(
+      next.trigger,
+      flag(next.requiresTrigger),
+      JSON.stringify(next.containerConfig),
+      jid,
+    );
+    return next;
   }
 
   getCursor(chatJid: string): number {

@@ -25,7 +25,7 @@ import type {
 import type { NewTask, RunEnd, RunRecord, RunStart, StoreApi, TaskUpdate, UsageRow } from './api.js';
 import { asStoreError, storageProblem } from './errors.js';
 import { AuditTable } from './audit.js';
-import { GroupTables } from './groups.js';
+import { GroupTables, type GroupSettingsUpdate } from './groups.js';
 import { MessageTables } from './messages.js';
 import { MIGRATIONS, migrate, type Migration } from './migrations.js';
 import { OutboxTable } from './outbox.js';
@@ -174,6 +174,10 @@ export class Store implements StoreApi {
   }
   setDailyTokenBudget(groupFolder: string, tokens: number | null): void {
     this.groups.setDailyTokenBudget(groupFolder, tokens);
+  }
+
+  updateGroupSettings(jid: string, update: GroupSettingsUpdate): Group {
+    return this.groups.updateGroupSettings(jid, update);
   }
 
   setAllowedSenders(jid: string, senders: readonly string[] | null): void {

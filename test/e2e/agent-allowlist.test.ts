@@ -30,7 +30,7 @@ describe('sender allowlist through nanoclaw groups edit and chat --json', () => 
     expect(edited.code, edited.stderr).toBe(0);
     expect(edited.stdout).toContain('local:club: allow local:alice');
     const listed = await runCli(['groups', 'list'], home.env);
-    expect(listed.stdout).toMatch(/local:club\tclub\t.*\tallow local:alice/);
+    expect(listed.stdout).toMatch(/^local:club +club +.* +allow local:alice /m);
 
     const chat = fixture.chat(home.env);
     chat.send({ text: '@Andy order pizza for everyone', sender: 'mallory', chat: 'local:club' });
@@ -78,7 +78,7 @@ describe('sender allowlist through nanoclaw groups edit and chat --json', () => 
     );
     expect(both.code).toBe(2);
     expect(both.stderr).toBe(
-      'nanoclaw groups edit: give one jid and either --allow <sender> or --allow-everyone; try nanoclaw groups edit --help\n',
+      'nanoclaw groups edit: give either --allow or --allow-everyone, not both; try nanoclaw groups edit --help\n',
     );
     const everyone = await runCli(['groups', 'edit', 'local:club', '--allow-everyone'], home.env);
     expect(everyone.stdout).toContain('local:club: allow everyone');

@@ -266,7 +266,7 @@ describe('limits against a prompt-injected agent (real bwrap + Claude Code)', ()
       expect(records.reduce((sum, r) => sum + r.count, 0)).toBe(1500);
       // The text listing shows the count too.
       const text = await runCli(['audit', '--group', 'family'], home.env);
-      expect(text.stdout).toMatch(/egress\thost_not_allowlisted\tevil\.test:443\t×1000/);
+      expect(text.stdout).toMatch(/ egress +host_not_allowlisted +evil\.test:443 +×1000$/m);
     },
     RUN_TIMEOUT_MS + 10_000,
   );

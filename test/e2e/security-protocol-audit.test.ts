@@ -134,14 +134,18 @@ describe('protocol abuse from inside the sandbox (echo engine, real bwrap)', () 
     const bad = await runCli(['audit', '--action', 'exfiltrate'], home.env);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--action must be one of/);
-    // The plain form is one tab-separated line per record.
+    // The plain form is a header and one aligned line per record.
     const plain = await runCli(['audit', '--group', 'family'], home.env);
-    expect(plain.stdout.trim().split('\t').slice(1)).toEqual([
+    const [header, row, ...more] = plain.stdout.trim().split('\n');
+    expect(header).toMatch(/^time +group +run +action +reason +target +count$/);
+    expect(more).toEqual([]);
+    expect(row.split(/ {2,}/).slice(1)).toEqual([
       'family',
       all.find((r) => r.group === 'family')!.runId,
       'tool_call',
       'not_authorized',
       'list_groups',
+      '×1',
     ]);
   });
 });
@@ -168,7 +172,7 @@ describe('usage accounting and the daily token budget (real agent, fake model)',
     expect(set.code, set.stderr).toBe(0);
     expect(set.stdout).toContain('local:family: daily token budget 300 tokens');
     expect((await runCli(['groups', 'list'], home.env)).stdout).toMatch(
-      /local:family\tfamily\t.*\t300\/day\t/,
+      /^local:family +family +.* 300\/day +/m,
     );
     for (const [args, code, message] of [
       [['local:family', 'lots'], 2, /whole number of tokens or "none"/],
@@ -206,7 +210,9 @@ describe('usage accounting and the daily token budget (real agent, fake model)',
       },
     ]);
     const plain = await runCli(['usage'], home.env);
-    expect(plain.stdout).toContain(`family\t${modelCalls}\t${321 * modelCalls}\t${45 * modelCalls}`);
+    expect(plain.stdout).toMatch(
+      new RegExp(`family +${modelCalls} +${321 * modelCalls} +${45 * modelCalls} `),
+    );
 
     // Run 2: the budget is spent; refused before any sandbox or model request, with a notice and an audit record.
     const before = fake.requests.length;

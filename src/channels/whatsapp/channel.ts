@@ -3,7 +3,7 @@
 // with phone JIDs, and sends text. Queueing and retries of outbound text belong
 // to the host's outbox, so sends here fail fast when disconnected.
 
-import type { Channel, ChannelEvents } from '../../core/channel.js';
+import { NAME_ONLY_TIMESTAMP, type Channel, type ChannelEvents } from '../../core/channel.js';
 import type { Logger } from '../../core/logger.js';
 import type { InboundMessage, InboundReply } from '../../core/types.js';
 import { readLinkedAccount } from './auth.js';
@@ -146,17 +146,23 @@ export class WhatsAppChannel implements Channel {
     }
   }
 
-  /** Reports every participating group's name; runs at open, daily, and when the host asks. */
+  /**
+   * Reports every participating group's name; runs at open, daily, and when the
+   * host asks. A name is not activity: a quiet group must not sort as active.
+   */
   async syncChatNames(): Promise<void> {
     const socket = this.socket;
     if (!this.connected || !socket) return;
     try {
       const groups = await socket.groupFetchAllParticipating();
-      const timestamp = new Date(this.deps.now()).toISOString();
       for (const group of Object.values(groups)) {
         if (!group.id || !group.subject) continue;
         this.rememberGroupName(group.id, group.subject);
-        this.deps.events.onChatMetadata({ jid: group.id, name: group.subject, timestamp });
+        this.deps.events.onChatMetadata({
+          jid: group.id,
+          name: group.subject,
+          timestamp: NAME_ONLY_TIMESTAMP,
+        });
       }
       this.deps.logger.info({ groups: Object.keys(groups).length }, 'whatsapp: group names synced');
     } catch (err) {
@@ -184,7 +190,8 @@ export class WhatsAppChannel implements Channel {
           this.deps.logger.error({ err: errorText(err) }, 'whatsapp: inbound message handling failed');
         });
     };
-    const onGroups = (updates: WAEventMapLike['groups.update']): void => {
+    // A renamed group, or one the account just joined: both happen now, in that chat.
+    const onGroups = (updates: WAEventMapLike['groups.update'] | WAEventMapLike['groups.upsert']): void => {
       if (this.socket !== socket) return;
       const timestamp = new Date(this.deps.now()).toISOString();
       for (const update of updates) {
@@ -196,10 +203,12 @@ export class WhatsAppChannel implements Channel {
     socket.ev.on('connection.update', onConnection);
     socket.ev.on('messages.upsert', onUpsert);
     socket.ev.on('groups.update', onGroups);
+    socket.ev.on('groups.upsert', onGroups);
     this.detachSocket = () => {
       socket.ev.off('connection.update', onConnection);
       socket.ev.off('messages.upsert', onUpsert);
       socket.ev.off('groups.update', onGroups);
+      socket.ev.off('groups.upsert', onGroups);
     };
   }
 

@@ -91,6 +91,8 @@ export interface WAEventMapLike {
   'connection.update': Partial<ConnectionUpdateLike>;
   'messages.upsert': { messages: WAMessageLike[]; type: 'notify' | 'append'; requestId?: string };
   'groups.update': { id?: string; subject?: string }[];
+  /** Groups the account joined or was added to, with their metadata. */
+  'groups.upsert': { id: string; subject?: string }[];
 }
 
 export type WAEventName = keyof WAEventMapLike;

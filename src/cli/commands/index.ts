@@ -12,6 +12,7 @@ import {
   auditCommand,
   groupsCommand,
   usageCommand,
+  GROUPS_ADD_USAGE,
   GROUPS_EDIT_USAGE,
   type Print,
 } from '../admin.js';
@@ -22,6 +23,7 @@ import { acquireHostLock } from '../lock.js';
 import { parseRunsArgs, runsCommand, RUNS_USAGE } from '../runs.js';
 import { linkedAccountOrThrow, whatsappAuthCommand, whatsappChannels } from '../whatsapp.js';
 import { parseCommandArgs, usageError } from './args.js';
+import { chatsCommand, CHATS_LIST_USAGE } from './chats.js';
 import { tasksCommand, TASKS_SUBCOMMAND_USAGE, TASKS_USAGE } from './tasks.js';
 import { BACKUP_USAGE, RESTORE_USAGE, backupCommand, restoreCommand } from '../backup.js';
 
@@ -125,11 +127,12 @@ export async function firstRunSetup(config: Config, print: Print): Promise<void>
 const GROUPS_SUBCOMMAND_USAGE: Record<string, string> = {
   list: `usage: nanoclaw groups list [--group FOLDER] [--json]
 
+  One line per registered group under a header: jid, folder, what wakes it,
+  name, daily budget, allowed senders, run timeout and additional mounts.
+
   --group FOLDER   only the group with this folder
   --json           one JSON object per line`,
-  add: `usage: nanoclaw groups add <jid> --name NAME --folder FOLDER [--trigger @NAME] [--no-trigger] [--main]
-
-  e.g. nanoclaw groups add 120363012345678901@g.us --name Family --folder family --trigger @Andy`,
+  add: GROUPS_ADD_USAGE,
   'add-main': `usage: nanoclaw groups add-main
 
   Registers the linked WhatsApp account's self-chat as the main group.`,
@@ -266,6 +269,16 @@ ${Object.values(GROUPS_SUBCOMMAND_USAGE).join('\n\n')}`,
     subcommandUsage: TASKS_SUBCOMMAND_USAGE,
     viaHost: true,
     run: (args, io) => withStore(io, (store, config) => tasksCommand(args, config, store, io.print)),
+  },
+  {
+    name: 'chats',
+    summary: 'chats seen on the channels, with the ids groups add needs',
+    usage: CHATS_LIST_USAGE,
+    subcommandUsage: { list: CHATS_LIST_USAGE },
+    async run(args, io) {
+      const config = loadCliConfig(io.env);
+      return withStore(config, (store) => chatsCommand(args, config, store, io.print));
+    },
   },
   {
     name: 'audit',

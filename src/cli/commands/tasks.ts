@@ -10,6 +10,7 @@ import { applyTaskStep, newTaskId, taskLimitProblem } from '../../scheduler/task
 import type { StoreApi } from '../../store/api.js';
 import type { Print } from '../admin.js';
 import { CliError } from '../context.js';
+import { printTable } from '../table.js';
 import { parseCommandArgs, usageError } from './args.js';
 
 export const TASKS_SUBCOMMAND_USAGE: Record<string, string> = {
@@ -80,13 +81,18 @@ function listTasks(args: string[], store: StoreApi, print: Print): void {
     print(values.group === undefined ? 'no tasks' : `no tasks for group ${values.group}`);
     return;
   }
-  print('id\tgroup\tstatus\tschedule\tnext run\tprompt');
-  for (const t of tasks) {
-    const next = t.nextRunAt === null ? '-' : new Date(t.nextRunAt).toISOString();
-    print(
-      `${t.id}\t${t.groupFolder}\t${t.status}\t${t.scheduleType} ${t.scheduleValue}\t${next}\t${t.prompt.slice(0, 60).replace(/\s+/g, ' ')}`,
-    );
-  }
+  printTable(
+    print,
+    ['id', 'group', 'status', 'schedule', 'next run', 'prompt'],
+    tasks.map((t) => [
+      t.id,
+      t.groupFolder,
+      t.status,
+      `${t.scheduleType} ${t.scheduleValue}`,
+      t.nextRunAt === null ? '-' : new Date(t.nextRunAt).toISOString(),
+      t.prompt.slice(0, 60),
+    ]),
+  );
 }
 
 function taskJson(t: Task) {

@@ -111,6 +111,28 @@ describe('groups', () => {
   });
 });
 
+describe('group settings', () => {
+  it('changes only the given trigger, trigger requirement and container config; refuses an unknown chat', () => {
+    const { store } = tempStore();
+    const family = group({ containerConfig: { runTimeoutMs: 60_000 }, allowedSenders: ['local:alice'] });
+    store.addGroup(family);
+    const renamed = store.updateGroupSettings('family@g.us', { trigger: '@Bob' });
+    expect(renamed).toEqual({ ...family, trigger: '@Bob' });
+    expect(store.getGroupByJid('family@g.us')).toEqual(renamed);
+    const mounts = { additionalMounts: [{ hostPath: '/srv/docs', containerPath: 'docs', readonly: true }] };
+    store.updateGroupSettings('family@g.us', { requiresTrigger: false, containerConfig: mounts });
+    expect(store.getGroupByJid('family@g.us')).toEqual({
+      ...family,
+      trigger: '@Bob',
+      requiresTrigger: false,
+      containerConfig: mounts,
+    });
+    expect(() => store.updateGroupSettings('nobody@g.us', { trigger: '@X' })).toThrow(
+      /no registered group nobody@g.us/,
+    );
+  });
+});
+
 describe('sender allowlist', () => {
   it('sets, de-duplicates and clears the list; refuses bad senders, an empty list and unknown chats', () => {
     const { store } = tempStore();

@@ -363,9 +363,10 @@ describe('group names', () => {
   it('syncs names at open, daily, and on demand', async () => {
     const { channel, baileys, timers, recorded } = await connected({}, withGroups());
     expect(baileys.latest.groupFetches).toBe(1);
+    // A synced name is not activity: the epoch never moves a chat's last activity.
     expect(recorded.metadata).toEqual([
-      { jid: '1203630@g.us', name: 'Family', timestamp: new Date(1_700_000_000_000).toISOString() },
-      { jid: '1203631@g.us', name: 'Book club', timestamp: new Date(1_700_000_000_000).toISOString() },
+      { jid: '1203630@g.us', name: 'Family', timestamp: '1970-01-01T00:00:00.000Z' },
+      { jid: '1203631@g.us', name: 'Book club', timestamp: '1970-01-01T00:00:00.000Z' },
     ]);
     timers.advance(DAY_MS);
     await flushAsync();
@@ -407,6 +408,19 @@ describe('group names', () => {
     expect(recorded.metadata[0]).toMatchObject({ jid: '1203630@g.us', name: 'Renamed' });
     expect(recorded.messages[0].chatName).toBe('Renamed');
     expect(recorded.messages[0].senderName).toBe('Alice');
+  });
+
+  it('reports a group the account joins, with its name, as activity now', async () => {
+    const { baileys, recorded } = await connected();
+    recorded.metadata.length = 0;
+    baileys.latest.emit('groups.upsert', [
+      { id: '1203632@g.us', subject: 'New team' },
+      { id: '1203633@g.us' },
+    ]);
+    await flushAsync();
+    expect(recorded.metadata).toEqual([
+      { jid: '1203632@g.us', name: 'New team', timestamp: new Date(1_700_000_000_000).toISOString() },
+    ]);
   });
 });
 
