@@ -90,7 +90,11 @@ export async function doctorCommand(
   config: Config,
   print: Print,
   env: NodeJS.ProcessEnv = process.env,
+  cwd: string = process.cwd(),
 ): Promise<number> {
+  // Which directories are in use comes first: most "where did my data go" questions end here.
+  print(`data dir: ${config.homeDir}`);
+  print(`config dir: ${config.configDir}`);
   const checks: Check[] = [];
   const add = (name: string, required: boolean, run: () => { ok: boolean; detail: string }): void => {
     try {
@@ -105,7 +109,17 @@ export async function doctorCommand(
     ok: major >= 20,
     detail: `v${process.versions.node}${major >= 20 ? '' : ' (need >= 20)'}`,
   }));
-  add('config', true, () => ({ ok: true, detail: `home ${config.homeDir}, policy dir ${config.configDir}` }));
+  add('old data dir', false, () => {
+    const legacy = legacyDataDir(cwd, config.homeDir);
+    return legacy === null
+      ? { ok: true, detail: 'none in the current directory' }
+      : {
+          ok: false,
+          detail:
+            `${legacy} holds a data dir from before the fixed default (store/nanoclaw.db); ` +
+            `this host uses ${config.homeDir}: move it there (stop the host first) or set NANOCLAW_HOME=${legacy}`,
+        };
+  });
   add('database', true, () => {
     const store = openStore(config.paths.dbPath);
     try {
@@ -215,6 +229,16 @@ export async function doctorCommand(
     print(`${mark} ${check.name}: ${check.detail}`);
   }
   return checks.some((c) => c.required && !c.ok) ? 1 : 0;
+}
+
+/**
+ * Older versions kept the data in the current directory; a database there that
+ * is not the one in use is probably the owner's real data, left behind.
+ */
+export function legacyDataDir(cwd: string, homeDir: string): string | null {
+  const dir = path.resolve(cwd);
+  if (dir === path.resolve(homeDir)) return null;
+  return fs.existsSync(path.join(dir, 'store', 'nanoclaw.db')) ? dir : null;
 }
 
 /**
