@@ -23,6 +23,8 @@ import { linkedAccountOrThrow, whatsappAuthCommand, whatsappChannels } from '../
 import { parseCommandArgs, usageError } from './args.js';
 import { tasksCommand, TASKS_SUBCOMMAND_USAGE, TASKS_USAGE } from './tasks.js';
 import { BACKUP_USAGE, RESTORE_USAGE, backupCommand, restoreCommand } from '../backup.js';
+import { LOGS_USAGE, logsCommand } from './logs.js';
+import { SERVICE_SUBCOMMAND_USAGE, SERVICE_USAGE, realServiceHost, serviceCommand } from './service.js';
 
 export interface CommandIo {
   print: Print;
@@ -266,5 +268,18 @@ ${Object.values(GROUPS_SUBCOMMAND_USAGE).join('\n\n')}`,
       withStore(config, (store) => runsCommand(options, store, io.print));
       return 0;
     },
+  },
+  {
+    name: 'service',
+    summary: 'install, uninstall or show the systemd unit (launchd on macOS) that runs start',
+    usage: SERVICE_USAGE,
+    subcommandUsage: SERVICE_SUBCOMMAND_USAGE,
+    run: (args, io) => serviceCommand(args, realServiceHost(io.env, io.print), () => loadCliConfig(io.env)),
+  },
+  {
+    name: 'logs',
+    summary: "the host's log: the service's journal, or the log file",
+    usage: LOGS_USAGE,
+    run: (args, io) => logsCommand(args, realServiceHost(io.env, io.print), () => loadCliConfig(io.env)),
   },
 ];
