@@ -295,7 +295,7 @@ function printDryRun(
   steps: readonly (readonly [string, string[]])[],
 ): number {
   host.print(`# would write ${file}:`);
-  host.print(content.trimEnd());
+  for (const line of content.trimEnd().split('\n')) host.print(line);
   host.print('# then run:');
   for (const [command, args] of steps) host.print(shellLine(command, args));
   return 0;
@@ -388,7 +388,11 @@ async function status(args: string[], host: ServiceHost): Promise<number> {
   return active ? 0 : 3;
 }
 
-export function serviceCommand(args: string[], host: ServiceHost, config: () => Config): Promise<number> {
+export async function serviceCommand(
+  args: string[],
+  host: ServiceHost,
+  config: () => Config,
+): Promise<number> {
   const [sub, ...rest] = args;
   switch (sub) {
     case 'install':
