@@ -1,6 +1,5 @@
-// The README's install puts `nanoclaw` on PATH: a global npm install of the
-// checkout (what `npm link` does, here into a temp prefix so the machine's own
-// global tree is untouched). The linked bin must find its dist/ and runner
+// The README's install puts `nanoclaw` on PATH: `npm link` of the checkout,
+// here into a temp global prefix so the machine's own global tree is untouched. The linked bin must find its dist/ and runner
 // bundle through the symlinks, from any directory, and the data dir must not
 // follow the current directory.
 import { spawn } from 'node:child_process';
@@ -29,10 +28,11 @@ beforeAll(async () => {
   assertBuilt();
   prefix = fs.mkdtempSync(path.join(os.tmpdir(), 'nanoclaw-prefix-'));
   elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), 'nanoclaw-elsewhere-'));
+  // The README's `npm link`, with npm's global prefix pointed at a temp dir.
   const npm = await run(
     'npm',
-    ['install', '--global', '--prefix', prefix, '--offline', '--no-audit', '--no-fund', REPO_ROOT],
-    process.env,
+    ['link', '--offline', '--no-audit', '--no-fund'],
+    { ...process.env, npm_config_prefix: prefix },
     REPO_ROOT,
   );
   expect(npm.code, npm.stderr).toBe(0);

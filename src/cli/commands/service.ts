@@ -97,7 +97,7 @@ export const SERVICE_SUBCOMMAND_USAGE: Record<string, string> = {
 
   --user      a systemd user unit in ~/.config/systemd/user (default, unless root)
   --system    a system unit in /etc/systemd/system running as you (default for root)
-  --dry-run   print the unit and the commands, change nothing`,
+  --dry-run   print the unit and the commands; write no unit, run nothing`,
   uninstall: `usage: nanoclaw service uninstall [--user|--system]
 
   Stops and disables the service and deletes its unit; your data stays.`,
@@ -229,7 +229,7 @@ function readinessNotes(host: ServiceHost, config: Config): void {
   }
 }
 
-async function install(args: string[], host: ServiceHost, config: Config): Promise<number> {
+async function install(args: string[], host: ServiceHost, loadConfig: () => Config): Promise<number> {
   const { values } = parseCommandArgs('service install', {
     args,
     options: {
@@ -239,6 +239,7 @@ async function install(args: string[], host: ServiceHost, config: Config): Promi
     },
   });
   const dryRun = values['dry-run'];
+  const config = loadConfig();
   const spec = serviceSpec(host, config);
 
   if (host.platform === 'darwin') {
@@ -396,7 +397,7 @@ export async function serviceCommand(
   const [sub, ...rest] = args;
   switch (sub) {
     case 'install':
-      return install(rest, host, config());
+      return install(rest, host, config);
     case 'uninstall':
       return uninstall(rest, host);
     case 'status':
