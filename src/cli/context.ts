@@ -5,7 +5,7 @@
 
 import os from 'node:os';
 import pino from 'pino';
-import { ConfigError, ensureHomeDir, loadConfig, type Config } from '../config/config.js';
+import { ConfigError, ensureHomeDir, legacyDataDir, loadConfig, type Config } from '../config/config.js';
 import type { Logger } from '../core/logger.js';
 
 export class CliError extends Error {
@@ -17,7 +17,10 @@ export class CliError extends Error {
   }
 }
 
-export function loadCliConfig(env: NodeJS.ProcessEnv = process.env): Config {
+export function loadCliConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  warn: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+): Config {
   let config: Config;
   try {
     config = loadConfig({
@@ -37,6 +40,13 @@ export function loadCliConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new CliError(
       `nanoclaw: cannot create the data directory ${config.homeDir} (${code}); create it yourself or set NANOCLAW_HOME to a directory you can write`,
       2,
+    );
+  }
+  // Before the fixed default the data dir was the current directory: say so rather than start afresh in silence.
+  const legacy = legacyDataDir(process.cwd(), config.homeDir);
+  if (legacy !== null) {
+    warn(
+      `nanoclaw: note: ${legacy} holds an older data dir, but the data dir is now ${config.homeDir}; set NANOCLAW_HOME=${legacy} to keep using it, or move it there (nanoclaw doctor says more)`,
     );
   }
   return config;

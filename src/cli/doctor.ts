@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/config.js';
-import { loadCredential } from '../config/config.js';
+import { legacyDataDir, loadCredential } from '../config/config.js';
 import { loadEgressAllowlist } from '../broker/egress-allowlist.js';
 import { classifyModelError, parseErrorBody, type ModelFailure } from '../broker/model-errors.js';
 import { OAUTH_BETA } from '../broker/model-proxy.js';
@@ -229,16 +229,6 @@ export async function doctorCommand(
     print(`${mark} ${check.name}: ${check.detail}`);
   }
   return checks.some((c) => c.required && !c.ok) ? 1 : 0;
-}
-
-/**
- * Older versions kept the data in the current directory; a database there that
- * is not the one in use is probably the owner's real data, left behind.
- */
-export function legacyDataDir(cwd: string, homeDir: string): string | null {
-  const dir = path.resolve(cwd);
-  if (dir === path.resolve(homeDir)) return null;
-  return fs.existsSync(path.join(dir, 'store', 'nanoclaw.db')) ? dir : null;
 }
 
 /**

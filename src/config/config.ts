@@ -496,6 +496,16 @@ export function ensureHomeDir(homeDir: string): void {
   fs.chmodSync(homeDir, 0o711);
 }
 
+/**
+ * Older versions kept the data in the current directory; a database there that
+ * is not the one in use is probably the owner's real data, left behind.
+ */
+export function legacyDataDir(cwd: string, homeDir: string): string | null {
+  const dir = path.resolve(cwd);
+  if (dir === path.resolve(homeDir)) return null;
+  return fs.existsSync(path.join(dir, 'store', 'nanoclaw.db')) ? dir : null;
+}
+
 // ---- model credential -------------------------------------------------------
 
 export type CredentialKind = 'api_key' | 'oauth';

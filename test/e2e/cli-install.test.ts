@@ -74,4 +74,24 @@ describe('installed on PATH', () => {
     expect(fs.statSync(path.join(elsewhere, 'xdg-data', 'nanoclaw')).mode & 0o777).toBe(0o711);
     expect(fs.readdirSync(cwd)).toEqual([]);
   }, 60_000);
+
+  it('points at a data dir an older version left in the current directory, and does not use it', async () => {
+    const old = fs.mkdtempSync(path.join(elsewhere, 'old-checkout-'));
+    fs.mkdirSync(path.join(old, 'store'));
+    fs.writeFileSync(path.join(old, 'store', 'nanoclaw.db'), '');
+    const data = path.join(elsewhere, 'xdg-data-2');
+    const env = {
+      PATH: `${path.join(prefix, 'bin')}:${process.env.PATH}`,
+      HOME: elsewhere,
+      XDG_DATA_HOME: data,
+      NANOCLAW_ENGINE: 'echo',
+      TZ: 'UTC',
+    };
+    const result = await run('nanoclaw', ['doctor'], env, old);
+    expect(result.stderr).toContain(
+      `nanoclaw: note: ${old} holds an older data dir, but the data dir is now ${path.join(data, 'nanoclaw')}; set NANOCLAW_HOME=${old}`,
+    );
+    expect(result.stdout).toMatch(new RegExp(`^warn old data dir: ${old} holds a data dir from before`, 'm'));
+    expect(fs.statSync(path.join(old, 'store', 'nanoclaw.db')).size).toBe(0);
+  }, 60_000);
 });

@@ -211,7 +211,15 @@ function writeServiceFile(file: string, content: string, scope: ServiceScope | n
 /** What the service itself cannot do for the owner: it has no terminal and no shell environment. */
 function readinessNotes(host: ServiceHost, config: Config): void {
   if (config.engine === 'claude-code') {
-    const credential = loadCredential({ env: host.env, homeDir: config.homeDir });
+    let credential;
+    try {
+      credential = loadCredential({ env: host.env, homeDir: config.homeDir });
+    } catch (err) {
+      host.print(
+        `note: ${err instanceof Error ? err.message : String(err)}; the service will not find its credential`,
+      );
+      return;
+    }
     if (credential === null) {
       host.print(
         `note: no model credential yet; put ANTHROPIC_API_KEY=… (or CLAUDE_CODE_OAUTH_TOKEN=…) in ${path.join(config.homeDir, '.env')} (chmod 600)`,

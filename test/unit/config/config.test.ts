@@ -9,9 +9,9 @@ import {
   ensureHomeDir,
   loadConfig,
   loadCredential,
+  legacyDataDir,
   ROOT_HOME_DIR,
 } from '../../../src/config/config.js';
-import { legacyDataDir } from '../../../src/cli/doctor.js';
 
 let root: string;
 let userHome: string;
@@ -156,7 +156,7 @@ describe('the data and config directories', () => {
     expect(statSync(own).mode & 0o777).toBe(0o700);
   });
 
-  it('doctor finds a data dir left in the current directory by older versions', () => {
+  it('finds a data dir left in the current directory by older versions', () => {
     const old = path.join(root, 'checkout');
     mkdirSync(path.join(old, 'store'), { recursive: true });
     expect(legacyDataDir(old, path.join(root, 'new'))).toBeNull();
