@@ -70,6 +70,12 @@ function systemdWord(value: string, inExec: boolean): string {
   return /^[A-Za-z0-9_@%+=:,./$-]+$/.test(word) ? word : `"${word.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 }
 
+/** A setting that takes the rest of its line as one value (a path, a user): quotes would be kept literally. */
+function systemdLineValue(value: string): string {
+  assertOneLine(value);
+  return value.replace(/%/g, '%%');
+}
+
 function systemdEnvironment(name: string, value: string): string {
   return `Environment=${systemdWord(`${name}=${value}`, false)}`;
 }
@@ -98,9 +104,9 @@ export function systemdUnit(options: SystemdUnitOptions): string {
     '',
     '[Service]',
     'Type=simple',
-    ...(system && options.user !== undefined ? [`User=${systemdWord(options.user, false)}`] : []),
+    ...(system && options.user !== undefined ? [`User=${systemdLineValue(options.user)}`] : []),
     `ExecStart=${exec}`,
-    `WorkingDirectory=${systemdWord(options.homeDir, false)}`,
+    `WorkingDirectory=${systemdLineValue(options.homeDir)}`,
     ...env,
     'Restart=on-failure',
     `RestartSec=${RESTART_DELAY_SEC}`,

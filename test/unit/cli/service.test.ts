@@ -88,7 +88,7 @@ describe('systemd unit', () => {
       binPath: '/opt/$x/bin/nanoclaw.mjs',
     });
     expect(unit).toContain('\nEnvironment="NANOCLAW_HOME=/data/my \\"home\\" 100%%"\n');
-    expect(unit).toContain('\nWorkingDirectory="/data/my \\"home\\" 100%%"\n');
+    expect(unit).toContain('\nWorkingDirectory=/data/my "home" 100%%\n');
     expect(unit).toContain(' /opt/$$x/bin/nanoclaw.mjs start\n');
     expect(() => systemdUnit({ ...spec, scope: 'user', homeDir: '/a\nExecStartPre=/bin/evil' })).toThrow(
       /line break/,
