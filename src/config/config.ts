@@ -431,6 +431,16 @@ export function loadConfig({ env, cwd, userHome, isRoot = false }: LoadConfigOpt
     explicitConfig === undefined
       ? defaultConfigDir({ env, userHome })
       : path.resolve(cwd, expandHome(explicitConfig, userHome));
+  // Sandboxes see parts of groups/ and data/: a policy dir in there would let an agent rewrite its own allowlists.
+  for (const mounted of [path.join(homeDir, 'groups'), path.join(homeDir, 'data')]) {
+    if (configDir === mounted || configDir.startsWith(`${mounted}${path.sep}`)) {
+      throw new ConfigError(
+        `the config dir ${configDir} is inside ${mounted}, parts of which sandboxes can see; ` +
+          'move it out, e.g. NANOCLAW_CONFIG_DIR=~/.config/nanoclaw',
+        { file: ENV_SOURCE, field: 'NANOCLAW_CONFIG_DIR' },
+      );
+    }
+  }
   const configFile = path.join(configDir, CONFIG_FILE_NAME);
 
   const defaults = defaultKnobs();

@@ -140,6 +140,21 @@ describe('the data and config directories', () => {
     expect(config.configDir).toBe(path.join(userHome, 'policy'));
   });
 
+  it('refuses a config dir inside the parts of the data dir that sandboxes see', () => {
+    for (const inside of ['groups', 'groups/main/policy', 'data/sessions/x']) {
+      const err = loadError({ NANOCLAW_HOME: root, NANOCLAW_CONFIG_DIR: path.join(root, inside) });
+      expect(err.field).toBe('NANOCLAW_CONFIG_DIR');
+      expect(err.message).toContain('move it out, e.g. NANOCLAW_CONFIG_DIR=~/.config/nanoclaw');
+    }
+    // Beside them is fine (the tests' own layout), and so is a name that only starts alike.
+    expect(load({ NANOCLAW_HOME: root, NANOCLAW_CONFIG_DIR: path.join(root, 'policy') }).configDir).toBe(
+      path.join(root, 'policy'),
+    );
+    expect(
+      load({ NANOCLAW_HOME: root, NANOCLAW_CONFIG_DIR: path.join(root, 'groups-policy') }).configDir,
+    ).toBe(path.join(root, 'groups-policy'));
+  });
+
   it('creates the data root on first use, traversable (0711) and not listable by others', () => {
     const home = path.join(root, 'fresh', 'share', 'nanoclaw');
     const umask = process.umask(0o077);
