@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/config.js';
-import { loadCredential } from '../config/config.js';
+import { legacyDataDir, loadCredential } from '../config/config.js';
 import { loadEgressAllowlist } from '../broker/egress-allowlist.js';
 import { classifyModelError, parseErrorBody, type ModelFailure } from '../broker/model-errors.js';
 import { OAUTH_BETA } from '../broker/model-proxy.js';
@@ -90,7 +90,11 @@ export async function doctorCommand(
   config: Config,
   print: Print,
   env: NodeJS.ProcessEnv = process.env,
+  cwd: string = process.cwd(),
 ): Promise<number> {
+  // Which directories are in use comes first: most "where did my data go" questions end here.
+  print(`data dir: ${config.homeDir}`);
+  print(`config dir: ${config.configDir}`);
   const checks: Check[] = [];
   const add = (name: string, required: boolean, run: () => { ok: boolean; detail: string }): void => {
     try {
@@ -105,7 +109,17 @@ export async function doctorCommand(
     ok: major >= 20,
     detail: `v${process.versions.node}${major >= 20 ? '' : ' (need >= 20)'}`,
   }));
-  add('config', true, () => ({ ok: true, detail: `home ${config.homeDir}, policy dir ${config.configDir}` }));
+  add('old data dir', false, () => {
+    const legacy = legacyDataDir(cwd, config.homeDir);
+    return legacy === null
+      ? { ok: true, detail: 'none in the current directory' }
+      : {
+          ok: false,
+          detail:
+            `${legacy} holds a data dir from before the fixed default (store/nanoclaw.db); ` +
+            `this host uses ${config.homeDir}: move it there (stop the host first) or set NANOCLAW_HOME=${legacy}`,
+        };
+  });
   add('database', true, () => {
     const store = openStore(config.paths.dbPath);
     try {

@@ -400,17 +400,59 @@ function expandHome(p: string, userHome: string): string {
 
 export interface LoadConfigOptions {
   env: NodeJS.ProcessEnv;
+  /** Only resolves relative NANOCLAW_HOME / NANOCLAW_CONFIG_DIR values; never a default. */
   cwd: string;
   userHome: string;
+  /** The host runs as root: see `defaultHomeDir`. */
+  isRoot?: boolean;
+}
+
+/** Where a root host keeps its data when nothing else is set (the FHS place for a service's state). */
+export const ROOT_HOME_DIR = '/var/lib/nanoclaw';
+
+/**
+ * The data root when NANOCLAW_HOME is unset: `$XDG_DATA_HOME/nanoclaw`, else
+ * `~/.local/share/nanoclaw`. A root host uses /var/lib/nanoclaw instead: root's
+ * own home is 0700, and bwrap runs as uid 1000, which must traverse the path to
+ * every bind source.
+ */
+export function defaultHomeDir({ env, userHome, isRoot = false }: Omit<LoadConfigOptions, 'cwd'>): string {
+  const xdg = envValue(env, 'XDG_DATA_HOME');
+  // The XDG spec ignores relative values, so a stray relative one cannot make the data dir follow the cwd.
+  if (xdg !== undefined && path.isAbsolute(xdg)) return path.join(xdg, 'nanoclaw');
+  if (isRoot) return ROOT_HOME_DIR;
+  return path.join(userHome, '.local', 'share', 'nanoclaw');
+}
+
+/** The policy dir when NANOCLAW_CONFIG_DIR is unset: `$XDG_CONFIG_HOME/nanoclaw`, else `~/.config/nanoclaw`. */
+export function defaultConfigDir({ env, userHome }: Omit<LoadConfigOptions, 'cwd'>): string {
+  const xdg = envValue(env, 'XDG_CONFIG_HOME');
+  if (xdg !== undefined && path.isAbsolute(xdg)) return path.join(xdg, 'nanoclaw');
+  return path.join(userHome, '.config', 'nanoclaw');
 }
 
 /** Defaults, then config.json, then the environment (which wins for the knobs it names). */
-export function loadConfig({ env, cwd, userHome }: LoadConfigOptions): Config {
-  const homeDir = path.resolve(cwd, expandHome(envValue(env, 'NANOCLAW_HOME') ?? '.', userHome));
-  const configDir = path.resolve(
-    cwd,
-    expandHome(envValue(env, 'NANOCLAW_CONFIG_DIR') ?? path.join(userHome, '.config', 'nanoclaw'), userHome),
-  );
+export function loadConfig({ env, cwd, userHome, isRoot = false }: LoadConfigOptions): Config {
+  const explicitHome = envValue(env, 'NANOCLAW_HOME');
+  const homeDir =
+    explicitHome === undefined
+      ? defaultHomeDir({ env, userHome, isRoot })
+      : path.resolve(cwd, expandHome(explicitHome, userHome));
+  const explicitConfig = envValue(env, 'NANOCLAW_CONFIG_DIR');
+  const configDir =
+    explicitConfig === undefined
+      ? defaultConfigDir({ env, userHome })
+      : path.resolve(cwd, expandHome(explicitConfig, userHome));
+  // Sandboxes see parts of groups/ and data/: a policy dir in there would let an agent rewrite its own allowlists.
+  for (const mounted of [path.join(homeDir, 'groups'), path.join(homeDir, 'data')]) {
+    if (configDir === mounted || configDir.startsWith(`${mounted}${path.sep}`)) {
+      throw new ConfigError(
+        `the config dir ${configDir} is inside ${mounted}, parts of which sandboxes can see; ` +
+          'move it out, e.g. NANOCLAW_CONFIG_DIR=~/.config/nanoclaw',
+        { file: ENV_SOURCE, field: 'NANOCLAW_CONFIG_DIR' },
+      );
+    }
+  }
   const configFile = path.join(configDir, CONFIG_FILE_NAME);
 
   const defaults = defaultKnobs();
@@ -454,6 +496,36 @@ export function loadConfig({ env, cwd, userHome }: LoadConfigOptions): Config {
     sandboxLimits: Object.freeze({ ...knobs.sandboxLimits }),
     paths,
   });
+}
+
+/**
+ * Creates the data root on first use. 0711: only the owner may list it, but the
+ * sandbox user (uid 1000 under a root host) must pass through it to the group
+ * folders bound into its sandbox; what is secret below it (store/, .env) keeps
+ * its own owner-only modes.
+ */
+export function ensureHomeDir(homeDir: string): void {
+  if (fs.existsSync(homeDir)) return;
+  fs.mkdirSync(path.dirname(homeDir), { recursive: true, mode: 0o755 });
+  try {
+    fs.mkdirSync(homeDir, { mode: 0o711 });
+  } catch (err) {
+    // Created by a concurrent command: it is theirs to have set up.
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return;
+    throw err;
+  }
+  // The umask may have taken the execute bit that uid 1000 needs.
+  fs.chmodSync(homeDir, 0o711);
+}
+
+/**
+ * Older versions kept the data in the current directory; a database there that
+ * is not the one in use is probably the owner's real data, left behind.
+ */
+export function legacyDataDir(cwd: string, homeDir: string): string | null {
+  const dir = path.resolve(cwd);
+  if (dir === path.resolve(homeDir)) return null;
+  return fs.existsSync(path.join(dir, 'store', 'nanoclaw.db')) ? dir : null;
 }
 
 // ---- model credential -------------------------------------------------------

@@ -15,6 +15,7 @@ afterEach(() => home?.cleanup());
 const SUBCOMMANDS: Record<string, string[]> = {
   groups: ['list', 'add', 'add-main', 'remove', 'budget', 'edit'],
   tasks: ['list', 'add', 'pause', 'resume', 'cancel'],
+  service: ['install', 'uninstall', 'status'],
 };
 const STACK_LINE = /\n\s+at /;
 const SLOW_MS = 120_000;

@@ -26,6 +26,8 @@ import { parseCommandArgs, usageError } from './args.js';
 import { chatsCommand, CHATS_LIST_USAGE } from './chats.js';
 import { tasksCommand, TASKS_SUBCOMMAND_USAGE, TASKS_USAGE } from './tasks.js';
 import { BACKUP_USAGE, RESTORE_USAGE, backupCommand, restoreCommand } from '../backup.js';
+import { LOGS_USAGE, logsCommand } from './logs.js';
+import { SERVICE_SUBCOMMAND_USAGE, SERVICE_USAGE, realServiceHost, serviceCommand } from './service.js';
 
 /** The running host's live state, when a command runs inside it (over the control socket). */
 export interface HostAccess {
@@ -275,10 +277,8 @@ ${Object.values(GROUPS_SUBCOMMAND_USAGE).join('\n\n')}`,
     summary: 'chats seen on the channels, with the ids groups add needs',
     usage: CHATS_LIST_USAGE,
     subcommandUsage: { list: CHATS_LIST_USAGE },
-    async run(args, io) {
-      const config = loadCliConfig(io.env);
-      return withStore(config, (store) => chatsCommand(args, config, store, io.print));
-    },
+    viaHost: true,
+    run: (args, io) => withStore(io, (store, config) => chatsCommand(args, config, store, io.print)),
   },
   {
     name: 'audit',
@@ -326,5 +326,18 @@ ${Object.values(GROUPS_SUBCOMMAND_USAGE).join('\n\n')}`,
       await withStore(io, (store) => runsCommand(options, store, io.print));
       return 0;
     },
+  },
+  {
+    name: 'service',
+    summary: 'install, uninstall or show the systemd unit (launchd on macOS) that runs start',
+    usage: SERVICE_USAGE,
+    subcommandUsage: SERVICE_SUBCOMMAND_USAGE,
+    run: (args, io) => serviceCommand(args, realServiceHost(io.env, io.print), () => loadCliConfig(io.env)),
+  },
+  {
+    name: 'logs',
+    summary: "the host's log: the service's journal, or the log file",
+    usage: LOGS_USAGE,
+    run: (args, io) => logsCommand(args, realServiceHost(io.env, io.print), () => loadCliConfig(io.env)),
   },
 ];

@@ -2,7 +2,16 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ConfigError, ENV_SOURCE, loadConfig, loadCredential } from '../../../src/config/config.js';
+import { statSync } from 'node:fs';
+import {
+  ConfigError,
+  ENV_SOURCE,
+  ensureHomeDir,
+  loadConfig,
+  loadCredential,
+  legacyDataDir,
+  ROOT_HOME_DIR,
+} from '../../../src/config/config.js';
 
 let root: string;
 let userHome: string;
@@ -35,7 +44,7 @@ function loadError(env: NodeJS.ProcessEnv = {}): ConfigError {
 
 describe('loadConfig defaults', () => {
   it('uses small-board defaults and puts every path under the data root', () => {
-    const config = load({ TZ: 'UTC' });
+    const config = load({ TZ: 'UTC', NANOCLAW_HOME: root });
     expect(config).toMatchObject({
       homeDir: root,
       configDir: path.join(userHome, '.config', 'nanoclaw'),
@@ -91,6 +100,86 @@ describe('loadConfig defaults', () => {
     };
     const system = Intl.DateTimeFormat().resolvedOptions().timeZone;
     expect(offsets(load().timeZone)).toEqual(offsets(system));
+  });
+});
+
+describe('the data and config directories', () => {
+  it('default to the XDG places under the user home, whatever the current directory', () => {
+    const a = loadConfig({ env: {}, cwd: root, userHome });
+    const b = loadConfig({ env: {}, cwd: path.join(root, 'elsewhere'), userHome });
+    expect(a.homeDir).toBe(path.join(userHome, '.local', 'share', 'nanoclaw'));
+    expect(a.configDir).toBe(path.join(userHome, '.config', 'nanoclaw'));
+    expect(b.homeDir).toBe(a.homeDir);
+    expect(b.configDir).toBe(a.configDir);
+  });
+
+  it('follow absolute XDG_DATA_HOME / XDG_CONFIG_HOME and ignore relative ones', () => {
+    const xdg = load({ XDG_DATA_HOME: '/srv/data', XDG_CONFIG_HOME: '/srv/conf' });
+    expect(xdg.homeDir).toBe('/srv/data/nanoclaw');
+    expect(xdg.configDir).toBe('/srv/conf/nanoclaw');
+    const relative = load({ XDG_DATA_HOME: 'data', XDG_CONFIG_HOME: 'conf' });
+    expect(relative.homeDir).toBe(path.join(userHome, '.local', 'share', 'nanoclaw'));
+    expect(relative.configDir).toBe(path.join(userHome, '.config', 'nanoclaw'));
+  });
+
+  it("put a root host under /var/lib (root's home is closed to the sandbox user), policy still in ~/.config", () => {
+    const config = loadConfig({ env: {}, cwd: root, userHome, isRoot: true });
+    expect(config.homeDir).toBe(ROOT_HOME_DIR);
+    expect(config.configDir).toBe(path.join(userHome, '.config', 'nanoclaw'));
+    expect(loadConfig({ env: { NANOCLAW_HOME: '~/nc' }, cwd: root, userHome, isRoot: true }).homeDir).toBe(
+      path.join(userHome, 'nc'),
+    );
+  });
+
+  it('NANOCLAW_HOME and NANOCLAW_CONFIG_DIR win over XDG, and may be relative to the cwd', () => {
+    const config = load({
+      NANOCLAW_HOME: 'here',
+      NANOCLAW_CONFIG_DIR: '~/policy',
+      XDG_DATA_HOME: '/srv/data',
+      XDG_CONFIG_HOME: '/srv/conf',
+    });
+    expect(config.homeDir).toBe(path.join(root, 'here'));
+    expect(config.configDir).toBe(path.join(userHome, 'policy'));
+  });
+
+  it('refuses a config dir inside the parts of the data dir that sandboxes see', () => {
+    for (const inside of ['groups', 'groups/main/policy', 'data/sessions/x']) {
+      const err = loadError({ NANOCLAW_HOME: root, NANOCLAW_CONFIG_DIR: path.join(root, inside) });
+      expect(err.field).toBe('NANOCLAW_CONFIG_DIR');
+      expect(err.message).toContain('move it out, e.g. NANOCLAW_CONFIG_DIR=~/.config/nanoclaw');
+    }
+    // Beside them is fine (the tests' own layout), and so is a name that only starts alike.
+    expect(load({ NANOCLAW_HOME: root, NANOCLAW_CONFIG_DIR: path.join(root, 'policy') }).configDir).toBe(
+      path.join(root, 'policy'),
+    );
+    expect(
+      load({ NANOCLAW_HOME: root, NANOCLAW_CONFIG_DIR: path.join(root, 'groups-policy') }).configDir,
+    ).toBe(path.join(root, 'groups-policy'));
+  });
+
+  it('creates the data root on first use, traversable (0711) and not listable by others', () => {
+    const home = path.join(root, 'fresh', 'share', 'nanoclaw');
+    const umask = process.umask(0o077);
+    try {
+      ensureHomeDir(home);
+    } finally {
+      process.umask(umask);
+    }
+    expect(statSync(home).mode & 0o777).toBe(0o711);
+    // An existing directory is left as the owner made it.
+    const own = path.join(root, 'own');
+    mkdirSync(own, { mode: 0o700 });
+    ensureHomeDir(own);
+    expect(statSync(own).mode & 0o777).toBe(0o700);
+  });
+
+  it('finds a data dir left in the current directory by older versions', () => {
+    const old = path.join(root, 'checkout');
+    mkdirSync(path.join(old, 'store'), { recursive: true });
+    expect(legacyDataDir(old, path.join(root, 'new'))).toBeNull();
+    writeFileSync(path.join(old, 'store', 'nanoclaw.db'), '');
+    expect(legacyDataDir(old, path.join(root, 'new'))).toBe(old);
+    expect(legacyDataDir(old, old)).toBeNull();
   });
 });
 
