@@ -19,6 +19,7 @@ import { rulesForGroup, type EgressAllowlistFile } from '../broker/egress-allowl
 import { startEgressProxy } from '../broker/egress-proxy.js';
 import { stopsRunAtOnce } from '../broker/model-errors.js';
 import { startModelProxy, type ModelCredential } from '../broker/model-proxy.js';
+import { SandboxAccessError } from '../sandbox/access.js';
 import { checkAdditionalMounts, type MountAllowlist } from '../sandbox/mount-policy.js';
 import { buildMountTable } from '../sandbox/mounts.js';
 import type { SandboxBackend } from '../sandbox/types.js';
@@ -393,6 +394,18 @@ export class ProcessRuns implements AgentRuns {
       };
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
+      if (err instanceof SandboxAccessError) {
+        // Retrying cannot help until the owner changes a directory's mode: refuse, with the fix.
+        this.audit.audit({
+          group: group.folder,
+          runId: run.runId,
+          action: 'run_start',
+          target: group.folder,
+          reason: 'sandbox_unavailable',
+        });
+        logger.error({ group: group.folder, runId: run.runId, error: message }, 'run refused to start');
+        return { ok: false, refusedToStart: true, error: `the sandbox cannot start: ${message}` };
+      }
       logger.error({ group: group.folder, runId: run.runId, error: message }, 'run failed to start');
       return { ok: false, error: message };
     } finally {
@@ -470,8 +483,7 @@ export class ProcessRuns implements AgentRuns {
         );
       }
     }
-    if (!backend)
-      throw new StartRefused('sandbox_unavailable', `no sandbox is available (${sandbox.reason})`);
+    if (!backend) throw new StartRefused('sandbox_unavailable', `no sandbox is available: ${sandbox.reason}`);
     if (backend.name === 'none' && !(group.isMain && config.allowUnsandboxedMain)) {
       throw new StartRefused(
         'unsandboxed_refused',
