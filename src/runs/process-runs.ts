@@ -20,11 +20,12 @@ import { startEgressProxy } from '../broker/egress-proxy.js';
 import { stopsRunAtOnce } from '../broker/model-errors.js';
 import { startModelProxy, type ModelCredential } from '../broker/model-proxy.js';
 import { SandboxAccessError } from '../sandbox/access.js';
+import { bwrapErrorLine, diagnoseBwrapFailure, readUsernsSysctls } from '../sandbox/start-failure.js';
 import { checkAdditionalMounts, type MountAllowlist } from '../sandbox/mount-policy.js';
 import { buildMountTable } from '../sandbox/mounts.js';
 import type { SandboxBackend } from '../sandbox/types.js';
 import type { RunOutcomeKind, StoreApi } from '../store/api.js';
-import { startAgentProcess, type AgentProcess } from './agent-process.js';
+import { startAgentProcess, type AgentProcess, type AgentProcessResult } from './agent-process.js';
 import { formatMiB, measureDiskUsage } from './disk-usage.js';
 import { ensureStarterMemory } from './group-memory.js';
 import type { ToolHost } from './tools.js';
@@ -228,6 +229,8 @@ export class ProcessRuns implements AgentRuns {
     }
     const runDir = path.join(config.paths.runsDir, run.runId);
     fs.mkdirSync(runDir, { recursive: true, mode: 0o755 });
+    // The sandbox user enters it to reach the sockets; a umask of 077 would have left it 0700.
+    fs.chmodSync(runDir, 0o755);
     const closers: Array<() => Promise<void>> = [];
     // Set once the process exists; the model proxy reports activity to it.
     let agent: AgentProcess | undefined;
@@ -366,6 +369,19 @@ export class ProcessRuns implements AgentRuns {
       const result = await agent.done;
       stopWatching();
       const stoppedBy = run.killed?.stoppedBy ?? result.stoppedBy;
+      const sandboxFailure = this.sandboxStartFailure(result, stoppedBy);
+      if (sandboxFailure) {
+        if (sandboxFailure.refused) {
+          this.audit.audit({
+            group: group.folder,
+            runId: run.runId,
+            action: 'run_start',
+            target: group.folder,
+            reason: 'sandbox_unavailable',
+          });
+        }
+        return { ok: false, error: sandboxFailure.message, refusedToStart: sandboxFailure.refused };
+      }
       if (stoppedBy === 'wall_time') {
         this.audit.audit({
           group: group.folder,
@@ -418,6 +434,25 @@ export class ProcessRuns implements AgentRuns {
         logger.warn({ runId: run.runId, err }, 'could not remove the run directory');
       }
     }
+  }
+
+  /**
+   * bwrap exited before the runner said anything: its cause, in the owner's terms.
+   * A blocked path or switched-off user namespaces will not heal by retrying, so
+   * those refuse the run; anything else stays an ordinary (retried) failure.
+   */
+  private sandboxStartFailure(
+    result: AgentProcessResult,
+    stoppedBy: RunStopReason | undefined,
+  ): { message: string; refused: boolean } | null {
+    if (result.ok || result.outputCount > 0 || stoppedBy !== undefined) return null;
+    const line = bwrapErrorLine(result.error ?? '');
+    if (!line) return null;
+    const failure = diagnoseBwrapFailure({ stderr: line, sysctls: readUsernsSysctls() });
+    return {
+      message: `the sandbox cannot start: ${failure.message}`,
+      refused: failure.cause === 'path_blocked' || failure.cause === 'userns_disabled',
+    };
   }
 
   /** A sentence saying how the group is over its disk quota, or null when it is within it. */

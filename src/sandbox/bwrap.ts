@@ -474,6 +474,8 @@ export class BwrapBackend implements SandboxBackend {
 
   private writeEtcFiles(): void {
     fs.mkdirSync(this.opts.etcDir, { recursive: true, mode: 0o755 });
+    // Not secret, and read by the sandbox user; a umask of 077 would have left it 0700.
+    if ((fs.statSync(this.opts.etcDir).mode & 0o055) !== 0o055) fs.chmodSync(this.opts.etcDir, 0o755);
     for (const [name, content] of Object.entries(ETC_FILES)) {
       const file = path.join(this.opts.etcDir, name);
       let current: string | null = null;
@@ -483,6 +485,8 @@ export class BwrapBackend implements SandboxBackend {
         // Missing: written below.
       }
       if (current !== content) fs.writeFileSync(file, content, { mode: 0o644 });
+      // The sandbox user reads them; a umask of 077 would have left them 0600.
+      if ((fs.statSync(file).mode & 0o044) !== 0o044) fs.chmodSync(file, 0o644);
     }
   }
 }

@@ -86,7 +86,7 @@ export class DockerBackend implements SandboxBackend {
       const why = r.stderr.trim().split('\n')[0] || 'no answer';
       return {
         ok: false,
-        missing: /ENOENT/.test(why),
+        ...(/ENOENT/.test(why) ? { missing: true } : {}),
         detail: `${this.binary} engine not reachable (${this.binary} info: ${why})`,
       };
     }

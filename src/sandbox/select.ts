@@ -76,7 +76,8 @@ export async function selectBackend(opts: SelectOptions): Promise<SelectResult> 
   if (opts.platform === 'darwin') order.push('apple');
   const tried: string[] = [];
   // An engine that is installed but cannot start is what the owner meant to use: its
-  // cause leads the refusal, not a generic "install bubblewrap or docker".
+  // cause is the refusal, not a generic "install bubblewrap or docker" nor the other
+  // engines' failures (a docker daemon that is not running says nothing about bwrap).
   let installedFailure: { name: BackendName; detail: string } | null = null;
   for (const name of order) {
     const b = create(name);
@@ -94,11 +95,9 @@ export async function selectBackend(opts: SelectOptions): Promise<SelectResult> 
     tried.push(`${name}: ${a.detail}`);
   }
   if (installedFailure) {
-    const others = tried.filter((t) => !t.startsWith(`${installedFailure.name}: `));
-    const also = others.length > 0 ? ` (also tried ${others.join('; ')})` : '';
     return {
       backend: null,
-      reason: `sandbox "${installedFailure.name}" cannot start: ${installedFailure.detail}${also}`,
+      reason: `sandbox "${installedFailure.name}" cannot start: ${installedFailure.detail}`,
     };
   }
   return {

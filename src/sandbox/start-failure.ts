@@ -122,3 +122,9 @@ export function diagnoseBwrapFailure(input: { stderr: string; sysctls: UsernsSys
     message: `bwrap failed to start a sandbox: ${line || 'no error output'}. Run \`nanoclaw doctor\` for details`,
   };
 }
+
+/** bwrap's own error line in a run's failure text (bwrap exits before the runner says anything). */
+export function bwrapErrorLine(text: string): string | null {
+  const match = /(?:^|\n|: )(bwrap: [^\n]+)/.exec(text);
+  return match ? match[1] : null;
+}

@@ -327,7 +327,7 @@ describe('bwrap reachability check', () => {
           env: {},
           limits: { memoryMb: 256, pids: 64, fileSizeMb: 8 },
         }),
-      ).toThrow(/cannot reach .*private/);
+      ).toThrow(/cannot enter .*private .*Fix: run `chmod o\+x .*private`/);
     } finally {
       w.cleanup();
     }
