@@ -105,18 +105,20 @@ export async function runHost(options: RunHostOptions): Promise<number> {
 
 async function runLockedHost(options: RunHostOptions): Promise<number> {
   const { config, logger, env } = options;
-  // Probing the sandbox starts a trial one (~200 ms): do it beside start-up, not before it.
   const onRepair = (repair: AccessRepair): void => logger.warn({ dir: repair.path }, repairNote(repair));
-  const sandbox = selectBackend(backendSelection(config, onRepair)).then(async (selection) => {
-    const { backend } = selection;
-    if (backend?.name === 'none') options.errors.write(`${sandboxWarning(backend)}\n`);
-    if (!backend) logger.error({ reason: selection.reason }, 'no sandbox available: runs will be refused');
-    // Before any run of ours: remove sandboxes a previous host left behind. Safe only
-    // because we hold the data dir's lock: no other host of this runs dir is alive.
-    const cleaned = (await backend?.cleanupOrphans()) ?? 0;
-    if (cleaned > 0) logger.warn({ cleaned }, 'removed sandboxes left by a previous run');
-    return selection;
-  });
+  const select = (): ReturnType<typeof selectBackend> =>
+    selectBackend(backendSelection(config, onRepair)).then(async (selection) => {
+      const { backend } = selection;
+      if (backend?.name === 'none') options.errors.write(`${sandboxWarning(backend)}\n`);
+      if (!backend) logger.error({ reason: selection.reason }, 'no sandbox available: runs will be refused');
+      // Before any run of ours: remove sandboxes a previous host left behind. Safe only
+      // because we hold the data dir's lock: no other host of this runs dir is alive.
+      const cleaned = (await backend?.cleanupOrphans()) ?? 0;
+      if (cleaned > 0) logger.warn({ cleaned }, 'removed sandboxes left by a previous run');
+      return selection;
+    });
+  // Probing the sandbox starts a trial one (~200 ms): do it beside start-up, not before it.
+  const sandbox = select();
   const credential = loadCredential({ env, homeDir: config.homeDir });
   if (config.engine === 'claude-code' && !credential) {
     logger.error('no model credential (ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN): runs will be refused');
@@ -135,6 +137,11 @@ async function runLockedHost(options: RunHostOptions): Promise<number> {
         store,
         tools,
         sandbox,
+        reselectSandbox: async () => {
+          const selection = await select();
+          if (selection.backend) logger.info({ sandbox: selection.backend.name }, 'sandbox usable now');
+          return selection;
+        },
         credential: credential ? { kind: credential.kind, value: credential.value } : null,
         ...runnerPaths(findPackageRoot(import.meta.url)),
         loadMountAllowlist: () => loadMountAllowlist(config.configDir),

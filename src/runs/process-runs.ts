@@ -62,6 +62,11 @@ export interface ProcessRunsOptions {
    * `reason` says why. The first run waits for it.
    */
   sandbox: Promise<{ backend: SandboxBackend | null; reason: string }>;
+  /**
+   * Probes again when no sandbox was usable, at the next run start: the owner's
+   * fix (a chmod, a sysctl) then takes effect without a restart.
+   */
+  reselectSandbox?: () => Promise<{ backend: SandboxBackend | null; reason: string }>;
   credential: ModelCredential | null;
   runnerEntry: string;
   runnerNodeModules: string;
@@ -132,11 +137,16 @@ class ProcessRun implements LiveRun {
 
 export class ProcessRuns implements AgentRuns {
   private readonly options: ProcessRunsOptions;
+  /** The current selection; replaced by a new probe while none is usable. */
+  private sandbox: Promise<{ backend: SandboxBackend | null; reason: string }>;
+  /** One probe at a time, shared by the runs that start meanwhile. */
+  private reselecting: Promise<{ backend: SandboxBackend | null; reason: string }> | null = null;
   /** Every refusal of a run's gates, broker or mounts: one SQLite record and one log line (SPEC §10.8). */
   private readonly audit: AuditSink;
 
   constructor(options: ProcessRunsOptions) {
     this.options = options;
+    this.sandbox = options.sandbox;
     this.audit = {
       audit: (record) => {
         options.store.audit(record);
@@ -202,7 +212,7 @@ export class ProcessRuns implements AgentRuns {
     let backend: SandboxBackend;
     let extraMounts;
     try {
-      const sandbox = await this.options.sandbox;
+      const sandbox = await this.currentSandbox();
       ({ backend, extraMounts } = this.checkGates(run.runId, request, sandbox));
       const overQuota = await this.overDiskQuota(group.folder);
       if (overQuota) throw new StartRefused('disk_quota_exceeded', `${overQuota}; the owner must free space`);
@@ -453,6 +463,20 @@ export class ProcessRuns implements AgentRuns {
       message: `the sandbox cannot start: ${failure.message}`,
       refused: failure.cause === 'path_blocked' || failure.cause === 'userns_disabled',
     };
+  }
+
+  private async currentSandbox(): Promise<{ backend: SandboxBackend | null; reason: string }> {
+    const settled = await this.sandbox;
+    const reselect = this.options.reselectSandbox;
+    if (settled.backend || !reselect) return settled;
+    this.reselecting ??= reselect()
+      .catch((err: unknown) => ({ backend: null, reason: err instanceof Error ? err.message : String(err) }))
+      .then((next) => {
+        this.sandbox = Promise.resolve(next);
+        this.reselecting = null;
+        return next;
+      });
+    return this.reselecting;
   }
 
   /** A sentence saying how the group is over its disk quota, or null when it is within it. */

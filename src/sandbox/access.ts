@@ -132,7 +132,7 @@ export function describeProblem(problem: AccessProblem, user: SandboxUser): stri
   return (
     `the sandbox user (uid ${user.uid}) cannot ${verb} ${where}: ` +
     `it is mode ${formatMode(problem.mode)} owned by uid ${problem.ownerUid}. ` +
-    `Fix: run \`${problem.command}\` (or move NANOCLAW_HOME / the install elsewhere), then restart NanoClaw`
+    `Fix: run \`${problem.command}\` (or move NANOCLAW_HOME / the install elsewhere)`
   );
 }
 

@@ -101,7 +101,7 @@ export function diagnoseBwrapFailure(input: { stderr: string; sysctls: UsernsSys
     return {
       cause: 'path_blocked',
       path: source[1],
-      message: `the sandbox user cannot reach ${source[1]} (permission denied on a directory on the way). Fix: make every directory on that path searchable by others (chmod o+x), then restart NanoClaw`,
+      message: `the sandbox user cannot reach ${source[1]} (permission denied on a directory on the way). Fix: make every directory on that path searchable by others (chmod o+x); nanoclaw doctor names the directory`,
     };
   }
   const switchedOff = usernsSwitchedOff(input.sysctls);

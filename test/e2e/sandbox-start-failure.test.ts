@@ -11,7 +11,7 @@ import path from 'node:path';
 
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { assertBuilt, CLI, type CliResult } from '../support/cli.js';
+import { assertBuilt, ChatSession, CLI, type CliResult } from '../support/cli.js';
 
 const BWRAP = '/usr/bin/bwrap';
 
@@ -97,6 +97,25 @@ describe('sandbox start failures', () => {
     const sandboxLine = doctor.stdout.split('\n').find((l) => l.startsWith('FAIL sandbox:'));
     expect(sandboxLine).toContain(`\`chmod o+x ${parent}\``);
     expect(doctor.stdout).toMatch(new RegExp(`FAIL sandbox access: .*chmod o\\+x ${parent}`));
+  });
+
+  it('probes again at the next message once the owner ran the fix: no restart needed', async () => {
+    const { parent, home, env } = blockedWorld();
+    fs.mkdirSync(home, { mode: 0o700 });
+    const session = new ChatSession(env);
+    try {
+      session.send({ text: 'first' });
+      const [refusal] = await session.waitFor((lines) => lines.length >= 1);
+      expect(refusal.text).toContain(`\`chmod o+x ${parent}\``);
+
+      fs.chmodSync(parent, 0o711);
+      session.send({ text: 'second' });
+      const lines = await session.waitFor((all) => all.some((l) => l.text.startsWith('echo:')));
+      expect(lines.find((l) => l.text.startsWith('echo:'))?.text).toContain('second');
+      expect(mode(home)).toBe(0o711);
+    } finally {
+      expect(await session.end()).toBe(0);
+    }
   });
 
   it('repairs the data dirs it created 0700, keeps its secrets 0600, and then answers', async () => {

@@ -90,7 +90,7 @@ describe('the pure access rules', () => {
     );
     expect(text).toBe(
       'the sandbox user (uid 1000) cannot enter /tmp/tmp.x (on the way to the groups directory, /tmp/tmp.x/home/groups): ' +
-        'it is mode 0700 owned by uid 0. Fix: run `chmod o+x /tmp/tmp.x` (or move NANOCLAW_HOME / the install elsewhere), then restart NanoClaw',
+        'it is mode 0700 owned by uid 0. Fix: run `chmod o+x /tmp/tmp.x` (or move NANOCLAW_HOME / the install elsewhere)',
     );
   });
 });
