@@ -279,11 +279,17 @@ export class BwrapBackend implements SandboxBackend {
       { path: socketDir, need: 'traverse', what: "the run's socket directory" },
       { path: this.nodePath, need: 'read', what: 'the node binary' },
       { path: this.opts.etcDir, need: 'read', what: "the sandbox's /etc files" },
-      ...spec.mounts.map((m): AccessTarget => ({
-        path: m.hostPath,
-        need: m.readonly ? 'read' : 'traverse',
-        what: `the folder mounted at ${m.sandboxPath}`,
-      })),
+      ...spec.mounts.map((m): AccessTarget =>
+        // An additional mount's own mode is the owner's business (bwrap binds it either
+        // way); only the way to it must be open, as for any bind source.
+        m.sandboxPath.startsWith(SANDBOX_PATHS.extraRoot + '/')
+          ? { path: path.dirname(m.hostPath), need: 'traverse', what: `the parent of ${m.hostPath}` }
+          : {
+              path: m.hostPath,
+              need: m.readonly ? 'read' : 'traverse',
+              what: `the folder mounted at ${m.sandboxPath}`,
+            },
+      ),
     ]);
     if (blocked) throw blocked;
 
