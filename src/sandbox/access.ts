@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-/** What the sandbox user does with a path: pass through it, or read it (list a dir, read a file). */
+/** What the sandbox user does with a path: pass through a dir (or run a file), or read it (list a dir, read a file). */
 export type AccessNeed = 'traverse' | 'read';
 
 export interface PathStat {
@@ -71,10 +71,10 @@ function bitsFor(st: PathStat, user: SandboxUser): number {
   return st.mode & 0o7;
 }
 
-/** The bits `need` requires on this entry: x to pass a dir, r+x to list one, r for a file. */
+/** The bits `need` requires on this entry: x to pass a dir, r+x to list one; r to read a file, x to run it. */
 function requiredBits(st: PathStat, need: AccessNeed): number {
   if (st.isDirectory) return need === 'read' ? 0o5 : 0o1;
-  return 0o4;
+  return need === 'read' ? 0o4 : 0o1;
 }
 
 export function allows(st: PathStat, user: SandboxUser, need: AccessNeed): boolean {
@@ -103,14 +103,14 @@ export function firstBlocked(
 /** The chmod that lets "others" (the sandbox user owns nothing of the host's) do what `need` needs. */
 export function chmodCommand(st: PathStat, need: AccessNeed, last: boolean): string {
   const effective: AccessNeed = last ? need : 'traverse';
-  const bits = st.isDirectory ? (effective === 'read' ? 'rx' : 'x') : 'r';
+  const bits = st.isDirectory ? (effective === 'read' ? 'rx' : 'x') : effective === 'read' ? 'r' : 'x';
   return `chmod o+${bits} ${shellQuote(st.path)}`;
 }
 
 /** The mode a host-owned entry gets: search (0711-style) or read+search (0755-style) for group and others. */
 export function repairedMode(st: PathStat, need: AccessNeed, last: boolean): number {
   const effective: AccessNeed = last ? need : 'traverse';
-  const add = st.isDirectory ? (effective === 'read' ? 0o055 : 0o011) : 0o044;
+  const add = st.isDirectory ? (effective === 'read' ? 0o055 : 0o011) : effective === 'read' ? 0o044 : 0o011;
   return (st.mode & 0o7777) | add;
 }
 

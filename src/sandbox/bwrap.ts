@@ -237,7 +237,7 @@ export class BwrapBackend implements SandboxBackend {
         what: "the sandbox's /etc files",
       })),
       { path: this.opts.runsDir, need: 'traverse', what: 'the runs directory' },
-      { path: this.nodePath, need: 'read', what: 'the node binary' },
+      { path: this.nodePath, need: 'traverse', what: 'the node binary' },
       ...(this.opts.accessTargets ?? []),
     ]);
     if (access) return { ok: false, detail: access.message };
@@ -277,7 +277,7 @@ export class BwrapBackend implements SandboxBackend {
       { path: spec.runnerEntry, need: 'read', what: 'the runner bundle' },
       { path: spec.runnerNodeModules, need: 'read', what: "the runner's node_modules" },
       { path: socketDir, need: 'traverse', what: "the run's socket directory" },
-      { path: this.nodePath, need: 'read', what: 'the node binary' },
+      { path: this.nodePath, need: 'traverse', what: 'the node binary' },
       { path: this.opts.etcDir, need: 'read', what: "the sandbox's /etc files" },
       ...spec.mounts.map((m): AccessTarget =>
         // An additional mount's own mode is the owner's business (bwrap binds it either

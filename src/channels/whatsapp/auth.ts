@@ -166,7 +166,8 @@ export function pairWhatsApp(options: PairOptions): Promise<{ jid: string }> {
       else if (unreachable) {
         fail(
           new Error(
-            `${after}: ${unreachable}. Check the network connection and DNS (can this machine resolve web.whatsapp.com?), then ${again.charAt(0).toLowerCase()}${again.slice(1)}`,
+            `${after}: ${unreachable}. Check the network connection and DNS ` +
+              '(can this machine resolve web.whatsapp.com?), then run `nanoclaw auth whatsapp` again.',
           ),
         );
       } else {

@@ -67,6 +67,9 @@ describe('the pure access rules', () => {
     expect(firstBlocked([dir('/', 0o755), file('/runner.mjs', 0o600)], agent, 'read')?.path).toBe(
       '/runner.mjs',
     );
+    // A binary the sandbox only runs needs x, not r.
+    expect(firstBlocked([dir('/', 0o755), file('/node', 0o711)], agent, 'traverse')).toBeNull();
+    expect(chmodCommand(file('/node', 0o700), 'traverse', true)).toBe('chmod o+x /node');
   });
 
   it('says the exact chmod, and repairs 0700 to 0711 (pass) or 0755 (read)', () => {
