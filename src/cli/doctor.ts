@@ -3,7 +3,6 @@
 // came from — never its value.
 
 import fs from 'node:fs';
-import path from 'node:path';
 import type { Config } from '../config/config.js';
 import { legacyDataDir, loadCredential } from '../config/config.js';
 import { loadEgressAllowlist } from '../broker/egress-allowlist.js';
@@ -12,12 +11,14 @@ import { OAUTH_BETA } from '../broker/model-proxy.js';
 import { createSecretScrubber } from '../broker/scrub.js';
 import { readLinkedAccount } from '../channels/whatsapp/auth.js';
 import { loadMountAllowlist, MOUNT_ALLOWLIST_FILE } from '../sandbox/mount-policy.js';
+import { checkSandboxAccess, describeProblem } from '../sandbox/access.js';
+import { AGENT_GID, AGENT_UID } from '../sandbox/mounts.js';
 import { selectBackend } from '../sandbox/select.js';
 import { openStore } from '../store/store.js';
 import { freeDiskBytes } from '../host.js';
 import type { Print } from './admin.js';
 import { findPackageRoot, runnerPaths } from './package-root.js';
-import { backendSelection } from './run-host.js';
+import { backendSelection, repairNote } from './run-host.js';
 
 interface Check {
   name: string;
@@ -147,7 +148,11 @@ export async function doctorCommand(
           `new runs wait until you free space (df -h ${config.paths.storeDir})`,
     };
   });
-  const selection = await selectBackend(backendSelection(config));
+  // Selecting bwrap repairs the modes of NanoClaw's own directories (as root); doctor says so.
+  const repairs: string[] = [];
+  const selection = await selectBackend(backendSelection(config, (r) => repairs.push(repairNote(r))));
+  for (const note of repairs)
+    checks.push({ name: 'sandbox access', required: false, ok: true, detail: note });
   checks.push({
     name: 'sandbox',
     required: true,
@@ -155,18 +160,22 @@ export async function doctorCommand(
     detail: selection.backend ? `${selection.backend.name}: ${selection.reason}` : selection.reason,
   });
   add('sandbox access', true, () => {
-    const blocked = [config.homeDir, findPackageRoot(import.meta.url)]
-      .map((dir) => untraversableAncestor(dir))
-      .filter((dir): dir is string => dir !== null);
-    return blocked.length === 0
+    const hostUid = process.getuid?.();
+    if (hostUid !== 0) return { ok: true, detail: 'not needed: sandboxes run as this user' };
+    const user = { uid: AGENT_UID, gid: AGENT_GID };
+    const { problems } = checkSandboxAccess({
+      targets: backendSelection(config).bwrap.accessTargets ?? [],
+      user,
+      hostUid,
+      // Report only: the selection above already repaired what NanoClaw owns.
+      ownedRoots: [],
+    });
+    return problems.length === 0
       ? {
           ok: true,
-          detail: 'the data directory and the install are reachable by the sandbox user (uid 1000)',
+          detail: `the data directory and the install are reachable by the sandbox user (uid ${AGENT_UID})`,
         }
-      : {
-          ok: false,
-          detail: `the sandbox user (uid 1000) cannot enter ${blocked.join(', ')}: allow it (chmod o+x) or move NANOCLAW_HOME / the install elsewhere`,
-        };
+      : { ok: false, detail: problems.map((p) => describeProblem(p, user)).join('; ') };
   });
   add('credential', config.engine === 'claude-code', () => {
     const credential = loadCredential({ env, homeDir: config.homeDir });
@@ -229,26 +238,4 @@ export async function doctorCommand(
     print(`${mark} ${check.name}: ${check.detail}`);
   }
   return checks.some((c) => c.required && !c.ok) ? 1 : 0;
-}
-
-/**
- * The first directory on the way to `dir` that uid 1000 (the sandbox user,
- * spawned by a root host) cannot pass through, or null.
- */
-function untraversableAncestor(dir: string): string | null {
-  if (process.getuid?.() !== 0) return null;
-  let current = path.resolve(dir);
-  const chain: string[] = [];
-  for (;;) {
-    chain.unshift(current);
-    const parent = path.dirname(current);
-    if (parent === current) break;
-    current = parent;
-  }
-  for (const step of chain) {
-    const stat = fs.statSync(step);
-    const passable = stat.uid === 1000 ? (stat.mode & 0o100) !== 0 : (stat.mode & 0o001) !== 0;
-    if (!passable) return step;
-  }
-  return null;
 }

@@ -16,6 +16,7 @@ import type { Logger } from '../core/logger.js';
 import { loadCredential, type Config } from '../config/config.js';
 import { createHost, type Host } from '../host.js';
 import { ProcessRuns } from '../runs/process-runs.js';
+import { formatMode, type AccessRepair } from '../sandbox/access.js';
 import { loadMountAllowlist } from '../sandbox/mount-policy.js';
 import { sandboxWarning, selectBackend, type SelectOptions } from '../sandbox/select.js';
 import type { StoreApi } from '../store/api.js';
@@ -64,17 +65,49 @@ export interface RunHostOptions {
   setup?: () => Promise<void>;
 }
 
+/**
+ * The directories NanoClaw may chmod so the sandbox user can pass: its home and
+ * everything under it — unless that home is the owner's own home directory or a
+ * top-level one (/root, /tmp…), whose mode is the owner's choice; then only the
+ * data and groups directories NanoClaw created inside it.
+ */
+export function ownedDataRoots(config: Config, userHome: string): string[] {
+  const home = path.resolve(config.homeDir);
+  const personal =
+    home === path.resolve(userHome) ||
+    path.resolve(userHome).startsWith(`${home}/`) ||
+    path.dirname(home) === '/';
+  return personal ? [config.paths.dataDir, config.paths.groupsDir] : [home];
+}
+
 /** The one description of which sandbox to pick, shared by `start`, `chat` and `doctor`. */
-export function backendSelection(config: Config): SelectOptions {
+export function backendSelection(config: Config, onRepair?: (repair: AccessRepair) => void): SelectOptions {
+  const install = runnerPaths(findPackageRoot(import.meta.url));
   return {
     requested: config.sandbox,
     platform: process.platform,
     allowUnsandboxedMain: config.allowUnsandboxedMain,
     allowUnenforcedEgress: config.allowUnenforcedEgress,
     dockerBinary: config.dockerBinary,
-    bwrap: { runsDir: config.paths.runsDir, etcDir: path.join(config.paths.dataDir, 'sandbox-etc') },
+    bwrap: {
+      runsDir: config.paths.runsDir,
+      etcDir: path.join(config.paths.dataDir, 'sandbox-etc'),
+      accessTargets: [
+        { path: config.paths.groupsDir, need: 'read', what: 'the groups directory' },
+        { path: config.paths.sessionsDir, need: 'traverse', what: 'the sessions directory' },
+        { path: install.runnerEntry, need: 'read', what: 'the runner bundle (npm run build)' },
+        { path: install.runnerNodeModules, need: 'read', what: "the install's node_modules (Claude Code)" },
+      ],
+      ownedRoots: ownedDataRoots(config, os.homedir()),
+      onRepair,
+    },
     noneHomesDir: path.join(config.paths.dataDir, 'homes'),
   };
+}
+
+/** The log line of a repaired directory mode. */
+export function repairNote(repair: AccessRepair): string {
+  return `made ${repair.path} passable for the sandbox user: mode ${formatMode(repair.fromMode)} -> ${formatMode(repair.toMode)}`;
 }
 
 export async function runHost(options: RunHostOptions): Promise<number> {
@@ -100,17 +133,20 @@ export async function runHost(options: RunHostOptions): Promise<number> {
 
 async function runLockedHost(options: RunHostOptions): Promise<number> {
   const { config, logger, env } = options;
+  const onRepair = (repair: AccessRepair): void => logger.warn({ dir: repair.path }, repairNote(repair));
+  const select = (): ReturnType<typeof selectBackend> =>
+    selectBackend(backendSelection(config, onRepair)).then(async (selection) => {
+      const { backend } = selection;
+      if (backend?.name === 'none') options.errors.write(`${sandboxWarning(backend)}\n`);
+      if (!backend) logger.error({ reason: selection.reason }, 'no sandbox available: runs will be refused');
+      // Before any run of ours: remove sandboxes a previous host left behind. Safe only
+      // because we hold the data dir's lock: no other host of this runs dir is alive.
+      const cleaned = (await backend?.cleanupOrphans()) ?? 0;
+      if (cleaned > 0) logger.warn({ cleaned }, 'removed sandboxes left by a previous run');
+      return selection;
+    });
   // Probing the sandbox starts a trial one (~200 ms): do it beside start-up, not before it.
-  const sandbox = selectBackend(backendSelection(config)).then(async (selection) => {
-    const { backend } = selection;
-    if (backend?.name === 'none') options.errors.write(`${sandboxWarning(backend)}\n`);
-    if (!backend) logger.error({ reason: selection.reason }, 'no sandbox available: runs will be refused');
-    // Before any run of ours: remove sandboxes a previous host left behind. Safe only
-    // because we hold the data dir's lock: no other host of this runs dir is alive.
-    const cleaned = (await backend?.cleanupOrphans()) ?? 0;
-    if (cleaned > 0) logger.warn({ cleaned }, 'removed sandboxes left by a previous run');
-    return selection;
-  });
+  const sandbox = select();
   const credential = loadCredential({ env, homeDir: config.homeDir });
   if (config.engine === 'claude-code' && !credential) {
     logger.error('no model credential (ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN): runs will be refused');
@@ -142,6 +178,11 @@ async function runLockedHost(options: RunHostOptions): Promise<number> {
         store,
         tools,
         sandbox,
+        reselectSandbox: async () => {
+          const selection = await select();
+          if (selection.backend) logger.info({ sandbox: selection.backend.name }, 'sandbox usable now');
+          return selection;
+        },
         credential: credential ? { kind: credential.kind, value: credential.value } : null,
         ...runnerPaths(findPackageRoot(import.meta.url)),
         loadMountAllowlist: () => loadMountAllowlist(config.configDir),

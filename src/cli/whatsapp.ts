@@ -56,11 +56,8 @@ export async function whatsappAuthCommand(
   print: Print,
   phoneNumber?: string,
 ): Promise<number> {
-  print(
-    phoneNumber
-      ? 'Requesting a pairing code…'
-      : 'Scan this QR code in WhatsApp → Linked devices → Link a device:',
-  );
+  // The QR heading comes with the QR itself: WhatsApp may not be reachable at all.
+  print(phoneNumber ? 'Connecting to WhatsApp to request a pairing code…' : 'Connecting to WhatsApp…');
   const { jid } = await pairWhatsApp({
     authDir: config.paths.authDir,
     phoneNumber,

@@ -19,11 +19,13 @@ import { rulesForGroup, type EgressAllowlistFile } from '../broker/egress-allowl
 import { startEgressProxy } from '../broker/egress-proxy.js';
 import { stopsRunAtOnce } from '../broker/model-errors.js';
 import { startModelProxy, type ModelCredential } from '../broker/model-proxy.js';
+import { SandboxAccessError } from '../sandbox/access.js';
+import { bwrapErrorLine, diagnoseBwrapFailure, readUsernsSysctls } from '../sandbox/start-failure.js';
 import { checkAdditionalMounts, type MountAllowlist } from '../sandbox/mount-policy.js';
 import { buildMountTable } from '../sandbox/mounts.js';
 import type { SandboxBackend } from '../sandbox/types.js';
 import type { RunOutcomeKind, StoreApi } from '../store/api.js';
-import { startAgentProcess, type AgentProcess } from './agent-process.js';
+import { startAgentProcess, type AgentProcess, type AgentProcessResult } from './agent-process.js';
 import { formatMiB, measureDiskUsage } from './disk-usage.js';
 import { ensureStarterMemory } from './group-memory.js';
 import { watchModelTrouble } from './model-trouble.js';
@@ -61,6 +63,11 @@ export interface ProcessRunsOptions {
    * `reason` says why. The first run waits for it.
    */
   sandbox: Promise<{ backend: SandboxBackend | null; reason: string }>;
+  /**
+   * Probes again when no sandbox was usable, at the next run start: the owner's
+   * fix (a chmod, a sysctl) then takes effect without a restart.
+   */
+  reselectSandbox?: () => Promise<{ backend: SandboxBackend | null; reason: string }>;
   credential: ModelCredential | null;
   runnerEntry: string;
   runnerNodeModules: string;
@@ -131,11 +138,16 @@ class ProcessRun implements LiveRun {
 
 export class ProcessRuns implements AgentRuns {
   private readonly options: ProcessRunsOptions;
+  /** The current selection; replaced by a new probe while none is usable. */
+  private sandbox: Promise<{ backend: SandboxBackend | null; reason: string }>;
+  /** One probe at a time, shared by the runs that start meanwhile. */
+  private reselecting: Promise<{ backend: SandboxBackend | null; reason: string }> | null = null;
   /** Every refusal of a run's gates, broker or mounts: one SQLite record and one log line (SPEC §10.8). */
   private readonly audit: AuditSink;
 
   constructor(options: ProcessRunsOptions) {
     this.options = options;
+    this.sandbox = options.sandbox;
     this.audit = {
       audit: (record) => {
         options.store.audit(record);
@@ -201,7 +213,7 @@ export class ProcessRuns implements AgentRuns {
     let backend: SandboxBackend;
     let extraMounts;
     try {
-      const sandbox = await this.options.sandbox;
+      const sandbox = await this.currentSandbox();
       ({ backend, extraMounts } = this.checkGates(run.runId, request, sandbox));
       const overQuota = await this.overDiskQuota(group.folder);
       if (overQuota) throw new StartRefused('disk_quota_exceeded', `${overQuota}; the owner must free space`);
@@ -228,6 +240,8 @@ export class ProcessRuns implements AgentRuns {
     }
     const runDir = path.join(config.paths.runsDir, run.runId);
     fs.mkdirSync(runDir, { recursive: true, mode: 0o755 });
+    // The sandbox user enters it to reach the sockets; a umask of 077 would have left it 0700.
+    fs.chmodSync(runDir, 0o755);
     const closers: Array<() => Promise<void>> = [];
     // Set once the process exists; the model proxy reports activity to it.
     let agent: AgentProcess | undefined;
@@ -389,6 +403,19 @@ export class ProcessRuns implements AgentRuns {
       const result = await agent.done;
       stopWatching();
       const stoppedBy = run.killed?.stoppedBy ?? result.stoppedBy;
+      const sandboxFailure = this.sandboxStartFailure(result, stoppedBy);
+      if (sandboxFailure) {
+        if (sandboxFailure.refused) {
+          this.audit.audit({
+            group: group.folder,
+            runId: run.runId,
+            action: 'run_start',
+            target: group.folder,
+            reason: 'sandbox_unavailable',
+          });
+        }
+        return { ok: false, error: sandboxFailure.message, refusedToStart: sandboxFailure.refused };
+      }
       if (stoppedBy === 'wall_time') {
         this.audit.audit({
           group: group.folder,
@@ -417,6 +444,18 @@ export class ProcessRuns implements AgentRuns {
       };
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
+      if (err instanceof SandboxAccessError) {
+        // Retrying cannot help until the owner changes a directory's mode: refuse, with the fix.
+        this.audit.audit({
+          group: group.folder,
+          runId: run.runId,
+          action: 'run_start',
+          target: group.folder,
+          reason: 'sandbox_unavailable',
+        });
+        logger.error({ group: group.folder, runId: run.runId, error: message }, 'run refused to start');
+        return { ok: false, refusedToStart: true, error: `the sandbox cannot start: ${message}` };
+      }
       logger.error({ group: group.folder, runId: run.runId, error: message }, 'run failed to start');
       return { ok: false, error: message };
     } finally {
@@ -430,6 +469,39 @@ export class ProcessRuns implements AgentRuns {
         logger.warn({ runId: run.runId, err }, 'could not remove the run directory');
       }
     }
+  }
+
+  /**
+   * bwrap exited before the runner said anything: its cause, in the owner's terms.
+   * A blocked path or switched-off user namespaces will not heal by retrying, so
+   * those refuse the run; anything else stays an ordinary (retried) failure.
+   */
+  private sandboxStartFailure(
+    result: AgentProcessResult,
+    stoppedBy: RunStopReason | undefined,
+  ): { message: string; refused: boolean } | null {
+    if (result.ok || result.outputCount > 0 || stoppedBy !== undefined) return null;
+    const line = bwrapErrorLine(result.error ?? '');
+    if (!line) return null;
+    const failure = diagnoseBwrapFailure({ stderr: line, sysctls: readUsernsSysctls() });
+    return {
+      message: `the sandbox cannot start: ${failure.message}`,
+      refused: failure.cause === 'path_blocked' || failure.cause === 'userns_disabled',
+    };
+  }
+
+  private async currentSandbox(): Promise<{ backend: SandboxBackend | null; reason: string }> {
+    const settled = await this.sandbox;
+    const reselect = this.options.reselectSandbox;
+    if (settled.backend || !reselect) return settled;
+    this.reselecting ??= reselect()
+      .catch((err: unknown) => ({ backend: null, reason: err instanceof Error ? err.message : String(err) }))
+      .then((next) => {
+        this.sandbox = Promise.resolve(next);
+        this.reselecting = null;
+        return next;
+      });
+    return this.reselecting;
   }
 
   /** A sentence saying how the group is over its disk quota, or null when it is within it. */
@@ -495,8 +567,7 @@ export class ProcessRuns implements AgentRuns {
         );
       }
     }
-    if (!backend)
-      throw new StartRefused('sandbox_unavailable', `no sandbox is available (${sandbox.reason})`);
+    if (!backend) throw new StartRefused('sandbox_unavailable', `no sandbox is available: ${sandbox.reason}`);
     if (backend.name === 'none' && !(group.isMain && config.allowUnsandboxedMain)) {
       throw new StartRefused(
         'unsandboxed_refused',

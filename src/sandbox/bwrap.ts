@@ -34,6 +34,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import {
+  SandboxAccessError,
+  checkSandboxAccess,
+  type AccessRepair,
+  type AccessTarget,
+  type SandboxUser,
+} from './access.js';
+import {
   createRunCgroup,
   detectCgroupLayout,
   removeRunCgroup,
@@ -52,6 +59,7 @@ import {
 import { assertMountsUnchanged } from './mount-policy.js';
 import { cleanupBwrapOrphans } from './orphans.js';
 import { compileSeccomp, seccompArchOf, type SeccompArch } from './seccomp.js';
+import { bwrapMissing, diagnoseBwrapFailure, readUsernsSysctls } from './start-failure.js';
 import type { Availability, SandboxBackend, SandboxPaths, SandboxRunSpec, SpawnSpec } from './types.js';
 
 export interface BwrapOptions {
@@ -75,6 +83,15 @@ export interface BwrapOptions {
   cgroupLayout?: CgroupLayout | null;
   /** Node's `process.arch` the seccomp table is chosen for; defaults to this host's. */
   arch?: string;
+  /**
+   * Paths every run needs besides the backend's own (data dir, groups, the
+   * install): checked at the probe so a blocked one is named before any run.
+   */
+  accessTargets?: AccessTarget[];
+  /** Directories NanoClaw created (its data dirs): a blocking one is repaired, not reported. */
+  ownedRoots?: string[];
+  /** Told about each directory whose mode was repaired, for the log. */
+  onRepair?: (repair: AccessRepair) => void;
 }
 
 const SYSTEM_DIRS = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
@@ -155,26 +172,6 @@ function run(
   });
 }
 
-/**
- * bwrap runs as the agent uid, so every bind source must be reachable by it; a
- * clear error here beats bwrap's "Can't find source path" at run time.
- */
-function assertTraversableBy(target: string, uid: number, gid: number): void {
-  let dir = path.dirname(target);
-  for (;;) {
-    const st = fs.statSync(dir);
-    const bit = st.uid === uid ? 0o100 : st.gid === gid ? 0o010 : 0o001;
-    if ((st.mode & bit) === 0) {
-      throw new Error(
-        `sandbox user ${uid} cannot reach ${target}: ${dir} is not searchable by it (chmod o+x ${dir}, or move the project)`,
-      );
-    }
-    const parent = path.dirname(dir);
-    if (parent === dir) return;
-    dir = parent;
-  }
-}
-
 export class BwrapBackend implements SandboxBackend {
   readonly name = 'bwrap' as const;
   private readonly bwrapPath: string;
@@ -211,6 +208,9 @@ export class BwrapBackend implements SandboxBackend {
   }
 
   async available(): Promise<Availability> {
+    if (!fs.existsSync(this.bwrapPath)) {
+      return { ok: false, missing: true, detail: bwrapMissing(this.bwrapPath).message };
+    }
     const version = await run(this.bwrapPath, ['--version'], {
       timeout: 3000,
       env: { PATH: '/usr/bin:/bin' },
@@ -230,6 +230,17 @@ export class BwrapBackend implements SandboxBackend {
       };
     }
     this.writeEtcFiles();
+    const access = this.checkAccess([
+      ...Object.keys(ETC_FILES).map((name): AccessTarget => ({
+        path: path.join(this.opts.etcDir, name),
+        need: 'read',
+        what: "the sandbox's /etc files",
+      })),
+      { path: this.opts.runsDir, need: 'traverse', what: 'the runs directory' },
+      { path: this.nodePath, need: 'traverse', what: 'the node binary' },
+      ...(this.opts.accessTargets ?? []),
+    ]);
+    if (access) return { ok: false, detail: access.message };
     // The probe goes through the same wrapper, fd plumbing and seccomp filter as a run.
     const probe = this.wrap([...this.coreArgs(), ...this.systemArgs()], 'probe', [], [], ['/bin/true']);
     const started = await run(probe.command, probe.args, {
@@ -240,10 +251,12 @@ export class BwrapBackend implements SandboxBackend {
       cwd: '/',
     });
     if (!started.ok) {
-      return {
-        ok: false,
-        detail: `bwrap cannot start a sandbox here (unprivileged user namespaces or seccomp disabled?): ${started.stderr.trim()}`,
-      };
+      const failure = diagnoseBwrapFailure({ stderr: started.stderr, sysctls: readUsernsSysctls() });
+      // bwrap names the path it could not open; the blocking directory is somewhere above it.
+      const blocked = failure.path
+        ? this.checkAccess([{ path: failure.path, need: 'read', what: 'a sandbox bind source' }])
+        : null;
+      return { ok: false, detail: blocked?.message ?? failure.message };
     }
     return { ok: true, detail: `${version.stdout.trim()}; ${this.limitMechanism()}` };
   }
@@ -260,12 +273,25 @@ export class BwrapBackend implements SandboxBackend {
     // The mount policy ran a moment ago; a path swapped for a symlink since then is refused here.
     assertMountsUnchanged(spec.mounts);
     this.writeEtcFiles();
-    if (this.spawnUid !== undefined && this.spawnUid !== process.getuid?.()) {
-      const sources = [spec.runnerEntry, spec.runnerNodeModules, socketDir, this.nodePath, this.opts.etcDir];
-      for (const p of [...sources, ...spec.mounts.map((m) => m.hostPath)]) {
-        assertTraversableBy(path.resolve(p), this.spawnUid, this.spawnGid ?? AGENT_GID);
-      }
-    }
+    const blocked = this.checkAccess([
+      { path: spec.runnerEntry, need: 'read', what: 'the runner bundle' },
+      { path: spec.runnerNodeModules, need: 'read', what: "the runner's node_modules" },
+      { path: socketDir, need: 'traverse', what: "the run's socket directory" },
+      { path: this.nodePath, need: 'traverse', what: 'the node binary' },
+      { path: this.opts.etcDir, need: 'read', what: "the sandbox's /etc files" },
+      ...spec.mounts.map((m): AccessTarget =>
+        // An additional mount's own mode is the owner's business (bwrap binds it either
+        // way); only the way to it must be open, as for any bind source.
+        m.sandboxPath.startsWith(SANDBOX_PATHS.extraRoot + '/')
+          ? { path: path.dirname(m.hostPath), need: 'traverse', what: `the parent of ${m.hostPath}` }
+          : {
+              path: m.hostPath,
+              need: m.readonly ? 'read' : 'traverse',
+              what: `the folder mounted at ${m.sandboxPath}`,
+            },
+      ),
+    ]);
+    if (blocked) throw blocked;
 
     const args = [...this.coreArgs(), ...this.systemArgs()];
     const tmpBytes = String(Math.max(spec.limits.fileSizeMb, 64) * 1024 * 1024);
@@ -360,6 +386,25 @@ export class BwrapBackend implements SandboxBackend {
     };
   }
 
+  /**
+   * bwrap runs as the sandbox user, so every bind source must be reachable by it:
+   * repairs what NanoClaw owns, and returns the rest as one error naming the
+   * directory and the chmod (bwrap alone would say "Can't find source path").
+   */
+  private checkAccess(targets: AccessTarget[]): SandboxAccessError | null {
+    const hostUid = process.getuid?.();
+    if (this.spawnUid === undefined || hostUid === undefined || this.spawnUid === hostUid) return null;
+    const user: SandboxUser = { uid: this.spawnUid, gid: this.spawnGid ?? AGENT_GID };
+    const result = checkSandboxAccess({
+      targets,
+      user,
+      hostUid,
+      ownedRoots: this.opts.ownedRoots ?? [],
+      onRepair: this.opts.onRepair,
+    });
+    return result.problems.length > 0 ? new SandboxAccessError(result.problems, user) : null;
+  }
+
   /** Drops a finished run's cgroups now instead of at the next sweep. */
   releaseRun(runId: string): void {
     if (this.cgroupLayout) removeRunCgroup(this.cgroupLayout, runId);
@@ -435,6 +480,8 @@ export class BwrapBackend implements SandboxBackend {
 
   private writeEtcFiles(): void {
     fs.mkdirSync(this.opts.etcDir, { recursive: true, mode: 0o755 });
+    // Not secret, and read by the sandbox user; a umask of 077 would have left it 0700.
+    if ((fs.statSync(this.opts.etcDir).mode & 0o055) !== 0o055) fs.chmodSync(this.opts.etcDir, 0o755);
     for (const [name, content] of Object.entries(ETC_FILES)) {
       const file = path.join(this.opts.etcDir, name);
       let current: string | null = null;
@@ -444,6 +491,8 @@ export class BwrapBackend implements SandboxBackend {
         // Missing: written below.
       }
       if (current !== content) fs.writeFileSync(file, content, { mode: 0o644 });
+      // The sandbox user reads them; a umask of 077 would have left them 0600.
+      if ((fs.statSync(file).mode & 0o044) !== 0o044) fs.chmodSync(file, 0o644);
     }
   }
 }

@@ -71,6 +71,8 @@ export function detectCgroupLayout(probe: CgroupProbe | null = readProbe()): Cgr
   try {
     fs.mkdirSync(memoryBase, { recursive: true });
     fs.mkdirSync(pidsBase, { recursive: true });
+    // The sandbox user passes through to its run's cgroup.procs; a umask of 077 would block it.
+    for (const dir of [memoryBase, pidsBase]) fs.chmodSync(dir, 0o755);
     if (!fs.existsSync(path.join(memoryBase, 'memory.limit_in_bytes'))) return null;
     if (!fs.existsSync(path.join(pidsBase, 'pids.max'))) return null;
   } catch {
@@ -93,6 +95,7 @@ export function createRunCgroup(
   const pidsDir = path.join(layout.pidsBase, runId);
   fs.mkdirSync(memDir, { recursive: true });
   fs.mkdirSync(pidsDir, { recursive: true });
+  for (const dir of [memDir, pidsDir]) fs.chmodSync(dir, 0o755);
   const memBytes = String(limits.memoryMb * 1024 * 1024);
   fs.writeFileSync(path.join(memDir, 'memory.limit_in_bytes'), memBytes);
   // Without this a host with swap lets the run page out instead of being killed.

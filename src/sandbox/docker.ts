@@ -84,7 +84,11 @@ export class DockerBackend implements SandboxBackend {
     const r = await this.exec(this.binary, ['info'], { timeoutMs: 5000, env: this.cliEnv });
     if (!r.ok) {
       const why = r.stderr.trim().split('\n')[0] || 'no answer';
-      return { ok: false, detail: `${this.binary} engine not reachable (${this.binary} info: ${why})` };
+      return {
+        ok: false,
+        ...(/ENOENT/.test(why) ? { missing: true } : {}),
+        detail: `${this.binary} engine not reachable (${this.binary} info: ${why})`,
+      };
     }
     const img = await this.exec(this.binary, ['image', 'inspect', this.image], {
       timeoutMs: 5000,

@@ -75,6 +75,10 @@ export async function selectBackend(opts: SelectOptions): Promise<SelectResult> 
   order.push('docker');
   if (opts.platform === 'darwin') order.push('apple');
   const tried: string[] = [];
+  // An engine that is installed but cannot start is what the owner meant to use: its
+  // cause is the refusal, not a generic "install bubblewrap or docker" nor the other
+  // engines' failures (a docker daemon that is not running says nothing about bwrap).
+  let installedFailure: { name: BackendName; detail: string } | null = null;
   for (const name of order) {
     const b = create(name);
     let a: Availability;
@@ -87,11 +91,18 @@ export async function selectBackend(opts: SelectOptions): Promise<SelectResult> 
       const skipped = tried.length > 0 ? ` (skipped: ${tried.join('; ')})` : '';
       return { backend: b, reason: `sandbox "${name}" (auto): ${a.detail}${skipped}` };
     }
+    if (!a.missing) installedFailure ??= { name, detail: a.detail };
     tried.push(`${name}: ${a.detail}`);
+  }
+  if (installedFailure) {
+    return {
+      backend: null,
+      reason: `sandbox "${installedFailure.name}" cannot start: ${installedFailure.detail}`,
+    };
   }
   return {
     backend: null,
-    reason: `no sandbox available (${tried.join('; ')}); install bubblewrap or docker, or set sandbox "none" with allowUnsandboxedMain for main only`,
+    reason: `no sandbox available (${tried.join('; ')}); install bubblewrap (\`apt-get install bubblewrap\`) or docker, or set sandbox "none" with allowUnsandboxedMain for main only`,
   };
 }
 

@@ -61,6 +61,8 @@ export interface Availability {
   ok: boolean;
   /** One line for `nanoclaw doctor` and for refusal messages. */
   detail: string;
+  /** The engine is not installed at all (as opposed to installed but failing). */
+  missing?: boolean;
 }
 
 export interface SandboxBackend {

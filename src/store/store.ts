@@ -304,7 +304,9 @@ function openStoreUnchecked(dbPath: string, options: OpenStoreOptions): Store {
   const inMemory = dbPath === ':memory:';
   let created = false;
   if (!inMemory) {
-    // The database holds every message body; only the owner may list or read it.
+    // The database holds every message body; only the owner may list or read it. Only
+    // its own directory is 0700: the home above it must stay passable for the sandbox user.
+    fs.mkdirSync(path.dirname(path.dirname(dbPath)), { recursive: true });
     fs.mkdirSync(path.dirname(dbPath), { recursive: true, mode: 0o700 });
     created = !fs.existsSync(dbPath);
   }

@@ -17,6 +17,18 @@ export function disconnectError(statusCode: number, message = `closed (${statusC
   return Object.assign(new Error(message), { output: { statusCode } });
 }
 
+/**
+ * What Baileys closes with when the WebSocket itself fails (DNS, refused, unreachable):
+ * status 408 and the socket error in `data`, as its mapWebSocketError builds it.
+ */
+export function socketError(errno: string, message = `getaddrinfo ${errno} web.whatsapp.com`): Error {
+  const cause = Object.assign(new Error(message), { code: errno });
+  return Object.assign(new Error(`WebSocket Error (${message})`), {
+    output: { statusCode: 408 },
+    data: cause,
+  });
+}
+
 export class FakeBaileysSocket implements WASocketLike {
   private readonly emitter = new EventEmitter();
   readonly ev = {
@@ -101,6 +113,10 @@ export class FakeBaileysSocket implements WASocketLike {
 
   close(statusCode?: number): void {
     const error = statusCode === undefined ? undefined : disconnectError(statusCode);
+    this.emit('connection.update', { connection: 'close', lastDisconnect: { error, date: new Date(0) } });
+  }
+
+  closeWith(error: Error): void {
     this.emit('connection.update', { connection: 'close', lastDisconnect: { error, date: new Date(0) } });
   }
 

@@ -6,6 +6,14 @@ import { readFileSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { Backoff } from './backoff.js';
+import {
+  classifyDisconnect,
+  describeDisconnect,
+  formatDelay,
+  isUnreachable,
+  retrySentence,
+} from './disconnect.js';
 import { normalizeJid } from './lid.js';
 import {
   DisconnectCode,
@@ -69,8 +77,12 @@ export interface PairOptions {
   timeoutMs: number;
   /** How long the linked socket stays up after opening so WhatsApp can finish its first sync. */
   settleMs?: number;
-  /** Pause before reopening after an unexpected close (not the 515 restart). */
+  /** First pause before reopening after an unexpected close (not the 515 restart); it doubles per failure. */
   retryDelayMs?: number;
+  /** Ceiling of that pause. */
+  maxRetryDelayMs?: number;
+  /** Uniform in [0, 1), for retry jitter. */
+  random?: () => number;
   renderQr?: QrRenderer;
   setTimer?: SetTimer;
   clearTimer?: ClearTimer;
@@ -78,13 +90,10 @@ export interface PairOptions {
 
 const DEFAULT_SETTLE_MS = 3000;
 const DEFAULT_RETRY_DELAY_MS = 2000;
+/** Linking times out after minutes; waiting longer than this between attempts would waste it. */
+const DEFAULT_MAX_RETRY_DELAY_MS = 60_000;
 /** E.164 allows at most 15 digits; the shortest real numbers have about 8. */
 const PHONE_DIGITS = /^\d{7,15}$/;
-
-function statusCodeOf(error: Error | undefined): number | undefined {
-  const output = (error as { output?: { statusCode?: unknown } } | undefined)?.output;
-  return typeof output?.statusCode === 'number' ? output.statusCode : undefined;
-}
 
 function formatPairingCode(code: string): string {
   return code.length === 8 ? `${code.slice(0, 4)}-${code.slice(4)}` : code;
@@ -108,7 +117,11 @@ export function pairWhatsApp(options: PairOptions): Promise<{ jid: string }> {
   const clearTimer = options.clearTimer ?? ((h) => clearTimeout(h as ReturnType<typeof setTimeout>));
   const renderQr = options.renderQr ?? renderQrForTerminal;
   const settleMs = options.settleMs ?? DEFAULT_SETTLE_MS;
-  const retryDelayMs = options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS;
+  const backoff = new Backoff({
+    baseMs: options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS,
+    maxMs: options.maxRetryDelayMs ?? DEFAULT_MAX_RETRY_DELAY_MS,
+    random: options.random ?? Math.random,
+  });
   const digits = options.phoneNumber?.replace(/\D/g, '');
 
   if (digits !== undefined && !PHONE_DIGITS.test(digits)) {
@@ -124,6 +137,10 @@ export function pairWhatsApp(options: PairOptions): Promise<{ jid: string }> {
     let detach: (() => void) | null = null;
     let settled = false;
     let clearedRevokedLink = false;
+    /** What the owner has been shown; the timeout message must not blame a QR that never appeared. */
+    let shown: 'nothing' | 'qr' | 'code' = 'nothing';
+    /** Why WhatsApp could not be reached, while it could not. */
+    let unreachable: string | null = null;
 
     const release = (): void => {
       detach?.();
@@ -142,13 +159,21 @@ export function pairWhatsApp(options: PairOptions): Promise<{ jid: string }> {
     };
 
     const timeout = setTimer(() => {
-      const what = digits ? 'the pairing code was not entered' : 'the QR code was not scanned';
-      fail(
-        new Error(
-          `WhatsApp linking timed out after ${Math.round(options.timeoutMs / 1000)} s: ${what}. ` +
-            'Run `nanoclaw auth whatsapp` again.',
-        ),
-      );
+      const after = `WhatsApp linking timed out after ${Math.round(options.timeoutMs / 1000)} s`;
+      const again = 'Run `nanoclaw auth whatsapp` again.';
+      if (shown === 'qr') fail(new Error(`${after}: the QR code was not scanned. ${again}`));
+      else if (shown === 'code') fail(new Error(`${after}: the pairing code was not entered. ${again}`));
+      else if (unreachable) {
+        fail(
+          new Error(
+            `${after}: ${unreachable}. Check the network connection and DNS ` +
+              '(can this machine resolve web.whatsapp.com?), then run `nanoclaw auth whatsapp` again.',
+          ),
+        );
+      } else {
+        const what = digits ? 'no pairing code' : 'no QR code';
+        fail(new Error(`${after}: WhatsApp sent ${what}. ${again}`));
+      }
     }, options.timeoutMs);
 
     const start = async (): Promise<void> => {
@@ -167,28 +192,35 @@ export function pairWhatsApp(options: PairOptions): Promise<{ jid: string }> {
       }): void => {
         if (settled || socket !== current) return;
         if (update.qr) {
+          // WhatsApp answered: the network is fine, and later trouble starts a fresh backoff.
+          unreachable = null;
+          backoff.reset();
           if (digits) {
             // The first QR means the socket is ready to register; ask for a code instead.
             if (!codeRequested && !current.authState.creds.registered) {
               codeRequested = true;
               current.requestPairingCode(digits).then(
-                (code) =>
+                (code) => {
+                  shown = 'code';
                   options.print(
                     `Your WhatsApp pairing code: ${formatPairingCode(code)}\n` +
                       'On your phone: WhatsApp → Settings → Linked devices → Link a device → ' +
                       '"Link with phone number instead", then enter the code.',
-                  ),
+                  );
+                },
                 (err: unknown) =>
                   fail(new Error(`Requesting a WhatsApp pairing code failed: ${String(err)}`)),
               );
             }
           } else {
-            void renderQr(update.qr).then((rendered) =>
+            shown = 'qr';
+            void renderQr(update.qr).then((rendered) => {
+              if (settled) return;
               options.print(
-                `${rendered}\nScan this QR code with WhatsApp on your phone: ` +
-                  'Settings → Linked devices → Link a device.',
-              ),
-            );
+                'Scan this QR code with WhatsApp on your phone ' +
+                  `(Settings → Linked devices → Link a device):\n${rendered}`,
+              );
+            });
           }
           return;
         }
@@ -209,7 +241,8 @@ export function pairWhatsApp(options: PairOptions): Promise<{ jid: string }> {
           return;
         }
         if (update.connection !== 'close') return;
-        const code = statusCodeOf(update.lastDisconnect?.error);
+        const why = classifyDisconnect(update.lastDisconnect?.error);
+        const code = why.statusCode;
         release();
         if (code === DisconnectCode.loggedOut) {
           if (clearedRevokedLink) {
@@ -226,8 +259,20 @@ export function pairWhatsApp(options: PairOptions): Promise<{ jid: string }> {
           restart();
           return;
         }
-        options.print(`WhatsApp closed the connection (${code ?? 'no code'}); retrying.`);
-        setTimer(restart, retryDelayMs);
+        // Repeated failures (no network, 408s) wait longer each time instead of hammering WhatsApp.
+        const delayMs = backoff.nextDelayMs();
+        if (why.kind === 'timed_out' && shown === 'qr' && !unreachable) {
+          options.print(
+            `The QR code expired before it was scanned; asking WhatsApp for a new one in ${formatDelay(delayMs)}.`,
+          );
+        } else {
+          options.print(`${retrySentence(why, delayMs)}.`);
+        }
+        // A 408 after a QR is the QR expiring; before anything was shown it is WhatsApp out of reach.
+        if (isUnreachable(why) && (why.kind !== 'timed_out' || shown === 'nothing')) {
+          unreachable = describeDisconnect(why);
+        }
+        setTimer(restart, delayMs);
       };
 
       current.ev.on('connection.update', onUpdate);

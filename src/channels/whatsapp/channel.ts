@@ -8,6 +8,7 @@ import type { Logger } from '../../core/logger.js';
 import type { InboundMessage, InboundReply } from '../../core/types.js';
 import { readLinkedAccount } from './auth.js';
 import { Backoff } from './backoff.js';
+import { classifyDisconnect, isUnreachable, retrySentence } from './disconnect.js';
 import { LidResolver, normalizeJid, splitJid } from './lid.js';
 import { parseUpsertMessage, type ParsedMessage, type ParsedQuote } from './parse.js';
 import {
@@ -261,13 +262,22 @@ export class WhatsAppChannel implements Channel {
     void this.closeSocket();
     // 515 is WhatsApp asking for an immediate restart (normal right after linking).
     const delayMs = code === DisconnectCode.restartRequired ? 0 : this.backoff.nextDelayMs();
-    const level = code === DisconnectCode.connectionReplaced ? 'warn' : 'info';
-    this.deps.logger[level](
-      { code, delayMs, reason: update.lastDisconnect?.error?.message },
-      code === DisconnectCode.connectionReplaced
-        ? 'whatsapp: another client took over this session; reconnecting'
-        : 'whatsapp: connection closed; reconnecting',
-    );
+    const why = classifyDisconnect(update.lastDisconnect?.error);
+    if (isUnreachable(why)) {
+      // No network, no DNS or timeouts: one plain sentence per attempt, the delay growing.
+      this.deps.logger.warn(
+        { code, errno: why.errno, delayMs, attempt: this.backoff.attempts },
+        `whatsapp: ${retrySentence(why, delayMs)}`,
+      );
+    } else {
+      const level = code === DisconnectCode.connectionReplaced ? 'warn' : 'info';
+      this.deps.logger[level](
+        { code, delayMs, reason: update.lastDisconnect?.error?.message },
+        code === DisconnectCode.connectionReplaced
+          ? 'whatsapp: another client took over this session; reconnecting'
+          : 'whatsapp: connection closed; reconnecting',
+      );
+    }
     this.scheduleReconnect(delayMs);
   }
 

@@ -3,7 +3,7 @@
 // connection; calling the factory does.
 
 import { chmod, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import makeWASocket, {
   Browsers,
   makeCacheableSignalKeyStore,
@@ -45,6 +45,8 @@ async function chmodIfExists(path: string): Promise<void> {
  * every file is chmod-ed to 0600 right after it is written.
  */
 export async function openAuthState(authDir: string): Promise<AuthHandle> {
+  // Only the auth dir itself is 0700: the data home above it must stay passable for the sandbox user.
+  await mkdir(dirname(authDir), { recursive: true });
   await mkdir(authDir, { recursive: true, mode: DIR_MODE });
   await chmod(authDir, DIR_MODE);
   const { state, saveCreds } = await useMultiFileAuthState(authDir);

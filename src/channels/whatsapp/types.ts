@@ -4,6 +4,8 @@
 
 /** Baileys' `DisconnectReason` codes we act on (rc14 values). */
 export const DisconnectCode = {
+  /** Also what Baileys reports for a DNS or socket error (see disconnect.ts). */
+  timedOut: 408,
   loggedOut: 401,
   connectionReplaced: 440,
   restartRequired: 515,

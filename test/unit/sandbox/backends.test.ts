@@ -300,6 +300,25 @@ describe('sandbox backends (argv)', () => {
 });
 
 describe('bwrap reachability check', () => {
+  it('says bubblewrap is not installed, with the install command, when bwrap is missing', async () => {
+    const w = makeSandboxWorld('nc-missing-');
+    try {
+      const b = new BwrapBackend({
+        runsDir: w.runsDir,
+        etcDir: w.etcDir,
+        cgroups: 'off',
+        bwrapPath: path.join(w.root, 'no-such-bwrap'),
+      });
+      expect(await b.available()).toEqual({
+        ok: false,
+        missing: true,
+        detail: expect.stringMatching(/^bubblewrap is not installed .*`apt-get install bubblewrap`/),
+      });
+    } finally {
+      w.cleanup();
+    }
+  });
+
   it('refuses bind sources the sandbox uid cannot reach', () => {
     if (process.getuid?.() !== 0) return;
     const w = makeSandboxWorld('nc-reach-');
@@ -327,7 +346,7 @@ describe('bwrap reachability check', () => {
           env: {},
           limits: { memoryMb: 256, pids: 64, fileSizeMb: 8 },
         }),
-      ).toThrow(/cannot reach .*private/);
+      ).toThrow(/cannot enter .*private .*Fix: run `chmod o\+x .*private`/);
     } finally {
       w.cleanup();
     }

@@ -3,10 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { sandboxWarning, selectBackend, type SelectOptions } from '../../../src/sandbox/select.js';
 import type { BackendName, SandboxBackend } from '../../../src/sandbox/types.js';
 
-function fake(name: BackendName, ok: boolean, detail = `${name} detail`): SandboxBackend {
+function fake(name: BackendName, ok: boolean, detail = `${name} detail`, missing = false): SandboxBackend {
   return {
     name,
-    available: async () => ({ ok, detail }),
+    available: async () => ({ ok, detail, ...(missing ? { missing } : {}) }),
     buildSpawn: () => {
       throw new Error('not used');
     },
@@ -58,7 +58,30 @@ describe('selectBackend', () => {
     const r = await selectBackend(o);
     expect(r.backend).toBeNull();
     expect(created).not.toContain('none');
-    expect(r.reason).toMatch(/no sandbox available/);
+    expect(r.reason).toBe('sandbox "bwrap" cannot start: bwrap detail');
+  });
+
+  it('auto names the cause of an installed engine that fails, not the absent ones', async () => {
+    const o: SelectOptions = {
+      ...opts({}).o,
+      create: (n) =>
+        n === 'bwrap'
+          ? fake(n, false, 'bubblewrap is not installed', true)
+          : fake(n, false, 'docker engine not reachable (daemon not running)'),
+    };
+    expect((await selectBackend(o)).reason).toBe(
+      'sandbox "docker" cannot start: docker engine not reachable (daemon not running)',
+    );
+  });
+
+  it('auto says to install an engine when none is installed', async () => {
+    const o: SelectOptions = { ...opts({}).o, create: (n) => fake(n, false, `${n} not installed`, true) };
+    const r = await selectBackend(o);
+    expect(r.backend).toBeNull();
+    expect(r.reason).toMatch(
+      /^no sandbox available \(bwrap: bwrap not installed; docker: docker not installed\)/,
+    );
+    expect(r.reason).toContain('`apt-get install bubblewrap`');
   });
 
   it('none needs the explicit opt-in', async () => {

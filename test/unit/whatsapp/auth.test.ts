@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { pairWhatsApp, readLinkedAccount, renderQrForTerminal } from '../../../src/channels/whatsapp/auth.js';
-import { FakeBaileys, ManualTimers, flushAsync } from '../../support/fake-baileys.js';
+import { FakeBaileys, ManualTimers, flushAsync, socketError } from '../../support/fake-baileys.js';
 
 let dir: string;
 
@@ -47,7 +47,10 @@ describe('readLinkedAccount', () => {
   });
 });
 
-function pairing(baileys: FakeBaileys, extra: { phoneNumber?: string; timeoutMs?: number } = {}) {
+function pairing(
+  baileys: FakeBaileys,
+  extra: { phoneNumber?: string; timeoutMs?: number; retryDelayMs?: number; random?: () => number } = {},
+) {
   const timers = new ManualTimers();
   const printed: string[] = [];
   const promise = pairWhatsApp({
@@ -56,7 +59,9 @@ function pairing(baileys: FakeBaileys, extra: { phoneNumber?: string; timeoutMs?
     print: (t) => printed.push(t),
     timeoutMs: extra.timeoutMs ?? 120_000,
     settleMs: 0,
-    retryDelayMs: 50,
+    retryDelayMs: extra.retryDelayMs ?? 50,
+    maxRetryDelayMs: 60_000,
+    random: extra.random ?? (() => 0.5),
     renderQr: async (qr) => `<QR ${qr}>`,
     setTimer: timers.setTimer,
     clearTimer: timers.clearTimer,
@@ -168,6 +173,128 @@ describe('pairWhatsApp', () => {
     baileys.latest.close(401);
     await expect(promise).rejects.toThrow(/logged out/);
     expect(timers.size).toBe(0);
+  });
+});
+
+/** Closes the latest socket with `error` and returns the pause before the next attempt. */
+async function failAndMeasure(
+  baileys: FakeBaileys,
+  timers: ManualTimers,
+  error: Error,
+  timeoutMs = 120_000,
+): Promise<number> {
+  baileys.latest.closeWith(error);
+  await flushAsync();
+  const pending = timers.pendingDelaysMs().filter((ms) => ms !== timeoutMs);
+  expect(pending).toHaveLength(1);
+  const sockets = baileys.sockets.length;
+  timers.advance(pending[0] - 1);
+  await flushAsync();
+  expect(baileys.sockets).toHaveLength(sockets);
+  timers.advance(1);
+  await flushAsync();
+  expect(baileys.sockets).toHaveLength(sockets + 1);
+  return pending[0];
+}
+
+describe('pairWhatsApp when WhatsApp cannot be reached', () => {
+  it('says so plainly, shows no QR heading, and backs off exponentially up to the cap', async () => {
+    const baileys = new FakeBaileys();
+    // random() just under 1 gives the top of each [step/2, step] window: the step itself.
+    const timeoutMs = 3_600_000;
+    const { promise, timers, printed } = pairing(baileys, {
+      retryDelayMs: 2000,
+      random: () => 0.9999999,
+      timeoutMs,
+    });
+    await flushAsync();
+    const delays: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      delays.push(await failAndMeasure(baileys, timers, socketError('ENOTFOUND'), timeoutMs));
+    }
+    expect(delays).toEqual([2000, 4000, 8000, 16_000, 32_000, 60_000, 60_000]);
+    expect(printed[0]).toBe(
+      'cannot reach WhatsApp (web.whatsapp.com): no network or DNS (ENOTFOUND); retrying in 2 s.',
+    );
+    expect(printed[6]).toContain('retrying in 1 min.');
+    expect(printed.join('\n')).not.toMatch(/QR|scan/i);
+    timers.advance(timeoutMs);
+    await expect(promise).rejects.toThrow(/no network or DNS \(ENOTFOUND\)/);
+  });
+
+  it('times out naming the network, never an unscanned QR', async () => {
+    const baileys = new FakeBaileys();
+    const { promise, timers } = pairing(baileys, { timeoutMs: 60_000 });
+    await flushAsync();
+    baileys.latest.closeWith(socketError('EAI_AGAIN'));
+    await flushAsync();
+    timers.advance(60_000);
+    await expect(promise).rejects.toThrow(
+      'WhatsApp linking timed out after 60 s: cannot reach WhatsApp (web.whatsapp.com): no network or DNS (EAI_AGAIN). ' +
+        'Check the network connection and DNS (can this machine resolve web.whatsapp.com?), then run `nanoclaw auth whatsapp` again.',
+    );
+    await expect(promise).rejects.not.toThrow(/QR/);
+  });
+
+  it('treats repeated 408s before any QR as unreachable, and backs off on them too', async () => {
+    const baileys = new FakeBaileys();
+    const { promise, timers, printed } = pairing(baileys, { retryDelayMs: 2000, random: () => 0.9999999 });
+    await flushAsync();
+    const delays = [];
+    for (let i = 0; i < 3; i++) {
+      delays.push(
+        await failAndMeasure(baileys, timers, Object.assign(new Error('x'), { output: { statusCode: 408 } })),
+      );
+    }
+    expect(delays).toEqual([2000, 4000, 8000]);
+    expect(printed[0]).toBe('the connection to WhatsApp timed out (408); retrying in 2 s.');
+    timers.advance(120_000);
+    await expect(promise).rejects.toThrow(
+      /timed out after 120 s: the connection to WhatsApp timed out \(408\)/,
+    );
+  });
+
+  it('shows the heading with the first QR that arrives, and starts the backoff over after it', async () => {
+    const baileys = new FakeBaileys();
+    const { promise, timers, printed } = pairing(baileys, { retryDelayMs: 2000, random: () => 0.9999999 });
+    await flushAsync();
+    await failAndMeasure(baileys, timers, socketError('ENOTFOUND'));
+    await failAndMeasure(baileys, timers, socketError('ENOTFOUND'));
+    expect(printed.some((p) => /Scan this QR/.test(p))).toBe(false);
+    baileys.latest.qr('qr-1');
+    await flushAsync();
+    expect(printed.at(-1)).toBe(
+      'Scan this QR code with WhatsApp on your phone (Settings → Linked devices → Link a device):\n<QR qr-1>',
+    );
+    // WhatsApp ends a QR session that nobody scanned with a 408: the QR expired, retry soon.
+    expect(
+      await failAndMeasure(
+        baileys,
+        timers,
+        Object.assign(new Error('QR refs attempts ended'), { output: { statusCode: 408 } }),
+      ),
+    ).toBe(2000);
+    expect(printed.at(-1)).toBe(
+      'The QR code expired before it was scanned; asking WhatsApp for a new one in 2 s.',
+    );
+    timers.advance(120_000);
+    await expect(promise).rejects.toThrow(/the QR code was not scanned/);
+  });
+
+  it('says the pairing code was not entered only when one was shown', async () => {
+    const baileys = new FakeBaileys();
+    const { promise, timers } = pairing(baileys, { phoneNumber: '447700900123', timeoutMs: 60_000 });
+    await flushAsync();
+    baileys.latest.qr('ref');
+    await flushAsync();
+    timers.advance(60_000);
+    await expect(promise).rejects.toThrow(/timed out after 60 s: the pairing code was not entered/);
+
+    const silent = new FakeBaileys();
+    const second = pairing(silent, { phoneNumber: '447700900123', timeoutMs: 60_000 });
+    await flushAsync();
+    second.timers.advance(60_000);
+    await expect(second.promise).rejects.toThrow(/timed out after 60 s: WhatsApp sent no pairing code/);
   });
 });
 

@@ -11,7 +11,7 @@ import {
   type WhatsAppChannelDeps,
 } from '../../../src/channels/whatsapp/channel.js';
 import type { WAMessageLike } from '../../../src/channels/whatsapp/types.js';
-import { FakeBaileys, ManualTimers, flushAsync } from '../../support/fake-baileys.js';
+import { FakeBaileys, ManualTimers, flushAsync, socketError } from '../../support/fake-baileys.js';
 
 const OWN_PN = '15550001111@s.whatsapp.net';
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -187,6 +187,39 @@ describe('connection lifecycle', () => {
     await flushAsync();
     // Only the reconnect timer; the daily name sync is separate.
     expect(timers.pendingDelaysMs().filter((ms) => ms !== DAY_MS)).toEqual([1000]);
+  });
+
+  it('says plainly when WhatsApp cannot be reached, and backs off until a connection opens', async () => {
+    const { channel, baileys, timers, logger } = setup({
+      random: () => 0.9999999,
+      reconnect: { baseMs: 2000, maxMs: 5 * 60_000 },
+    });
+    await channel.connect();
+    const delays: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      baileys.latest.closeWith(socketError(i % 2 === 0 ? 'ENOTFOUND' : 'ECONNREFUSED', 'connect failed'));
+      await flushAsync();
+      const [delayMs] = timers.pendingDelaysMs();
+      delays.push(delayMs);
+      timers.advance(delayMs);
+      await flushAsync();
+    }
+    expect(delays).toEqual([2000, 4000, 8000, 16_000, 32_000, 64_000, 128_000, 256_000, 300_000, 300_000]);
+    const warnings = logger.lines.filter((l) => l.level === 'warn').map((l) => l.msg);
+    expect(warnings[0]).toBe(
+      'whatsapp: cannot reach WhatsApp (web.whatsapp.com): no network or DNS (ENOTFOUND); retrying in 2 s',
+    );
+    expect(warnings[1]).toBe(
+      'whatsapp: cannot reach WhatsApp (web.whatsapp.com): the network is unreachable or the connection failed (ECONNREFUSED); retrying in 4 s',
+    );
+    expect(warnings[8]).toMatch(/retrying in 5 min$/);
+    expect(logger.lines.map((l) => l.msg).join('\n')).not.toMatch(/QR/);
+
+    // A good connection starts the backoff over.
+    baileys.latest.open();
+    baileys.latest.closeWith(socketError('ENOTFOUND'));
+    await flushAsync();
+    expect(timers.pendingDelaysMs().filter((ms) => ms !== DAY_MS)).toEqual([2000]);
   });
 
   it('reconnects at once on restart-required (515)', async () => {
