@@ -24,6 +24,7 @@ import { asStoreError } from '../store/errors.js';
 import { addGroup } from './admin.js';
 import type { HostAccess } from './commands/index.js';
 import { loadCliConfig, makeFileLogger, makeLogger } from './context.js';
+import { logFile as logFileOf } from './commands/logs.js';
 import { attachToHost, connectToHost, waitForHost } from './control-client.js';
 import {
   clearStaleSocket,
@@ -352,7 +353,7 @@ export async function chatCommand(options: {
   // No host runs: this process is the host, and the terminal its console. A
   // conversation on screen gets no log lines: they go to a file; JSON mode keeps
   // warnings on stderr, where scripts look for them.
-  const logFile = path.join(config.paths.dataDir, 'logs', 'nanoclaw.log');
+  const logFile = logFileOf(config);
   const logger = options.json
     ? makeLogger(options.env.LOG_LEVEL ? config.logLevel : 'warn')
     : makeFileLogger(config.logLevel, logFile);

@@ -159,7 +159,7 @@ describe('nanoclaw chat on a terminal', () => {
     expect(result.stdout).toContain('Andy: echo: hello there');
     expect(result.stdout).not.toContain('never sent');
     expect(`${result.stdout}${result.stderr}`).not.toMatch(/"level":/);
-    const log = fs.readFileSync(path.join(home.dir, 'data', 'logs', 'nanoclaw.log'), 'utf8');
+    const log = fs.readFileSync(path.join(home.dir, 'logs', 'nanoclaw.log'), 'utf8');
     expect(log).toContain('host ready');
   }, 60_000);
 
