@@ -127,16 +127,21 @@ describe('one host per data dir', () => {
       const pair = [chat(home.env), chat(home.env)];
       pair[0].send({ text: `round ${round} a` });
       pair[1].send({ text: `round ${round} b` });
-      // The loser waits for the winner's socket, which a loaded machine may take seconds to open.
-      for (const s of pair) {
-        await s.waitFor((lines) => lines.some((l) => l.text.endsWith(`echo: round ${round} a`)), 60_000);
-        await s.waitFor((lines) => lines.some((l) => l.text.endsWith(`echo: round ${round} b`)), 60_000);
-      }
+      // Each gets its own answer (the loser waits for the winner's socket, which a loaded
+      // machine may take seconds to open); the host's terminal sees both.
+      await pair[0].waitFor((lines) => lines.some((l) => l.text.endsWith(`echo: round ${round} a`)), 60_000);
+      await pair[1].waitFor((lines) => lines.some((l) => l.text.endsWith(`echo: round ${round} b`)), 60_000);
       const holders = lockHolders();
       expect(holders).toHaveLength(1);
       expect(pair.map((s) => s.child.pid)).toContain(holders[0]);
-      // The console ends first: the host must outlive it.
       const consoleIndex = pair[0].child.pid === holders[0] ? 1 : 0;
+      const hostSession = pair[1 - consoleIndex];
+      for (const letter of ['a', 'b']) {
+        await hostSession.waitFor((lines) =>
+          lines.some((l) => l.text.endsWith(`echo: round ${round} ${letter}`)),
+        );
+      }
+      // The console ends first: the host must outlive it.
       expect(await pair[consoleIndex].end(), pair[consoleIndex].stderr).toBe(0);
       expect(await pair[1 - consoleIndex].end()).toBe(0);
     }

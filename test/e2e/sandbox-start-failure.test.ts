@@ -128,7 +128,10 @@ describe('sandbox start failures', () => {
     expect(mode(home)).toBe(0o711);
     expect(mode(path.join(home, 'data'))).toBe(0o711);
     expect(mode(path.join(home, 'groups'))).toBe(0o755);
-    expect(chat.stderr).toContain(`made ${home} passable for the sandbox user: mode 0700 -> 0711`);
+    // The home itself is created 0711 from the start; what the host made 0700 under it is repaired.
+    expect(chat.stderr).toContain(
+      `made ${path.join(home, 'data')} passable for the sandbox user: mode 0700 -> 0711`,
+    );
     // The database and its directory stay the owner's alone.
     expect(mode(path.join(home, 'store'))).toBe(0o700);
     expect(mode(path.join(home, 'store', 'nanoclaw.db'))).toBe(0o600);
