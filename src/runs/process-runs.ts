@@ -405,15 +405,7 @@ export class ProcessRuns implements AgentRuns {
       const stoppedBy = run.killed?.stoppedBy ?? result.stoppedBy;
       const sandboxFailure = this.sandboxStartFailure(result, stoppedBy);
       if (sandboxFailure) {
-        if (sandboxFailure.refused) {
-          this.audit.audit({
-            group: group.folder,
-            runId: run.runId,
-            action: 'run_start',
-            target: group.folder,
-            reason: 'sandbox_unavailable',
-          });
-        }
+        if (sandboxFailure.refused) this.auditSandboxRefusal(group.folder, run.runId);
         return { ok: false, error: sandboxFailure.message, refusedToStart: sandboxFailure.refused };
       }
       if (stoppedBy === 'wall_time') {
@@ -446,13 +438,7 @@ export class ProcessRuns implements AgentRuns {
       const message = err instanceof Error ? err.message : String(err);
       if (err instanceof SandboxAccessError) {
         // Retrying cannot help until the owner changes a directory's mode: refuse, with the fix.
-        this.audit.audit({
-          group: group.folder,
-          runId: run.runId,
-          action: 'run_start',
-          target: group.folder,
-          reason: 'sandbox_unavailable',
-        });
+        this.auditSandboxRefusal(group.folder, run.runId);
         logger.error({ group: group.folder, runId: run.runId, error: message }, 'run refused to start');
         return { ok: false, refusedToStart: true, error: `the sandbox cannot start: ${message}` };
       }
@@ -521,6 +507,16 @@ export class ProcessRuns implements AgentRuns {
   }
 
   /** Measures the group's disk use every few seconds (one walk at a time) and stops the run past its quota. */
+  private auditSandboxRefusal(folder: string, runId: string): void {
+    this.audit.audit({
+      group: folder,
+      runId,
+      action: 'run_start',
+      target: folder,
+      reason: 'sandbox_unavailable',
+    });
+  }
+
   private watchDiskQuota(run: ProcessRun, folder: string): () => void {
     const intervalMs = this.options.diskCheckIntervalMs ?? DEFAULT_DISK_CHECK_INTERVAL_MS;
     let stopped = false;

@@ -72,21 +72,21 @@ async function withStore<T>(io: CommandIo, fn: (store: StoreApi, config: Config)
     }
   }
   const config = loadCliConfig(io.env);
+  return underHostLock(config, 'and try again', async () =>
+    withLockedStore(config, (store) => fn(store, config)),
+  );
+}
+
+/** Runs `fn` holding the data dir's host lock (no host can start meanwhile); refuses while one runs. */
+async function underHostLock<T>(config: Config, what: string, fn: () => Promise<T>): Promise<T> {
   const lock = await acquireHostLock({
     dataDir: config.paths.dataDir,
     pid: process.pid,
     now: () => new Date(),
-    what: 'and try again',
+    what,
   });
   try {
-    const store = openStore(config.paths.dbPath);
-    try {
-      return fn(store, config);
-    } catch (err) {
-      throw asStoreError(err, config.paths.dbPath);
-    } finally {
-      store.close();
-    }
+    return await fn();
   } finally {
     lock.release();
   }
@@ -232,17 +232,9 @@ Checks what the assistant needs and says how to fix what is missing.`,
       }
       const config = loadCliConfig(io.env);
       // A running host holds the linked session; a second link beside it would fight over the keys.
-      const lock = await acquireHostLock({
-        dataDir: config.paths.dataDir,
-        pid: process.pid,
-        now: () => new Date(),
-        what: 'before linking WhatsApp again',
-      });
-      try {
-        return await whatsappAuthCommand(config, io.print, values.phone);
-      } finally {
-        lock.release();
-      }
+      return underHostLock(config, 'before linking WhatsApp again', () =>
+        whatsappAuthCommand(config, io.print, values.phone),
+      );
     },
   },
   {
