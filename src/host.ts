@@ -9,10 +9,12 @@ import type { Channel, ChannelEvents } from './core/channel.js';
 import type { Logger } from './core/logger.js';
 import type { Config } from './config/config.js';
 import { GroupQueue } from './queue/group-queue.js';
+import { MediaIngest, pruneMedia } from './runs/media.js';
 import { Outbox } from './runs/outbox.js';
 import { Router } from './runs/router.js';
 import { promptViewFor } from './runs/prompt-context.js';
 import { ToolHost } from './runs/tools.js';
+import type { Transcriber } from './runs/transcribe.js';
 import type { AgentRuns } from './runs/types.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import type { StoreApi } from './store/api.js';
@@ -29,6 +31,8 @@ export interface HostDeps {
   now?: () => number;
   random?: () => number;
   readEgressAllowlist?: () => unknown;
+  /** Turns voice notes into text on the host; absent or null keeps their placeholder. */
+  transcriber?: Transcriber | null;
 }
 
 export interface Host {
@@ -191,8 +195,18 @@ export function createHost(deps: HostDeps): Host {
     onDue: (task) => router.offerTask(task),
   });
 
+  const media = new MediaIngest({
+    groupsDir: config.paths.groupsDir,
+    groupFolderOf: (jid) => store.getGroupByJid(jid)?.folder,
+    maxFileBytes: config.maxMediaFileMb * 1024 * 1024,
+    groupQuotaBytes: config.groupMediaQuotaMb * 1024 * 1024,
+    transcriber: deps.transcriber ?? null,
+    logger,
+    deliver: (message) => router.handleInbound(message, channelFor(message.chatJid)?.name ?? 'unknown'),
+  });
+
   const events: ChannelEvents = {
-    onMessage: (message) => router.handleInbound(message, channelFor(message.chatJid)?.name ?? 'unknown'),
+    onMessage: (message) => media.accept(message),
     onChatMetadata: (chat) => {
       try {
         store.upsertChat({
@@ -220,7 +234,10 @@ export function createHost(deps: HostDeps): Host {
       const removed = store.pruneMessages(cutoffMs);
       // Delivered replies are message bodies too: they age out with the messages.
       const delivered = store.pruneOutbound(cutoffMs);
-      if (removed + delivered > 0) logger.info({ removed, delivered }, 'old messages pruned');
+      // Files go with their messages: a day's media folder once the whole day is past retention.
+      const mediaDays = pruneMedia(config.paths.groupsDir, cutoffMs);
+      if (removed + delivered + mediaDays > 0)
+        logger.info({ removed, delivered, mediaDays }, 'old messages pruned');
     } catch (err) {
       // A full disk can refuse even a delete (the WAL grows first): retention waits for the next day.
       if (storageProblem(err) !== 'full') throw err;
@@ -254,6 +271,7 @@ export function createHost(deps: HostDeps): Host {
     },
     async settled() {
       for (;;) {
+        await media.idle();
         await workQueue.onSettled();
         await router.liveRunsDone();
         await outbox.drained();

@@ -13,7 +13,8 @@ import { LOCAL_MAIN_JID, LocalChannel, type ConsoleIo } from '../channels/local/
 import type { ChatAttached, ConsoleEvent } from '../core/control.js';
 import type { Channel, ChannelEvents } from '../core/channel.js';
 import type { Logger } from '../core/logger.js';
-import { loadCredential, type Config } from '../config/config.js';
+import { loadCredential, loadTranscriberKey, type Config } from '../config/config.js';
+import { transcriberFromConfig } from '../runs/transcribe.js';
 import { createHost, type Host } from '../host.js';
 import { ProcessRuns } from '../runs/process-runs.js';
 import { loadMountAllowlist } from '../sandbox/mount-policy.js';
@@ -150,6 +151,7 @@ async function runLockedHost(options: RunHostOptions): Promise<number> {
         now: Date.now,
       }),
     readEgressAllowlist: () => loadEgressAllowlist(config.configDir),
+    transcriber: transcriberFromConfig(config, loadTranscriberKey({ env, homeDir: config.homeDir })),
   });
   storeRef = host.store;
   options.prepare?.(host.store);
