@@ -9,7 +9,7 @@ import type { Channel, ChannelEvents } from './core/channel.js';
 import type { Logger } from './core/logger.js';
 import type { Config } from './config/config.js';
 import { GroupQueue } from './queue/group-queue.js';
-import { MediaIngest, pruneMedia } from './runs/media.js';
+import { MediaIngest, pruneDayDirs, pruneMedia } from './runs/media.js';
 import { Outbox } from './runs/outbox.js';
 import { Router } from './runs/router.js';
 import { promptViewFor } from './runs/prompt-context.js';
@@ -51,6 +51,11 @@ export interface Host {
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** The host-only spool send_file copies files to (under data/, which no sandbox mounts whole). */
+function outboundFilesDir(config: Config): string {
+  return `${config.paths.dataDir}/outbox-files`;
+}
 
 /** Free bytes for an unprivileged writer on the disk holding `dir`. */
 export function freeDiskBytes(dir: string): number {
@@ -140,6 +145,7 @@ export function createHost(deps: HostDeps): Host {
     syncChatNames: async () => {
       await Promise.allSettled(channels.map((c) => c.syncChatNames?.()));
     },
+    files: { maxBytes: config.maxMediaFileMb * 1024 * 1024, spoolDir: outboundFilesDir(config) },
   });
 
   let queue: GroupQueue | undefined;
@@ -235,7 +241,8 @@ export function createHost(deps: HostDeps): Host {
       // Delivered replies are message bodies too: they age out with the messages.
       const delivered = store.pruneOutbound(cutoffMs);
       // Files go with their messages: a day's media folder once the whole day is past retention.
-      const mediaDays = pruneMedia(config.paths.groupsDir, cutoffMs);
+      const mediaDays =
+        pruneMedia(config.paths.groupsDir, cutoffMs) + pruneDayDirs(outboundFilesDir(config), cutoffMs);
       if (removed + delivered + mediaDays > 0)
         logger.info({ removed, delivered, mediaDays }, 'old messages pruned');
     } catch (err) {

@@ -211,28 +211,33 @@ export async function saveCapped(
  * in every group; returns how many were.
  */
 export function pruneMedia(groupsDir: string, olderThanMs: number): number {
-  const cutoffDay = new Date(olderThanMs).toISOString().slice(0, 10);
-  let removed = 0;
   let folders: string[];
   try {
     folders = fs.readdirSync(groupsDir);
   } catch {
     return 0;
   }
-  for (const folder of folders) {
-    const mediaDir = path.join(groupsDir, folder, MEDIA_DIR);
-    let days: string[];
-    try {
-      days = fs.readdirSync(mediaDir);
-    } catch {
-      continue;
-    }
-    for (const day of days) {
-      // String order is date order for YYYY-MM-DD; anything else in media/ is left alone.
-      if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || day >= cutoffDay) continue;
-      fs.rmSync(path.join(mediaDir, day), { recursive: true, force: true });
-      removed++;
-    }
+  return folders.reduce(
+    (sum, folder) => sum + pruneDayDirs(path.join(groupsDir, folder, MEDIA_DIR), olderThanMs),
+    0,
+  );
+}
+
+/** Deletes the `YYYY-MM-DD` folders of `dir` whose whole day lies before the cutoff; returns how many. */
+export function pruneDayDirs(dir: string, olderThanMs: number): number {
+  const cutoffDay = new Date(olderThanMs).toISOString().slice(0, 10);
+  let days: string[];
+  try {
+    days = fs.readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const day of days) {
+    // String order is date order for YYYY-MM-DD; anything else there is left alone.
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || day >= cutoffDay) continue;
+    fs.rmSync(path.join(dir, day), { recursive: true, force: true });
+    removed++;
   }
   return removed;
 }

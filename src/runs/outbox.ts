@@ -11,7 +11,7 @@
 
 import type { Channel } from '../core/channel.js';
 import { formatOutbound } from '../core/outbound.js';
-import type { OutboxItem } from '../core/types.js';
+import type { OutboundFile, OutboxItem } from '../core/types.js';
 import type { StoreApi } from '../store/api.js';
 import type { Logger } from '../core/logger.js';
 import { storageProblem } from '../store/errors.js';
@@ -77,6 +77,13 @@ export class Outbox {
     const ids = this.options.store.enqueueOutbound(chatJid, chunks, this.options.now());
     this.kick();
     return ids;
+  }
+
+  /** Stores a file (a host path the outbox reads when it sends) with its caption; returns its id. */
+  enqueueFile(chatJid: string, file: OutboundFile, caption: string): number {
+    const id = this.options.store.enqueueOutboundFile(chatJid, { ...file, caption }, this.options.now());
+    this.kick();
+    return id;
   }
 
   /**
@@ -278,10 +285,21 @@ export class Outbox {
       // A disconnected channel's items wait; onConnectionChange kicks us.
       if (!channel.isConnected()) continue;
       try {
-        await channel.sendMessage(item.chatJid, item.text, { outboxId: item.id });
+        if (item.file) {
+          if (!channel.sendFile) {
+            const error = `the ${channel.name} channel cannot send files`;
+            store.markFailed(item.id, error);
+            this.settle(item.id, { ok: false, error });
+            delivered = true;
+            continue;
+          }
+          await channel.sendFile(item.chatJid, { ...item.file, caption: item.text }, { outboxId: item.id });
+        } else {
+          await channel.sendMessage(item.chatJid, item.text, { outboxId: item.id });
+        }
         store.markSent(item.id);
         this.settle(item.id, { ok: true });
-        this.options.onDelivered?.(item, channel);
+        if (!item.file) this.options.onDelivered?.(item, channel);
         delivered = true;
       } catch (err) {
         this.recordFailure(item.id, item.attempts + 1, err instanceof Error ? err.message : String(err));

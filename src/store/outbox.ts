@@ -32,7 +32,7 @@ function toOutboxItem(row: OutboxRow): OutboxItem {
     nextAttemptAt: row.next_attempt_at,
     lastError: row.last_error,
     createdAt: row.created_at,
-    file: row.file_path === null ? null : { path: row.file_path, type: row.file_type ?? '' },
+    ...(row.file_path === null ? {} : { file: { path: row.file_path, type: row.file_type ?? '' } }),
   };
 }
 

@@ -9,6 +9,7 @@ import type {
   WAEventName,
   WAListener,
   WAMessageLike,
+  WAOutboundContent,
   WASocketLike,
 } from '../../src/channels/whatsapp/types.js';
 
@@ -47,6 +48,8 @@ export class FakeBaileysSocket implements WASocketLike {
   groupFetches = 0;
 
   readonly sent: { jid: string; content: { text: string } }[] = [];
+  /** Photos and documents sent (send_file), apart from text so text assertions stay simple. */
+  readonly sentFiles: { jid: string; content: Exclude<WAOutboundContent, { text: string }> }[] = [];
   sendError: Error | null = null;
   readonly presence: { type: string; jid: string | undefined }[] = [];
   presenceError: Error | null = null;
@@ -66,9 +69,10 @@ export class FakeBaileysSocket implements WASocketLike {
     return { ...this.groups };
   }
 
-  async sendMessage(jid: string, content: { text: string }): Promise<unknown> {
+  async sendMessage(jid: string, content: WAOutboundContent): Promise<unknown> {
     if (this.sendError) throw this.sendError;
-    this.sent.push({ jid, content });
+    if ('text' in content) this.sent.push({ jid, content });
+    else this.sentFiles.push({ jid, content });
     return { key: { id: `sent-${this.sent.length}` } };
   }
 

@@ -5,7 +5,9 @@
 
 import type { Channel, ChannelEvents } from '../../core/channel.js';
 import type { Logger } from '../../core/logger.js';
-import type { InboundMessage, InboundReply } from '../../core/types.js';
+import path from 'node:path';
+import { isPhotoType } from '../../core/media.js';
+import type { InboundMessage, InboundReply, OutboundFile } from '../../core/types.js';
 import { readLinkedAccount } from './auth.js';
 import { Backoff } from './backoff.js';
 import { LidResolver, normalizeJid, splitJid } from './lid.js';
@@ -134,6 +136,24 @@ export class WhatsAppChannel implements Channel {
     const socket = this.socket;
     if (!this.connected || !socket) throw new Error('WhatsApp is not connected');
     await socket.sendMessage(jid, { text });
+  }
+
+  /** Photos go as images, everything else as a document with its file name. */
+  async sendFile(jid: string, file: OutboundFile & { caption: string }): Promise<void> {
+    const socket = this.socket;
+    if (!this.connected || !socket) throw new Error('WhatsApp is not connected');
+    const caption = file.caption === '' ? {} : { caption: file.caption };
+    await socket.sendMessage(
+      jid,
+      isPhotoType(file.type)
+        ? { image: { url: file.path }, mimetype: file.type, ...caption }
+        : {
+            document: { url: file.path },
+            mimetype: file.type,
+            fileName: path.basename(file.path),
+            ...caption,
+          },
+    );
   }
 
   async setTyping(jid: string, typing: boolean): Promise<void> {

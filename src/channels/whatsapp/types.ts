@@ -97,6 +97,12 @@ export type WAEventName = keyof WAEventMapLike;
 export type WAListener<E extends WAEventName> = (arg: WAEventMapLike[E]) => void;
 
 /** The subset of Baileys' `WASocket` the channel and the pairing flow use. */
+/** What the channel sends: text, a photo or a document (files are read from disk by Baileys). */
+export type WAOutboundContent =
+  | { text: string }
+  | { image: { url: string }; caption?: string; mimetype?: string }
+  | { document: { url: string }; mimetype: string; fileName: string; caption?: string };
+
 export interface WASocketLike {
   ev: {
     on<E extends WAEventName>(event: E, listener: WAListener<E>): void;
@@ -107,7 +113,7 @@ export interface WASocketLike {
   authState: { creds: { registered: boolean } };
   signalRepository: { lidMapping: { getPNForLID(lid: string): Promise<string | null> } };
   groupFetchAllParticipating(): Promise<Record<string, { id: string; subject: string }>>;
-  sendMessage(jid: string, content: { text: string }): Promise<unknown>;
+  sendMessage(jid: string, content: WAOutboundContent): Promise<unknown>;
   sendPresenceUpdate(type: 'composing' | 'paused', toJid?: string): Promise<void>;
   requestPairingCode(phoneNumber: string): Promise<string>;
   end(error: Error | undefined): Promise<void> | void;
