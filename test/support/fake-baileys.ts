@@ -76,6 +76,20 @@ export class FakeBaileysSocket implements WASocketLike {
     return { key: { id: `sent-${this.sent.length}` } };
   }
 
+  /** Media bytes by message id; a missing id fails the download, as an expired media key does. */
+  readonly media = new Map<string, Buffer>();
+  readonly downloads: string[] = [];
+
+  async downloadMedia(message: WAMessageLike): Promise<AsyncIterable<Uint8Array>> {
+    const id = message.key.id ?? '';
+    this.downloads.push(id);
+    const bytes = this.media.get(id);
+    if (!bytes) throw new Error(`no media for ${id}`);
+    return (async function* () {
+      for (let at = 0; at < bytes.length; at += 16 * 1024) yield bytes.subarray(at, at + 16 * 1024);
+    })();
+  }
+
   async sendPresenceUpdate(type: 'composing' | 'paused', jid?: string): Promise<void> {
     if (this.presenceError) throw this.presenceError;
     this.presence.push({ type, jid });

@@ -11,6 +11,7 @@ import type { InboundMessage, InboundReply, OutboundFile } from '../../core/type
 import { readLinkedAccount } from './auth.js';
 import { Backoff } from './backoff.js';
 import { LidResolver, normalizeJid, splitJid } from './lid.js';
+import { attachmentOf, mediaOf } from './media.js';
 import { parseUpsertMessage, type ParsedMessage, type ParsedQuote } from './parse.js';
 import {
   DisconnectCode,
@@ -356,7 +357,7 @@ export class WhatsAppChannel implements Channel {
       try {
         const parsed = parseUpsertMessage(raw);
         if (!parsed) continue;
-        const message = await this.toInbound(parsed);
+        const message = this.withMedia(raw, await this.toInbound(parsed));
         this.deps.events.onChatMetadata({
           jid: message.chatJid,
           ...(message.chatName ? { name: message.chatName } : {}),
@@ -370,6 +371,21 @@ export class WhatsAppChannel implements Channel {
         );
       }
     }
+  }
+
+  /**
+   * A media message carries its file as an attachment the host fetches (only for
+   * registered chats); the text is then the caption alone, the host adds the placeholder.
+   */
+  private withMedia(raw: WAMessageLike, message: InboundMessage): InboundMessage {
+    const media = mediaOf(raw.message);
+    if (!media || message.isBotMessage) return message;
+    const download = (m: WAMessageLike): Promise<AsyncIterable<Uint8Array>> => {
+      const socket = this.socket;
+      if (!socket) return Promise.reject(new Error('WhatsApp is not connected'));
+      return socket.downloadMedia(m);
+    };
+    return { ...message, text: media.caption, attachments: [attachmentOf(media, raw, download)] };
   }
 
   private async toInbound(parsed: ParsedMessage): Promise<InboundMessage> {
