@@ -82,3 +82,46 @@ export function transcriberFromConfig(config: Config, apiKey: string | null): Tr
     timeoutMs: config.transcriberTimeoutMs,
   });
 }
+
+/**
+ * `doctor`'s view of the transcriber: none configured is fine (voice notes reach
+ * the agent as audio files); a configured service must answer and accept the
+ * key. Asks GET /v1/models, which costs nothing; any answer but 401/403 counts
+ * as reachable (local whisper servers often lack that route). Never shows the key.
+ */
+export async function checkTranscriber(
+  config: Pick<Config, 'transcriber' | 'transcriberUrl' | 'transcriberModel'>,
+  apiKey: string | null,
+  timeoutMs = 5000,
+): Promise<{ ok: boolean; detail: string }> {
+  if (config.transcriber === 'none') {
+    return {
+      ok: true,
+      detail:
+        'none: voice notes reach the agent as audio files with a placeholder (set "transcriber": "openai-compatible" to transcribe them)',
+    };
+  }
+  const where = `${config.transcriberUrl} (model ${config.transcriberModel})`;
+  try {
+    const response = await fetch(`${config.transcriberUrl}/v1/models`, {
+      headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {},
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    await response.body?.cancel().catch(() => undefined);
+    if (response.status === 401 || response.status === 403) {
+      return {
+        ok: false,
+        detail: `openai-compatible at ${where}: the key was refused (HTTP ${response.status}); check NANOCLAW_TRANSCRIBER_KEY`,
+      };
+    }
+    return {
+      ok: true,
+      detail: `openai-compatible at ${where}: reachable${apiKey ? ', key set' : ', no key set'}`,
+    };
+  } catch {
+    return {
+      ok: false,
+      detail: `openai-compatible at ${where}: unreachable; voice notes fall back to a placeholder with the audio file until it answers`,
+    };
+  }
+}
