@@ -240,7 +240,7 @@ function controlHandlers(host: Host, consoles: LocalChannel, options: RunHostOpt
       });
       return { exitCode, lines };
     },
-    attachChat(json, write): AttachedChat | { code: 'E_NO_MAIN_GROUP'; message: string } {
+    attachChat(json, write, cwd): AttachedChat | { code: 'E_NO_MAIN_GROUP'; message: string } {
       const main = host.store.listGroups().find((g) => g.isMain);
       if (!main) return { code: 'E_NO_MAIN_GROUP', message: NO_MAIN_GROUP };
       const input = new PassThrough();
@@ -252,6 +252,7 @@ function controlHandlers(host: Host, consoles: LocalChannel, options: RunHostOpt
         errors: eventStream('err', write),
         json,
         onInputEnd: () => inputEnded(),
+        ...(cwd === undefined ? {} : { cwd }),
       });
       const attached: ChatAttached = {
         mainJid: main.jid,
