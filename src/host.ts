@@ -302,6 +302,11 @@ export function createHost(deps: HostDeps): Host {
         await router.liveRunsDone();
       }
       await outbox.drained();
+      // Files still downloading get the grace too; a message that misses it is logged, not stored.
+      await Promise.race([
+        media.idle(),
+        new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref()),
+      ]);
       outbox.stop();
       if (retentionTimer) clearInterval(retentionTimer);
       for (const channel of channels) await channel.disconnect().catch(() => undefined);

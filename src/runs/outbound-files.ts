@@ -13,6 +13,15 @@ import { extensionFor, formatMb, typeForFileName } from '../core/media.js';
 import type { OutboundFile } from '../core/types.js';
 import { saveCapped } from './media.js';
 
+/** The sender's file name, kept readable but safe on any disk: no control characters, at most 100 characters. */
+function spoolName(name: string, type: string): string {
+  const clean = [...name]
+    .map((ch) => (ch.charCodeAt(0) < 0x20 || ch === '\u007f' || ch === '/' || ch === '\\' ? '_' : ch))
+    .join('')
+    .slice(-100);
+  return clean === '' || clean.startsWith('.') ? `file.${extensionFor(type, name)}` : clean;
+}
+
 /** Where the agent's working directory (its group folder) is inside the sandbox. */
 const SANDBOX_GROUP_DIR = '/workspace/group';
 
@@ -73,7 +82,8 @@ export async function spoolOutboundFile(
     if (stat.size > maxBytes) return tooLarge;
     const type = typeForFileName(real);
     const day = new Date(nowMs).toISOString().slice(0, 10);
-    const copy = path.join(spoolDir, day, `${randomUUID()}.${extensionFor(type, path.basename(real))}`);
+    // A folder per copy keeps the file's own name: the recipient sees "report.pdf", not an id.
+    const copy = path.join(spoolDir, day, randomUUID(), spoolName(path.basename(real), type));
     const size = await saveCapped(handle.createReadStream({ autoClose: false }), copy, maxBytes);
     if (size === 'too-big') return tooLarge;
     return { ok: true, file: { path: copy, type } };

@@ -9,6 +9,7 @@
 // fails (disk full), that pair is held in memory, in order, and written again
 // later; the run goes on and nothing is marked done before its answer is stored.
 
+import path from 'node:path';
 import type { Channel } from '../core/channel.js';
 import { formatOutbound } from '../core/outbound.js';
 import type { OutboundFile, OutboxItem } from '../core/types.js';
@@ -81,7 +82,18 @@ export class Outbox {
 
   /** Stores a file (a host path the outbox reads when it sends) with its caption; returns its id. */
   enqueueFile(chatJid: string, file: OutboundFile, caption: string): number {
-    const id = this.options.store.enqueueOutboundFile(chatJid, { ...file, caption }, this.options.now());
+    // Where messages appear under the owner's name, the name prefix marks the file as
+    // the assistant's too (its echo must never count as the owner's input).
+    const channel = this.channelFor(chatJid);
+    const shown =
+      channel && !channel.showsBotName
+        ? `${this.options.assistantName}: ${caption === '' ? path.basename(file.path) : caption}`
+        : caption;
+    const id = this.options.store.enqueueOutboundFile(
+      chatJid,
+      { ...file, caption: shown },
+      this.options.now(),
+    );
     this.kick();
     return id;
   }

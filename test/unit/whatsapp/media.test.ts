@@ -185,6 +185,48 @@ describe('WhatsApp media through the host', () => {
     expect(socket.downloads).toEqual([fits.id]);
   });
 
+  it('send_file goes out as a photo or a document under the name prefix, and its echo is not input', async () => {
+    const { host, socket, runs, config } = await start();
+    const family = host.store.getGroupByJid(FAMILY)!;
+    const groupDir = path.join(config.paths.groupsDir, 'family');
+    fs.mkdirSync(groupDir, { recursive: true });
+    fs.writeFileSync(path.join(groupDir, 'chart.png'), 'png');
+    fs.writeFileSync(path.join(groupDir, 'report.pdf'), '%PDF');
+    const ctx = { runId: 'run-1', group: family };
+    expect(
+      await host.tools.handle(ctx, 'send_file', { path: 'chart.png', caption: 'this week' }),
+    ).toMatchObject({ ok: true });
+    expect(await host.tools.handle(ctx, 'send_file', { path: 'report.pdf' })).toMatchObject({ ok: true });
+    expect(socket.sentFiles).toEqual([
+      {
+        jid: FAMILY,
+        content: {
+          image: { url: expect.stringMatching(/chart\.png$/) },
+          mimetype: 'image/png',
+          caption: 'Andy: this week',
+        },
+      },
+      {
+        jid: FAMILY,
+        content: {
+          document: { url: expect.stringMatching(/report\.pdf$/) },
+          mimetype: 'application/pdf',
+          fileName: 'report.pdf',
+          caption: 'Andy: report.pdf',
+        },
+      },
+    ]);
+    // WhatsApp echoes our own sends back as fromMe messages: stored as the assistant's, never fetched or input.
+    const echo = mediaMessage(FAMILY, {
+      imageMessage: { mimetype: 'image/png', caption: 'Andy: this week' },
+    });
+    socket.upsert([{ ...echo.raw, key: { ...echo.raw.key, fromMe: true, participant: undefined } }]);
+    await host.settled();
+    expect(socket.downloads).toEqual([]);
+    expect(host.store.messagesSince(FAMILY, 0)).toEqual([]);
+    expect(runs.runs).toHaveLength(0);
+  });
+
   it('keeps a message whose download fails, and never downloads for unregistered chats', async () => {
     const { host, socket } = await start();
     const expired = mediaMessage(FAMILY, { imageMessage: { mimetype: 'image/jpeg', caption: 'look' } });
