@@ -13,6 +13,7 @@ import { formatPrompt } from '../../../src/core/prompt.js';
 import type { InboundAttachment, InboundMessage, MediaKind } from '../../../src/core/types.js';
 import { MediaIngest, pruneMedia } from '../../../src/runs/media.js';
 import { openAiCompatibleTranscriber, type Transcriber } from '../../../src/runs/transcribe.js';
+import { buildTestHost } from '../../support/test-host.js';
 import { group, message, tempDir, tempStore } from '../store/helpers.js';
 
 const MB = 1024 * 1024;
@@ -278,5 +279,25 @@ describe('inbound media', () => {
     expect(pruneMedia(groupsDir, Date.parse('2026-09-01T10:00:00Z'))).toBe(3);
     expect(fs.readdirSync(path.join(groupsDir, 'family', 'media'))).toEqual(['2026-09-01']);
     expect(fs.readdirSync(path.join(groupsDir, 'main', 'media'))).toEqual(['keep-me']);
+  });
+});
+
+describe('retention through the host', () => {
+  it('deletes media and send_file copies whose day is past messageRetentionDays when the host starts', async () => {
+    const dir = tempDir();
+    const nowMs = Date.parse('2026-11-30T12:00:00Z');
+    const old = path.join(dir, 'groups', 'family', 'media', '2026-08-01');
+    const recent = path.join(dir, 'groups', 'family', 'media', '2026-11-29');
+    const oldSpool = path.join(dir, 'data', 'outbox-files', '2026-08-01', 'id');
+    for (const d of [old, recent, oldSpool]) {
+      fs.mkdirSync(d, { recursive: true });
+      fs.writeFileSync(path.join(d, 'x.jpg'), 'x');
+    }
+    const t = buildTestHost({ dir, now: () => nowMs, config: { messageRetentionDays: 30 } });
+    await t.host.start();
+    await t.cleanup();
+    expect(fs.existsSync(old)).toBe(false);
+    expect(fs.existsSync(oldSpool)).toBe(false);
+    expect(fs.readdirSync(path.join(dir, 'groups', 'family', 'media'))).toEqual(['2026-11-29']);
   });
 });
