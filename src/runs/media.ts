@@ -34,7 +34,11 @@ export interface MediaIngestOptions {
   logger: Logger;
   /** Hands the prepared message on (the router's ingest). */
   deliver: (message: InboundMessage) => void;
+  /** A download that takes longer is given up (the message keeps a note): it must not hold its chat up. */
+  downloadTimeoutMs?: number;
 }
+
+const DEFAULT_DOWNLOAD_TIMEOUT_MS = 120_000;
 
 /** Why a file was not stored, as the agent reads it in the message. */
 type Refusal = { note: string };
@@ -149,10 +153,11 @@ export class MediaIngest {
     const file = path.join(groupDir, relative);
     let size: number | 'too-big';
     try {
-      size = await saveCapped(await attachment.open(), file, cap);
+      const signal = AbortSignal.timeout(this.options.downloadTimeoutMs ?? DEFAULT_DOWNLOAD_TIMEOUT_MS);
+      size = await saveCapped(await attachment.open(), file, cap, signal);
     } catch (err) {
       this.options.logger.warn({ err: String(err), file: relative }, 'media download failed');
-      return { note: `the ${what.replace(/^\[|\]$/g, '')} could not be downloaded` };
+      return { note: `the ${what.replace(/^\[|\]$/g, '').replace(': ', ' ')} could not be downloaded` };
     }
     if (size === 'too-big') {
       return cap < maxFileBytes
@@ -180,23 +185,37 @@ export async function saveCapped(
   source: AsyncIterable<Uint8Array>,
   file: string,
   maxBytes: number,
+  signal?: AbortSignal,
 ): Promise<number | 'too-big'> {
   await fsp.mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
   const tmp = `${file}.${process.pid}.tmp`;
   const handle = await fsp.open(tmp, 'w', 0o644);
+  const chunks = source[Symbol.asyncIterator]();
+  // A source that stops sending never settles its next(): the abort settles the wait instead.
+  const aborted = new Promise<never>((_resolve, reject) => {
+    if (!signal) return;
+    const fail = (): void => reject(new Error('the download took too long'));
+    if (signal.aborted) fail();
+    else signal.addEventListener('abort', fail, { once: true });
+  });
+  aborted.catch(() => undefined);
   let size = 0;
   let complete = false;
   try {
-    for await (const chunk of source) {
-      size += chunk.byteLength;
+    for (;;) {
+      const next = await Promise.race([chunks.next(), aborted]);
+      if (next.done) break;
+      size += next.value.byteLength;
       if (size > maxBytes) break;
-      await handle.write(chunk);
+      await handle.write(next.value);
     }
     if (size <= maxBytes) {
       await handle.sync();
       complete = true;
     }
   } finally {
+    // Stops the source (a download stream is destroyed) when we leave early.
+    if (!complete) void chunks.return?.()?.catch(() => undefined);
     await handle.close();
     if (!complete) await fsp.rm(tmp, { force: true });
   }

@@ -186,6 +186,52 @@ describe('inbound media', () => {
     );
   });
 
+  it('gives up a download that stops sending, and the chat goes on', async () => {
+    const { store } = tempStore();
+    const groupsDir = tempDir();
+    store.addGroup(group({ jid: 'family@g.us', folder: 'family', requiresTrigger: false }));
+    const ingest = new MediaIngest({
+      groupsDir,
+      groupFolderOf: (jid) => store.getGroupByJid(jid)?.folder,
+      maxFileBytes: MB,
+      groupQuotaBytes: 64 * MB,
+      transcriber: null,
+      logger: silentLogger(),
+      deliver: (m) => void store.insertMessage(m),
+      downloadTimeoutMs: 300,
+    });
+    let stopped = false;
+    const stalled: InboundAttachment = {
+      kind: 'document',
+      type: 'application/pdf',
+      fileName: 'big.pdf',
+      open: async () => ({
+        [Symbol.asyncIterator]: () => {
+          let sent = false;
+          return {
+            next: () =>
+              sent
+                ? new Promise<IteratorResult<Uint8Array>>(() => undefined)
+                : ((sent = true), Promise.resolve({ done: false, value: new Uint8Array(10) })),
+            return: async () => {
+              stopped = true;
+              return { done: true, value: undefined };
+            },
+          };
+        },
+      }),
+    };
+    ingest.accept(message({ id: 'd', text: '', attachments: [stalled] }));
+    ingest.accept(message({ id: 't', text: 'after the stalled file' }));
+    await ingest.idle();
+    expect(store.messagesSince('family@g.us', 0).map((m) => m.text)).toEqual([
+      '[document: big.pdf] [note: the document big.pdf could not be downloaded]',
+      'after the stalled file',
+    ]);
+    expect(stopped).toBe(true);
+    expect(fs.readdirSync(path.join(groupsDir, 'family', 'media', '2025-03-01'))).toEqual([]);
+  });
+
   it('transcribes a voice note through an OpenAI-compatible endpoint (multipart, key on the host)', async () => {
     const speech = await fakeSpeechServer(() => ({ status: 200, json: { text: ' buy milk and bread ' } }));
     const transcriber = openAiCompatibleTranscriber({
