@@ -209,6 +209,7 @@ export function createHost(deps: HostDeps): Host {
     transcriber: deps.transcriber ?? null,
     logger,
     deliver: (message) => router.handleInbound(message, channelFor(message.chatJid)?.name ?? 'unknown'),
+    journalDir: `${config.paths.dataDir}/media-pending`,
   });
 
   const events: ChannelEvents = {
@@ -264,6 +265,13 @@ export function createHost(deps: HostDeps): Host {
       pruneMessages();
       retentionTimer = setInterval(pruneMessages, DAY_MS);
       retentionTimer.unref();
+      // Before any channel speaks: what the last host accepted but never stored goes first.
+      const journaled = media.recover();
+      if (journaled > 0)
+        logger.warn(
+          { messages: journaled },
+          'stored messages whose files were still downloading at the last stop',
+        );
       for (const channel of channels) {
         try {
           await channel.connect();

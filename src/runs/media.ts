@@ -20,6 +20,7 @@ import {
 } from '../core/media.js';
 import type { Attachment, InboundAttachment, InboundMessage } from '../core/types.js';
 import { measureDiskUsage } from './disk-usage.js';
+import { writeFileAtomic } from './files.js';
 import type { Transcriber } from './transcribe.js';
 
 export const MEDIA_DIR = 'media';
@@ -36,7 +37,15 @@ export interface MediaIngestOptions {
   deliver: (message: InboundMessage) => void;
   /** A download that takes longer is given up (the message keeps a note): it must not hold its chat up. */
   downloadTimeoutMs?: number;
+  /**
+   * Where messages waiting here are journaled until stored, so a host that dies
+   * mid-download still stores them (with a note) at the next start (`recover`).
+   */
+  journalDir?: string;
 }
+
+const RESTART_NOTE =
+  '[note: the host restarted before this file was stored; ask the sender to send it again]';
 
 const DEFAULT_DOWNLOAD_TIMEOUT_MS = 120_000;
 
@@ -47,6 +56,7 @@ export class MediaIngest {
   private readonly options: MediaIngestOptions;
   /** Per chat, the last message still being prepared: later ones queue behind it. */
   private readonly tails = new Map<string, Promise<void>>();
+  private journaled = 0;
 
   constructor(options: MediaIngestOptions) {
     this.options = options;
@@ -59,6 +69,7 @@ export class MediaIngest {
       this.options.deliver(message);
       return;
     }
+    const journal = this.journal(hasFiles ? withoutFiles(message, [RESTART_NOTE]) : message);
     const next = (tail ?? Promise.resolve())
       .then(() => (hasFiles ? this.prepare(message) : message))
       .catch((err: unknown) => {
@@ -71,11 +82,53 @@ export class MediaIngest {
         } catch (err) {
           this.options.logger.error({ err: String(err), chatJid: message.chatJid }, 'message not routed');
         }
+        if (journal) fs.rmSync(journal, { force: true });
       })
       .finally(() => {
         if (this.tails.get(message.chatJid) === next) this.tails.delete(message.chatJid);
       });
     this.tails.set(message.chatJid, next);
+  }
+
+  /**
+   * Hands on what a previous host accepted but never stored (it died while a
+   * file downloaded), oldest first: as placeholders with a note. Redelivery is
+   * harmless (the store keeps one message per chat and id). Returns how many.
+   */
+  recover(): number {
+    const dir = this.options.journalDir;
+    if (!dir || !fs.existsSync(dir)) return 0;
+    const files = fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .sort();
+    for (const file of files) {
+      const full = path.join(dir, file);
+      try {
+        this.options.deliver(JSON.parse(fs.readFileSync(full, 'utf8')) as InboundMessage);
+      } catch (err) {
+        this.options.logger.error({ err: String(err), file }, 'journaled message not stored');
+        continue;
+      }
+      fs.rmSync(full, { force: true });
+    }
+    return files.length;
+  }
+
+  /** Writes the message as it is stored after a crash; null without a journal (or when the disk refuses). */
+  private journal(message: InboundMessage): string | null {
+    const dir = this.options.journalDir;
+    if (!dir) return null;
+    const name = `${String(Date.now()).padStart(15, '0')}-${String(++this.journaled).padStart(9, '0')}.json`;
+    const file = path.join(dir, name);
+    try {
+      writeFileAtomic(file, JSON.stringify(message));
+      return file;
+    } catch (err) {
+      // A full disk: the message still goes on in memory, as it would without a journal.
+      this.options.logger.warn({ err: String(err) }, 'media journal not written');
+      return null;
+    }
   }
 
   /** Resolves once every accepted message was handed on. */

@@ -347,3 +347,67 @@ describe('retention through the host', () => {
     expect(fs.readdirSync(path.join(dir, 'groups', 'family', 'media'))).toEqual(['2026-11-29']);
   });
 });
+
+describe('crash during a download', () => {
+  it('stores what the previous host accepted but never stored, at the next start, in order and once', async () => {
+    const { store } = tempStore();
+    const groupsDir = tempDir();
+    const journalDir = path.join(tempDir(), 'media-pending');
+    store.addGroup(group({ jid: 'family@g.us', folder: 'family', requiresTrigger: false }));
+    const options = {
+      groupsDir,
+      groupFolderOf: (jid: string) => store.getGroupByJid(jid)?.folder,
+      maxFileBytes: MB,
+      groupQuotaBytes: 64 * MB,
+      transcriber: null,
+      logger: silentLogger(),
+      deliver: (m: InboundMessage) => void store.insertMessage(m),
+      journalDir,
+    };
+    // The first host: a photo whose download never ends, and a text queued behind it. Then it "dies".
+    const dying = new MediaIngest(options);
+    const hanging: InboundAttachment = {
+      kind: 'image',
+      type: 'image/jpeg',
+      open: () => new Promise<AsyncIterable<Uint8Array>>(() => undefined),
+    };
+    dying.accept(message({ id: 'photo', text: 'our new car', attachments: [hanging] }));
+    dying.accept(message({ id: 'text', text: 'what do you think?' }));
+    expect(store.messagesSince('family@g.us', 0)).toEqual([]);
+    expect(fs.readdirSync(journalDir)).toHaveLength(2);
+
+    const next = new MediaIngest(options);
+    expect(next.recover()).toBe(2);
+    expect(next.recover()).toBe(0);
+    expect(store.messagesSince('family@g.us', 0).map((m) => [m.id, m.text])).toEqual([
+      [
+        'photo',
+        'our new car\n[note: the host restarted before this file was stored; ask the sender to send it again]',
+      ],
+      ['text', 'what do you think?'],
+    ]);
+    expect(fs.readdirSync(journalDir)).toEqual([]);
+  });
+
+  it('leaves no journal behind once messages are stored', async () => {
+    const { store } = tempStore();
+    const journalDir = path.join(tempDir(), 'media-pending');
+    store.addGroup(group({ jid: 'family@g.us', folder: 'family', requiresTrigger: false }));
+    const ingest = new MediaIngest({
+      groupsDir: tempDir(),
+      groupFolderOf: (jid) => store.getGroupByJid(jid)?.folder,
+      maxFileBytes: MB,
+      groupQuotaBytes: 64 * MB,
+      transcriber: null,
+      logger: silentLogger(),
+      deliver: (m) => void store.insertMessage(m),
+      journalDir,
+    });
+    ingest.accept(
+      message({ id: 'p', text: '', attachments: [bytesAttachment('image', 'image/png', Buffer.alloc(10))] }),
+    );
+    await ingest.idle();
+    expect(store.messagesSince('family@g.us', 0)).toHaveLength(1);
+    expect(fs.readdirSync(journalDir)).toEqual([]);
+  });
+});
