@@ -206,8 +206,16 @@ export class MediaIngest {
     const file = path.join(groupDir, relative);
     let size: number | 'too-big';
     try {
-      const signal = AbortSignal.timeout(this.options.downloadTimeoutMs ?? DEFAULT_DOWNLOAD_TIMEOUT_MS);
-      size = await saveCapped(await attachment.open(), file, cap, signal);
+      const deadline = new AbortController();
+      const timer = setTimeout(
+        () => deadline.abort(),
+        this.options.downloadTimeoutMs ?? DEFAULT_DOWNLOAD_TIMEOUT_MS,
+      );
+      try {
+        size = await saveCapped(await attachment.open(), file, cap, deadline.signal);
+      } finally {
+        clearTimeout(timer);
+      }
     } catch (err) {
       this.options.logger.warn({ err: String(err), file: relative }, 'media download failed');
       return { note: `the ${what.replace(/^\[|\]$/g, '').replace(': ', ' ')} could not be downloaded` };
@@ -244,19 +252,11 @@ export async function saveCapped(
   const tmp = `${file}.${process.pid}.tmp`;
   const handle = await fsp.open(tmp, 'w', 0o644);
   const chunks = source[Symbol.asyncIterator]();
-  // A source that stops sending never settles its next(): the abort settles the wait instead.
-  const aborted = new Promise<never>((_resolve, reject) => {
-    if (!signal) return;
-    const fail = (): void => reject(new Error('the download took too long'));
-    if (signal.aborted) fail();
-    else signal.addEventListener('abort', fail, { once: true });
-  });
-  aborted.catch(() => undefined);
   let size = 0;
   let complete = false;
   try {
     for (;;) {
-      const next = await Promise.race([chunks.next(), aborted]);
+      const next = await nextOrAbort(chunks, signal);
       if (next.done) break;
       size += next.value.byteLength;
       if (size > maxBytes) break;
@@ -275,6 +275,34 @@ export async function saveCapped(
   if (!complete) return 'too-big';
   await fsp.rename(tmp, file);
   return size;
+}
+
+/**
+ * The source's next chunk, or a rejection once `signal` aborts: a source that
+ * stops sending never settles its next(). The listener is removed after each
+ * chunk (racing one long-lived promise instead would keep every chunk alive
+ * until it settles).
+ */
+function nextOrAbort(
+  chunks: AsyncIterator<Uint8Array>,
+  signal: AbortSignal | undefined,
+): Promise<IteratorResult<Uint8Array>> {
+  if (!signal) return chunks.next();
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => reject(new Error('the download took too long'));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    chunks.next().then(
+      (result) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(result);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
 }
 
 /**
