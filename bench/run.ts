@@ -15,6 +15,7 @@ const benches: Array<[string, () => Promise<Bench>]> = [
   ['runs', async () => (await import('./runs.js')).benchRuns],
   ['recovery', async () => (await import('./recovery.js')).benchRecovery],
   ['owner-notice', async () => (await import('./owner-notice.js')).benchOwnerNotice],
+  ['media', async () => (await import('./media.js')).benchMedia],
 ];
 
 const only = process.argv.slice(2);

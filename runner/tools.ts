@@ -113,6 +113,20 @@ export const TOOL_SPECS = {
     description: 'Show which internet hosts this sandbox may reach through the proxy.',
     shape: {},
   },
+  send_file: {
+    description:
+      'Send a file from your working directory (the group folder) to the chat: images go as photos, ' +
+      'anything else as a document. Without chat_jid it goes to the chat this conversation belongs to.',
+    shape: {
+      path: z
+        .string()
+        .describe(
+          'The file, relative to your working directory or absolute under /workspace/group, e.g. "report.pdf"',
+        ),
+      caption: z.string().optional().describe('Text shown with the file'),
+      chat_jid: z.string().optional().describe('Target chat id; only the main group may send elsewhere'),
+    },
+  },
 } satisfies Record<ToolName, { description: string; shape: z.ZodRawShape }>;
 
 // CallToolResult allows extra keys; a type alias (unlike an interface) is assignable to it.

@@ -9,10 +9,12 @@ import type { Channel, ChannelEvents } from './core/channel.js';
 import type { Logger } from './core/logger.js';
 import type { Config } from './config/config.js';
 import { GroupQueue } from './queue/group-queue.js';
+import { MediaIngest, pruneDayDirs, pruneMedia } from './runs/media.js';
 import { Outbox } from './runs/outbox.js';
 import { Router } from './runs/router.js';
 import { promptViewFor } from './runs/prompt-context.js';
 import { ToolHost } from './runs/tools.js';
+import type { Transcriber } from './runs/transcribe.js';
 import type { AgentRuns } from './runs/types.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import type { StoreApi } from './store/api.js';
@@ -29,6 +31,8 @@ export interface HostDeps {
   now?: () => number;
   random?: () => number;
   readEgressAllowlist?: () => unknown;
+  /** Turns voice notes into text on the host; absent or null keeps their placeholder. */
+  transcriber?: Transcriber | null;
 }
 
 export interface Host {
@@ -47,6 +51,11 @@ export interface Host {
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** The host-only spool send_file copies files to (under data/, which no sandbox mounts whole). */
+function outboundFilesDir(config: Config): string {
+  return `${config.paths.dataDir}/outbox-files`;
+}
 
 /** Free bytes for an unprivileged writer on the disk holding `dir`. */
 export function freeDiskBytes(dir: string): number {
@@ -136,6 +145,7 @@ export function createHost(deps: HostDeps): Host {
     syncChatNames: async () => {
       await Promise.allSettled(channels.map((c) => c.syncChatNames?.()));
     },
+    files: { maxBytes: config.maxMediaFileMb * 1024 * 1024, spoolDir: outboundFilesDir(config) },
   });
 
   let queue: GroupQueue | undefined;
@@ -191,8 +201,19 @@ export function createHost(deps: HostDeps): Host {
     onDue: (task) => router.offerTask(task),
   });
 
+  const media = new MediaIngest({
+    groupsDir: config.paths.groupsDir,
+    groupFolderOf: (jid) => store.getGroupByJid(jid)?.folder,
+    maxFileBytes: config.maxMediaFileMb * 1024 * 1024,
+    groupQuotaBytes: config.groupMediaQuotaMb * 1024 * 1024,
+    transcriber: deps.transcriber ?? null,
+    logger,
+    deliver: (message) => router.handleInbound(message, channelFor(message.chatJid)?.name ?? 'unknown'),
+    journalDir: `${config.paths.dataDir}/media-pending`,
+  });
+
   const events: ChannelEvents = {
-    onMessage: (message) => router.handleInbound(message, channelFor(message.chatJid)?.name ?? 'unknown'),
+    onMessage: (message) => media.accept(message),
     onChatMetadata: (chat) => {
       try {
         store.upsertChat({
@@ -220,7 +241,11 @@ export function createHost(deps: HostDeps): Host {
       const removed = store.pruneMessages(cutoffMs);
       // Delivered replies are message bodies too: they age out with the messages.
       const delivered = store.pruneOutbound(cutoffMs);
-      if (removed + delivered > 0) logger.info({ removed, delivered }, 'old messages pruned');
+      // Files go with their messages: a day's media folder once the whole day is past retention.
+      const mediaDays =
+        pruneMedia(config.paths.groupsDir, cutoffMs) + pruneDayDirs(outboundFilesDir(config), cutoffMs);
+      if (removed + delivered + mediaDays > 0)
+        logger.info({ removed, delivered, mediaDays }, 'old messages pruned');
     } catch (err) {
       // A full disk can refuse even a delete (the WAL grows first): retention waits for the next day.
       if (storageProblem(err) !== 'full') throw err;
@@ -240,6 +265,13 @@ export function createHost(deps: HostDeps): Host {
       pruneMessages();
       retentionTimer = setInterval(pruneMessages, DAY_MS);
       retentionTimer.unref();
+      // Before any channel speaks: what the last host accepted but never stored goes first.
+      const journaled = media.recover();
+      if (journaled > 0)
+        logger.warn(
+          { messages: journaled },
+          'stored messages whose files were still downloading at the last stop',
+        );
       for (const channel of channels) {
         try {
           await channel.connect();
@@ -254,6 +286,7 @@ export function createHost(deps: HostDeps): Host {
     },
     async settled() {
       for (;;) {
+        await media.idle();
         await workQueue.onSettled();
         await router.liveRunsDone();
         await outbox.drained();
@@ -277,6 +310,11 @@ export function createHost(deps: HostDeps): Host {
         await router.liveRunsDone();
       }
       await outbox.drained();
+      // Files still downloading get the grace too; a message that misses it is logged, not stored.
+      await Promise.race([
+        media.idle(),
+        new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref()),
+      ]);
       outbox.stop();
       if (retentionTimer) clearInterval(retentionTimer);
       for (const channel of channels) await channel.disconnect().catch(() => undefined);

@@ -188,7 +188,7 @@ export function attachToHost(socket: net.Socket, io: AttachIo): Promise<number> 
       v: CONTROL_VERSION,
       id: 1,
       op: 'chat',
-      args: { json: io.json },
+      args: { json: io.json, cwd: process.cwd() },
     } satisfies ControlRequest);
   });
 }

@@ -37,6 +37,7 @@ export interface ControlHandlers {
   attachChat(
     json: boolean,
     write: (event: ConsoleEvent) => void,
+    cwd?: string,
   ): AttachedChat | { code: ControlErrorCode; message: string };
 }
 
@@ -137,7 +138,11 @@ function serveConnection(socket: net.Socket, handlers: ControlHandlers, logger: 
             fail(request.id, 'E_CONTROL_REQUEST', 'this connection already has a console');
             return;
           }
-          const attached = handlers.attachChat(request.args.json, (event) => writeControlLine(socket, event));
+          const attached = handlers.attachChat(
+            request.args.json,
+            (event) => writeControlLine(socket, event),
+            request.args.cwd,
+          );
           if ('code' in attached) {
             fail(request.id, attached.code, attached.message);
             return;

@@ -4,7 +4,8 @@
 
 import fs from 'node:fs';
 import type { Config } from '../config/config.js';
-import { legacyDataDir, loadCredential } from '../config/config.js';
+import { legacyDataDir, loadCredential, loadTranscriberKey } from '../config/config.js';
+import { checkTranscriber } from '../runs/transcribe.js';
 import { loadEgressAllowlist } from '../broker/egress-allowlist.js';
 import { classifyModelError, parseErrorBody, type ModelFailure } from '../broker/model-errors.js';
 import { OAUTH_BETA } from '../broker/model-proxy.js';
@@ -232,6 +233,9 @@ export async function doctorCommand(
     const groups = Object.keys(file.groups).length;
     return { ok: true, detail: `${file.default.length} default entries, ${groups} groups with their own` };
   });
+
+  const transcriber = await checkTranscriber(config, loadTranscriberKey({ env, homeDir: config.homeDir }));
+  checks.push({ name: 'transcriber', required: false, ...transcriber });
 
   for (const check of checks) {
     const mark = check.ok ? 'ok  ' : check.required ? 'FAIL' : 'warn';

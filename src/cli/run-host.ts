@@ -13,7 +13,8 @@ import { LOCAL_MAIN_JID, LocalChannel, type ConsoleIo } from '../channels/local/
 import type { ChatAttached, ConsoleEvent } from '../core/control.js';
 import type { Channel, ChannelEvents } from '../core/channel.js';
 import type { Logger } from '../core/logger.js';
-import { loadCredential, type Config } from '../config/config.js';
+import { loadCredential, loadTranscriberKey, type Config } from '../config/config.js';
+import { transcriberFromConfig } from '../runs/transcribe.js';
 import { createHost, type Host } from '../host.js';
 import { ProcessRuns } from '../runs/process-runs.js';
 import { formatMode, type AccessRepair } from '../sandbox/access.js';
@@ -192,6 +193,7 @@ async function runLockedHost(options: RunHostOptions): Promise<number> {
         now: Date.now,
       }),
     readEgressAllowlist: () => loadEgressAllowlist(config.configDir),
+    transcriber: transcriberFromConfig(config, loadTranscriberKey({ env, homeDir: config.homeDir })),
   });
   storeRef = host.store;
   options.prepare?.(host.store);
@@ -280,7 +282,7 @@ function controlHandlers(host: Host, consoles: LocalChannel, options: RunHostOpt
       });
       return { exitCode, lines };
     },
-    attachChat(json, write): AttachedChat | { code: 'E_NO_MAIN_GROUP'; message: string } {
+    attachChat(json, write, cwd): AttachedChat | { code: 'E_NO_MAIN_GROUP'; message: string } {
       const main = host.store.listGroups().find((g) => g.isMain);
       if (!main) return { code: 'E_NO_MAIN_GROUP', message: NO_MAIN_GROUP };
       const input = new PassThrough();
@@ -292,6 +294,7 @@ function controlHandlers(host: Host, consoles: LocalChannel, options: RunHostOpt
         errors: eventStream('err', write),
         json,
         onInputEnd: () => inputEnded(),
+        ...(cwd === undefined ? {} : { cwd }),
       });
       const attached: ChatAttached = {
         mainJid: main.jid,

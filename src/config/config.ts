@@ -12,6 +12,10 @@ import { lineOf, pathKey, scanJson } from './json-location.js';
 export const SANDBOX_KINDS = ['auto', 'bwrap', 'docker', 'apple', 'none'] as const;
 export type SandboxKind = (typeof SANDBOX_KINDS)[number];
 
+/** How voice notes become text on the host: `none` keeps the placeholder and the audio file. */
+export const TRANSCRIBERS = ['none', 'openai-compatible'] as const;
+export type TranscriberKind = (typeof TRANSCRIBERS)[number];
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const CONFIG_FILE_NAME = 'config.json';
@@ -90,6 +94,16 @@ export interface Config {
   /** New runs wait while the data dir's disk has less free space than this (SQLite keeps room). */
   readonly minFreeDiskMb: number;
   readonly sandboxLimits: SandboxLimits;
+  /** One inbound file (photo, voice note, document) larger than this is not stored; the message keeps a note. */
+  readonly maxMediaFileMb: number;
+  /** Media one group may keep (`groups/<folder>/media`); past it new files are refused with a note. */
+  readonly groupMediaQuotaMb: number;
+  readonly transcriber: TranscriberKind;
+  /** Base URL of an OpenAI-compatible speech service (`<url>/v1/audio/transcriptions`); no trailing slash. */
+  readonly transcriberUrl: string;
+  readonly transcriberModel: string;
+  /** How long one transcription may take before the voice note falls back to its placeholder. */
+  readonly transcriberTimeoutMs: number;
   /** All absolute, under homeDir. */
   readonly paths: ConfigPaths;
 }
@@ -165,6 +179,12 @@ export function defaultKnobs(): ConfigKnobs {
     maxMessageBytes: 16 * 1024,
     minFreeDiskMb: 64,
     sandboxLimits: { memoryMb: 1024, pids: 256, fileSizeMb: 512, openFiles: 1024 },
+    maxMediaFileMb: 16,
+    groupMediaQuotaMb: 256,
+    transcriber: 'none',
+    transcriberUrl: 'https://api.openai.com',
+    transcriberModel: 'whisper-1',
+    transcriberTimeoutMs: 60_000,
   };
 }
 
@@ -261,6 +281,18 @@ const fileSchema = z.strictObject({
     .optional(),
   maxMessageBytes: intAtLeast(256),
   minFreeDiskMb: intAtLeast(0),
+  maxMediaFileMb: intAtLeast(1),
+  groupMediaQuotaMb: intAtLeast(1),
+  transcriber: oneOf(TRANSCRIBERS),
+  transcriberUrl: z
+    .string({ error: URL_RULE })
+    .refine((u) => normaliseUrl(u) !== null, { error: URL_RULE })
+    .optional(),
+  transcriberModel: z
+    .string({ error: 'expected a model name, e.g. "whisper-1"' })
+    .min(1, { error: 'expected a model name, e.g. "whisper-1"' })
+    .optional(),
+  transcriberTimeoutMs: intAtLeast(1000),
   sandboxLimits: z
     .strictObject(
       { memoryMb: intAtLeast(16), pids: intAtLeast(8), fileSizeMb: intAtLeast(1), openFiles: intAtLeast(64) },
@@ -385,6 +417,15 @@ function envKnobs(env: NodeJS.ProcessEnv): Partial<ConfigKnobs> {
     knobs.model = model;
   }
 
+  const transcriber = envChoice(env, 'NANOCLAW_TRANSCRIBER', TRANSCRIBERS);
+  if (transcriber !== undefined) knobs.transcriber = transcriber;
+  const transcriberUrl = envValue(env, 'NANOCLAW_TRANSCRIBER_URL');
+  if (transcriberUrl !== undefined) {
+    const url = normaliseUrl(transcriberUrl);
+    if (url === null) throw envError('NANOCLAW_TRANSCRIBER_URL', transcriberUrl, URL_RULE);
+    knobs.transcriberUrl = url;
+  }
+
   const upstream = envValue(env, 'ANTHROPIC_BASE_URL');
   if (upstream !== undefined) {
     const url = normaliseUrl(upstream);
@@ -465,6 +506,9 @@ export function loadConfig({ env, cwd, userHome, isRoot = false }: LoadConfigOpt
     ...(fileRest.upstreamBaseUrl === undefined
       ? {}
       : { upstreamBaseUrl: normaliseUrl(fileRest.upstreamBaseUrl) ?? fileRest.upstreamBaseUrl }),
+    ...(fileRest.transcriberUrl === undefined
+      ? {}
+      : { transcriberUrl: normaliseUrl(fileRest.transcriberUrl) ?? fileRest.transcriberUrl }),
     ...fromEnv,
     sandboxLimits: { ...defaults.sandboxLimits, ...fileLimits },
   };
@@ -606,4 +650,27 @@ export function loadCredential({
     if (value !== undefined && value !== '') return { kind, value, source: '.env' };
   }
   return null;
+}
+
+/** Where the speech service's key is read from (host only: no sandbox ever sees it). */
+export const TRANSCRIBER_KEY_VAR = 'NANOCLAW_TRANSCRIBER_KEY';
+
+/** The transcription service's key: the environment first, else `<homeDir>/.env`; null when unset (local servers need none). */
+export function loadTranscriberKey({
+  env,
+  homeDir,
+}: {
+  env: NodeJS.ProcessEnv;
+  homeDir: string;
+}): string | null {
+  const fromEnv = envValue(env, TRANSCRIBER_KEY_VAR);
+  if (fromEnv !== undefined) return fromEnv;
+  try {
+    const text = readFileSync(path.join(homeDir, '.env'), 'utf8');
+    const value = parseDotEnv(text, [TRANSCRIBER_KEY_VAR]).get(TRANSCRIBER_KEY_VAR)?.trim();
+    return value === undefined || value === '' ? null : value;
+  } catch {
+    // No .env (or unreadable): the credential loader reports that file's problems.
+    return null;
+  }
 }

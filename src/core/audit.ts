@@ -50,6 +50,9 @@ export const AUDIT_REASONS = [
   'disk_quota_exceeded',
   'wall_time_exceeded',
   'task_limit',
+  // send_file: a file outside the group's folder, or over the size cap
+  'file_not_allowed',
+  'file_too_large',
   // audit flood control (SPEC §10.8)
   'too_many_records',
   // protocol (SPEC §12)

@@ -11,7 +11,7 @@ export interface ToolCaller {
 
 export interface ToolRequest {
   tool: ToolName;
-  /** send_message: the chat to send to; absent means the caller's own chat. */
+  /** send_message, send_file: the chat to send to; absent means the caller's own chat. */
   targetChatJid?: string;
   /** schedule_task: the group to schedule for; absent means the caller's own group. */
   targetGroupFolder?: string;
@@ -42,6 +42,13 @@ export function authorizeTool(caller: ToolCaller, request: ToolRequest): AuthzDe
         ? ALLOWED
         : refuse(
             'send_message',
+            'only the main group can send to another chat; this group can send to its own chat',
+          );
+    case 'send_file':
+      return request.targetChatJid === undefined || request.targetChatJid === caller.chatJid
+        ? ALLOWED
+        : refuse(
+            'send_file',
             'only the main group can send to another chat; this group can send to its own chat',
           );
     case 'schedule_task':

@@ -1,7 +1,7 @@
 // The contract between the host and a chat transport. Channels know nothing of
 // SQLite or runs: they report events and send text they are given.
 
-import type { InboundMessage } from './types.js';
+import type { InboundMessage, OutboundFile } from './types.js';
 
 /**
  * The timestamp of a name learned without any chat activity (a channel's group
@@ -36,6 +36,15 @@ export interface Channel {
    * its confirmation re-sends it), so a transport can let the receiver drop repeats.
    */
   sendMessage(jid: string, text: string, delivery?: { outboxId: number }): Promise<void>;
+  /**
+   * Sends a file from disk (images as photos, the rest as documents), resolving
+   * once the transport confirmed it. Absent: the channel cannot send files.
+   */
+  sendFile?(
+    jid: string,
+    file: OutboundFile & { caption: string },
+    delivery?: { outboxId: number },
+  ): Promise<void>;
   /** Shows or clears a typing indicator; best effort. */
   setTyping?(jid: string, typing: boolean): Promise<void>;
   /** A copy of a message another channel delivered (the terminal's view of main); best effort. */

@@ -27,7 +27,12 @@ export const controlRequestSchema = z.discriminatedUnion('op', [
     args: z.object({ argv: z.array(z.string()).max(200) }),
   }),
   /** Turns the connection into a console of the main group (see ChatFrame / ConsoleEvent). */
-  z.object({ ...requestBase, op: z.literal('chat'), args: z.object({ json: z.boolean() }) }),
+  z.object({
+    ...requestBase,
+    op: z.literal('chat'),
+    // cwd: where the console's relative attachment paths start (the client's working directory).
+    args: z.object({ json: z.boolean(), cwd: z.string().max(4096).optional() }),
+  }),
   /** One input line of an attached console. */
   z.object({ ...requestBase, op: z.literal('chat.input'), args: z.object({ line: z.string() }) }),
   /** The console's input ended: the host answers what is pending for it, then sends `done`. */

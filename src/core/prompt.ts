@@ -4,7 +4,7 @@
 // what time it is for the people in the chat; it is part of the size budget.
 // Times are formatted by a function passed in (it needs the zone database).
 
-import type { ReplyContext, ScheduleType, StoredMessage } from './types.js';
+import type { Attachment, ReplyContext, ScheduleType, StoredMessage } from './types.js';
 
 const XML_ENTITIES: Readonly<Record<string, string>> = {
   '&': '&amp;',
@@ -77,7 +77,13 @@ export interface PromptView {
 
 type PromptMessage = Pick<StoredMessage, 'senderName' | 'text' | 'timestamp'> & {
   replyTo?: ReplyContext | null;
+  media?: Attachment[];
 };
+
+/** One stored file as the agent sees it: its Read tool opens the path (relative to its working directory). */
+export function formatAttachment(a: Pick<Attachment, 'path' | 'type'>): string {
+  return `<attachment type="${escapeXml(a.type)}" path="${escapeXml(a.path)}"/>`;
+}
 
 function formatMessage(m: PromptMessage, localTime: (iso: string) => string): string {
   const reply = m.replyTo;
@@ -88,7 +94,8 @@ function formatMessage(m: PromptMessage, localTime: (iso: string) => string): st
     quoted = `<quoted${sender}>${escapeXml(reply.excerpt ?? '')}</quoted>`;
   }
   const time = escapeXml(localTime(m.timestamp));
-  return `<message sender="${escapeXml(m.senderName)}" time="${time}"${replyAttr}>${quoted}${escapeXml(m.text)}</message>`;
+  const files = (m.media ?? []).map((a) => `\n${formatAttachment(a)}`).join('');
+  return `<message sender="${escapeXml(m.senderName)}" time="${time}"${replyAttr}>${quoted}${escapeXml(m.text)}${files}</message>`;
 }
 
 const AS_STORED = (iso: string): string => iso;

@@ -24,6 +24,7 @@ export const TOOL_NAMES = [
   'register_group',
   'unregister_group',
   'read_egress_allowlist',
+  'send_file',
 ] as const;
 export type ToolName = (typeof TOOL_NAMES)[number];
 

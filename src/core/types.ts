@@ -69,6 +69,33 @@ export interface InboundMessage {
   chatName?: string;
   /** The message this one quotes (a reply); the host fills in what the channel did not know. */
   replyTo?: InboundReply;
+  /** Files the channel can fetch (photos, voice notes, documents); the host stores them before the message. */
+  attachments?: InboundAttachment[];
+  /** Files already stored in the group's folder (set by the host's media step, not by channels). */
+  media?: Attachment[];
+}
+
+/** What kind of file a message carries, as the channel saw it. */
+export type MediaKind = 'image' | 'audio' | 'voice' | 'video' | 'sticker' | 'document';
+
+/** A file a channel can hand over: opened only once the host decided to keep it. */
+export interface InboundAttachment {
+  kind: MediaKind;
+  /** MIME type, e.g. `image/jpeg`; empty when the channel does not know it. */
+  type: string;
+  /** Size the channel announced before download, when it knows it. */
+  declaredBytes?: number;
+  /** The sender's file name (documents), shown to the agent. */
+  fileName?: string;
+  /** The file's bytes; the host stops reading past its size cap. */
+  open(): Promise<AsyncIterable<Uint8Array>>;
+}
+
+/** A stored file of a message: its path is relative to the group folder (the agent's working directory). */
+export interface Attachment {
+  path: string;
+  type: string;
+  sizeBytes: number;
 }
 
 /** What a channel knows of a quoted message: at least its id. */
@@ -103,6 +130,8 @@ export interface StoredMessage {
   fromOwner: boolean;
   /** Set when the message quotes another (SPEC §2.7). */
   replyTo?: ReplyContext | null;
+  /** Files stored with the message (photos, voice notes, documents). */
+  media?: Attachment[];
 }
 
 export type ScheduleType = 'cron' | 'interval' | 'once';
@@ -144,13 +173,23 @@ export type OutboxStatus = 'pending' | 'sent' | 'failed';
 export interface OutboxItem {
   id: number;
   chatJid: string;
+  /** The message, or the caption of a file (may be empty then). */
   text: string;
+  /** A file to send (absolute host path, inside the group's folder); null for text. */
+  file?: OutboundFile | null;
   status: OutboxStatus;
   attempts: number;
   /** Epoch ms before which no delivery is tried. */
   nextAttemptAt: number;
   lastError: string | null;
   createdAt: number;
+}
+
+/** A file the agent sends (SPEC: send_file): images go as images, the rest as documents. */
+export interface OutboundFile {
+  /** Absolute host path. */
+  path: string;
+  type: string;
 }
 
 export interface TokenUsage {

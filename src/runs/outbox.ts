@@ -9,9 +9,10 @@
 // fails (disk full), that pair is held in memory, in order, and written again
 // later; the run goes on and nothing is marked done before its answer is stored.
 
+import path from 'node:path';
 import type { Channel } from '../core/channel.js';
 import { formatOutbound } from '../core/outbound.js';
-import type { OutboxItem } from '../core/types.js';
+import type { OutboundFile, OutboxItem } from '../core/types.js';
 import type { StoreApi } from '../store/api.js';
 import type { Logger } from '../core/logger.js';
 import { storageProblem } from '../store/errors.js';
@@ -77,6 +78,24 @@ export class Outbox {
     const ids = this.options.store.enqueueOutbound(chatJid, chunks, this.options.now());
     this.kick();
     return ids;
+  }
+
+  /** Stores a file (a host path the outbox reads when it sends) with its caption; returns its id. */
+  enqueueFile(chatJid: string, file: OutboundFile, caption: string): number {
+    // Where messages appear under the owner's name, the name prefix marks the file as
+    // the assistant's too (its echo must never count as the owner's input).
+    const channel = this.channelFor(chatJid);
+    const shown =
+      channel && !channel.showsBotName
+        ? `${this.options.assistantName}: ${caption === '' ? path.basename(file.path) : caption}`
+        : caption;
+    const id = this.options.store.enqueueOutboundFile(
+      chatJid,
+      { ...file, caption: shown },
+      this.options.now(),
+    );
+    this.kick();
+    return id;
   }
 
   /**
@@ -278,10 +297,21 @@ export class Outbox {
       // A disconnected channel's items wait; onConnectionChange kicks us.
       if (!channel.isConnected()) continue;
       try {
-        await channel.sendMessage(item.chatJid, item.text, { outboxId: item.id });
+        if (item.file) {
+          if (!channel.sendFile) {
+            const error = `the ${channel.name} channel cannot send files`;
+            store.markFailed(item.id, error);
+            this.settle(item.id, { ok: false, error });
+            delivered = true;
+            continue;
+          }
+          await channel.sendFile(item.chatJid, { ...item.file, caption: item.text }, { outboxId: item.id });
+        } else {
+          await channel.sendMessage(item.chatJid, item.text, { outboxId: item.id });
+        }
         store.markSent(item.id);
         this.settle(item.id, { ok: true });
-        this.options.onDelivered?.(item, channel);
+        if (!item.file) this.options.onDelivered?.(item, channel);
         delivered = true;
       } catch (err) {
         this.recordFailure(item.id, item.attempts + 1, err instanceof Error ? err.message : String(err));

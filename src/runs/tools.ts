@@ -24,6 +24,7 @@ import { checkAdditionalMounts, type MountAllowlist } from '../sandbox/mount-pol
 import { validateSchedule } from '../scheduler/schedule.js';
 import { applyTaskStep, newTaskId, taskLimitProblem } from '../scheduler/task-state.js';
 import type { StoreApi } from '../store/api.js';
+import { spoolOutboundFile } from './outbound-files.js';
 import type { Outbox } from './outbox.js';
 
 export interface ToolContext {
@@ -64,6 +65,8 @@ export interface ToolHostOptions {
   readEgressAllowlist: () => unknown;
   /** Refreshes chat names from channels before list_groups (best effort). */
   syncChatNames?: () => Promise<void>;
+  /** send_file: largest file sent, and the host-only directory files are copied to before sending. */
+  files?: { maxBytes: number; spoolDir: string };
 }
 
 /** More mounts than this is a mistake, not a setup. */
@@ -117,6 +120,11 @@ const schemas = {
   }),
   unregister_group: z.strictObject({ jid: z.string().max(256) }),
   read_egress_allowlist: z.strictObject({}),
+  send_file: z.strictObject({
+    path: z.string().min(1).max(4096),
+    caption: z.string().max(4000).optional(),
+    chat_jid: z.string().max(256).optional(),
+  }),
 } satisfies Record<ToolName, z.ZodType>;
 
 type Args<T extends ToolName> = z.infer<(typeof schemas)[T]>;
@@ -213,6 +221,8 @@ export class ToolHost {
       case 'read_egress_allowlist':
         this.authorize(ctx, { tool });
         return this.options.readEgressAllowlist();
+      case 'send_file':
+        return this.sendFile(ctx, args as Args<'send_file'>);
     }
   }
 
@@ -236,6 +246,29 @@ export class ToolHost {
     const delivery = await this.options.outbox.waitForDelivery(ids, this.options.sendTimeoutMs);
     if (!delivery.ok) throw new ToolError(`message to ${chatJid} was not delivered: ${delivery.error}`);
     return { sent: true, chunks: ids.length };
+  }
+
+  private async sendFile(ctx: ToolContext, args: Args<'send_file'>): Promise<unknown> {
+    const chatJid = args.chat_jid ?? ctx.group.jid;
+    this.authorize(ctx, { tool: 'send_file', targetChatJid: chatJid }, `send_file:${chatJid}`);
+    const files = this.options.files;
+    if (!files) throw new ToolError('send_file is not available on this host');
+    const groupDir = path.join(this.options.groupsDir, ctx.group.folder);
+    const spooled = await spoolOutboundFile(
+      args.path,
+      groupDir,
+      files.spoolDir,
+      files.maxBytes,
+      this.options.now(),
+    );
+    if (!spooled.ok) {
+      if (spooled.reason === 'missing') throw new ToolError(spooled.message);
+      throw new Refusal(spooled.reason, spooled.message, 'send_file');
+    }
+    const id = this.options.outbox.enqueueFile(chatJid, spooled.file, args.caption ?? '');
+    const delivery = await this.options.outbox.waitForDelivery([id], this.options.sendTimeoutMs);
+    if (!delivery.ok) throw new ToolError(`file to ${chatJid} was not delivered: ${delivery.error}`);
+    return { sent: true, type: spooled.file.type };
   }
 
   private scheduleTask(ctx: ToolContext, args: Args<'schedule_task'>): Task {

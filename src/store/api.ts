@@ -153,6 +153,12 @@ export interface StoreApi extends AuditSink {
   // ---- outbox (SPEC §3.4) ----
   /** Inserts the chunks in order, in one transaction; returns their ids. */
   enqueueOutbound(chatJid: string, chunks: string[], nowMs: number): number[];
+  /** A file (absolute host path, sent from disk) with its caption; returns its id. */
+  enqueueOutboundFile(
+    chatJid: string,
+    file: { path: string; type: string; caption: string },
+    nowMs: number,
+  ): number;
   /** Pending items whose nextAttemptAt <= nowMs, in insertion order (oldest first). */
   pendingOutbound(nowMs: number, limit?: number): OutboxItem[];
   /** Earliest nextAttemptAt among pending items, or null. */

@@ -3,7 +3,7 @@
 
 import type Database from 'better-sqlite3';
 import { quoteExcerpt } from '../core/prompt.js';
-import type { ChatInfo, InboundMessage, ReplyContext, StoredMessage } from '../core/types.js';
+import type { Attachment, ChatInfo, InboundMessage, ReplyContext, StoredMessage } from '../core/types.js';
 import { flag, isoToMs } from './rows.js';
 
 /** Channel recorded for a chat first seen through insertMessage, which carries no channel. */
@@ -30,6 +30,7 @@ interface MessageRow {
   reply_to_id: string | null;
   reply_to_sender: string | null;
   reply_to_excerpt: string | null;
+  media: string | null;
 }
 
 interface ChatParams {
@@ -42,7 +43,7 @@ interface ChatParams {
 
 /**
  * chat_jid, id, sender, sender_name, text, timestamp, ts_ms, from_me, is_bot_message, from_owner,
- * reply_to_id, reply_to_sender, reply_to_excerpt
+ * reply_to_id, reply_to_sender, reply_to_excerpt, media
  */
 type MessageParams = [
   string,
@@ -55,6 +56,7 @@ type MessageParams = [
   0 | 1,
   0 | 1,
   0 | 1,
+  string | null,
   string | null,
   string | null,
   string | null,
@@ -89,6 +91,7 @@ function toStoredMessage(row: MessageRow): StoredMessage {
       row.reply_to_id === null
         ? null
         : { id: row.reply_to_id, senderName: row.reply_to_sender, excerpt: row.reply_to_excerpt },
+    ...(row.media === null ? {} : { media: JSON.parse(row.media) as Attachment[] }),
   };
 }
 
@@ -120,12 +123,12 @@ export class MessageTables {
     // other constraint violation still throws.
     this.insertMessageStmt = db.prepare(`
       INSERT INTO messages (chat_jid, id, sender, sender_name, text, timestamp, ts_ms, from_me, is_bot_message,
-                            from_owner, reply_to_id, reply_to_sender, reply_to_excerpt)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            from_owner, reply_to_id, reply_to_sender, reply_to_excerpt, media)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (chat_jid, id) DO NOTHING`);
     this.messagesSinceStmt = db.prepare(`
       SELECT seq, chat_jid, id, sender, sender_name, text, timestamp, from_me, is_bot_message, from_owner,
-             reply_to_id, reply_to_sender, reply_to_excerpt
+             reply_to_id, reply_to_sender, reply_to_excerpt, media
       FROM messages
       WHERE chat_jid = ? AND is_bot_message = 0 AND seq > ?
       ORDER BY seq
@@ -168,6 +171,7 @@ export class MessageTables {
     const text = message.text;
     if (text === null || !HAS_VISIBLE_TEXT.test(text)) return null;
     const replyTo = message.replyTo ? this.replyContext(message.chatJid, message.replyTo) : null;
+    const media = message.media && message.media.length > 0 ? message.media : null;
     const result = this.insertMessageStmt.run(
       message.chatJid,
       message.id,
@@ -182,6 +186,7 @@ export class MessageTables {
       replyTo?.id ?? null,
       replyTo?.senderName ?? null,
       replyTo?.excerpt ?? null,
+      media === null ? null : JSON.stringify(media),
     );
     if (result.changes === 0) return null;
     return {
@@ -196,6 +201,7 @@ export class MessageTables {
       isBotMessage: message.isBotMessage,
       fromOwner: message.fromOwner ?? false,
       replyTo,
+      ...(media === null ? {} : { media }),
     };
   }
 

@@ -181,6 +181,20 @@ ALTER TABLE messages ADD COLUMN reply_to_sender TEXT;
 ALTER TABLE messages ADD COLUMN reply_to_excerpt TEXT;
 `;
 
+// Version 7 records the files a message carries (issue 13): a JSON array of
+// {path, type, sizeBytes}, paths relative to the group folder; NULL for none.
+const V7_MESSAGE_MEDIA = `
+ALTER TABLE messages ADD COLUMN media TEXT
+  CHECK (media IS NULL OR (json_valid(media) AND json_type(media) = 'array'));
+`;
+
+// Version 8 lets the outbox carry a file (send_file): the host path and its
+// type; the text column holds the caption. Sent from disk, so a restart resends it.
+const V8_OUTBOX_FILE = `
+ALTER TABLE outbox ADD COLUMN file_path TEXT;
+ALTER TABLE outbox ADD COLUMN file_type TEXT;
+`;
+
 /** All migrations in order; migration i (0-based) brings the schema to version i + 1. */
 export const MIGRATIONS: readonly Migration[] = [
   { name: 'initial schema', sql: V1_SCHEMA },
@@ -189,6 +203,8 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: 'runs table, messages.from_owner', sql: V4_RUNS_AND_OWNER },
   { name: 'group sender allowlist', sql: V5_ALLOWED_SENDERS },
   { name: 'reply context', sql: V6_REPLY_CONTEXT },
+  { name: 'message media', sql: V7_MESSAGE_MEDIA },
+  { name: 'outbox files', sql: V8_OUTBOX_FILE },
 ];
 
 export function schemaVersion(db: Database.Database): number {

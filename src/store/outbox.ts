@@ -15,9 +15,12 @@ interface OutboxRow {
   next_attempt_at: number;
   last_error: string | null;
   created_at: number;
+  file_path: string | null;
+  file_type: string | null;
 }
 
-const OUTBOX_COLUMNS = 'id, chat_jid, text, status, attempts, next_attempt_at, last_error, created_at';
+const OUTBOX_COLUMNS =
+  'id, chat_jid, text, status, attempts, next_attempt_at, last_error, created_at, file_path, file_type';
 
 function toOutboxItem(row: OutboxRow): OutboxItem {
   return {
@@ -29,11 +32,13 @@ function toOutboxItem(row: OutboxRow): OutboxItem {
     nextAttemptAt: row.next_attempt_at,
     lastError: row.last_error,
     createdAt: row.created_at,
+    ...(row.file_path === null ? {} : { file: { path: row.file_path, type: row.file_type ?? '' } }),
   };
 }
 
 export class OutboxTable {
   private readonly insertStmt: Database.Statement<[string, string, number, number]>;
+  private readonly insertFileStmt: Database.Statement<[string, string, number, number, string, string]>;
   private readonly pendingStmt: Database.Statement<[number, number], OutboxRow>;
   private readonly nextAttemptStmt: Database.Statement<[], { at: number | null }>;
   private readonly getStmt: Database.Statement<[number], OutboxRow>;
@@ -49,6 +54,9 @@ export class OutboxTable {
     this.insertStmt = db.prepare(`
       INSERT INTO outbox (chat_jid, text, status, attempts, next_attempt_at, created_at)
       VALUES (?, ?, 'pending', 0, ?, ?)`);
+    this.insertFileStmt = db.prepare(`
+      INSERT INTO outbox (chat_jid, text, status, attempts, next_attempt_at, created_at, file_path, file_type)
+      VALUES (?, ?, 'pending', 0, ?, ?, ?, ?)`);
     this.pendingStmt = db.prepare(`
       SELECT ${OUTBOX_COLUMNS} FROM outbox
       WHERE status = 'pending' AND next_attempt_at <= ?
@@ -74,6 +82,18 @@ export class OutboxTable {
 
   enqueueOutbound(chatJid: string, chunks: string[], nowMs: number): number[] {
     return this.enqueueTx.immediate(chatJid, chunks, Math.round(nowMs));
+  }
+
+  /** One file (absolute host path) with its caption; returns its id. */
+  enqueueOutboundFile(
+    chatJid: string,
+    file: { path: string; type: string; caption: string },
+    nowMs: number,
+  ): number {
+    const at = Math.round(nowMs);
+    return Number(
+      this.insertFileStmt.run(chatJid, file.caption, at, at, file.path, file.type).lastInsertRowid,
+    );
   }
 
   /** `limit` omitted means all due items. */

@@ -217,6 +217,14 @@ export class Store implements StoreApi {
   enqueueOutbound(chatJid: string, chunks: string[], nowMs: number): number[] {
     return this.outbox.enqueueOutbound(chatJid, chunks, nowMs);
   }
+
+  enqueueOutboundFile(
+    chatJid: string,
+    file: { path: string; type: string; caption: string },
+    nowMs: number,
+  ): number {
+    return this.outbox.enqueueOutboundFile(chatJid, file, nowMs);
+  }
   pendingOutbound(nowMs: number, limit?: number): OutboxItem[] {
     return this.outbox.pendingOutbound(nowMs, limit);
   }

@@ -96,6 +96,8 @@ export interface ChatLine {
 export class ChatSession {
   readonly child: ChildProcessWithoutNullStreams;
   readonly lines: ChatLine[] = [];
+  /** Every output line as printed (files sent by the agent are `{"chat","file","caption"?}`). */
+  readonly records: Array<Record<string, unknown>> = [];
   stderr = '';
   private readonly waiters: Array<() => void> = [];
   readonly exited: Promise<number | null>;
@@ -104,8 +106,10 @@ export class ChatSession {
     this.child = spawn(process.execPath, [CLI, 'chat', '--json'], { env, cwd: env.NANOCLAW_HOME });
     readline.createInterface({ input: this.child.stdout }).on('line', (line) => {
       // The outbox id is left out: tests compare what the user sees (chat and text).
-      const { chat, text } = JSON.parse(line) as ChatLine;
-      this.lines.push({ chat, text });
+      const record = JSON.parse(line) as Record<string, unknown>;
+      this.records.push(record);
+      const { chat, text } = record as unknown as ChatLine;
+      if (typeof text === 'string') this.lines.push({ chat, text });
       for (const wake of this.waiters.splice(0)) wake();
     });
     this.child.stderr.on('data', (d: Buffer) => (this.stderr += d.toString()));

@@ -9,6 +9,7 @@ import type {
   WAEventName,
   WAListener,
   WAMessageLike,
+  WAOutboundContent,
   WASocketLike,
 } from '../../src/channels/whatsapp/types.js';
 
@@ -59,6 +60,8 @@ export class FakeBaileysSocket implements WASocketLike {
   groupFetches = 0;
 
   readonly sent: { jid: string; content: { text: string } }[] = [];
+  /** Photos and documents sent (send_file), apart from text so text assertions stay simple. */
+  readonly sentFiles: { jid: string; content: Exclude<WAOutboundContent, { text: string }> }[] = [];
   sendError: Error | null = null;
   readonly presence: { type: string; jid: string | undefined }[] = [];
   presenceError: Error | null = null;
@@ -78,10 +81,25 @@ export class FakeBaileysSocket implements WASocketLike {
     return { ...this.groups };
   }
 
-  async sendMessage(jid: string, content: { text: string }): Promise<unknown> {
+  async sendMessage(jid: string, content: WAOutboundContent): Promise<unknown> {
     if (this.sendError) throw this.sendError;
-    this.sent.push({ jid, content });
+    if ('text' in content) this.sent.push({ jid, content });
+    else this.sentFiles.push({ jid, content });
     return { key: { id: `sent-${this.sent.length}` } };
+  }
+
+  /** Media bytes by message id; a missing id fails the download, as an expired media key does. */
+  readonly media = new Map<string, Buffer>();
+  readonly downloads: string[] = [];
+
+  async downloadMedia(message: WAMessageLike): Promise<AsyncIterable<Uint8Array>> {
+    const id = message.key.id ?? '';
+    this.downloads.push(id);
+    const bytes = this.media.get(id);
+    if (!bytes) throw new Error(`no media for ${id}`);
+    return (async function* () {
+      for (let at = 0; at < bytes.length; at += 16 * 1024) yield bytes.subarray(at, at + 16 * 1024);
+    })();
   }
 
   async sendPresenceUpdate(type: 'composing' | 'paused', jid?: string): Promise<void> {

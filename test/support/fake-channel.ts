@@ -1,8 +1,9 @@
 // A Channel double for host tests: records what was sent, can go offline and
 // can be told to fail sends, and lets a test inject inbound events.
 
+import fs from 'node:fs';
 import type { Channel, ChannelEvents } from '../../src/core/channel.js';
-import type { InboundMessage } from '../../src/core/types.js';
+import type { InboundMessage, OutboundFile } from '../../src/core/types.js';
 
 export class FakeChannel implements Channel {
   readonly name = 'fake';
@@ -44,6 +45,15 @@ export class FakeChannel implements Channel {
     if (this.failSends !== null) throw new Error(this.failSends);
     this.sent.push({ jid, text });
     for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  /** Files sent (send_file); the bytes are read at send time, as a transport would. */
+  readonly sentFiles: Array<{ jid: string; type: string; caption: string; bytes: Buffer }> = [];
+
+  async sendFile(jid: string, file: OutboundFile & { caption: string }): Promise<void> {
+    if (!this.connected) throw new Error('disconnected');
+    if (this.failSends !== null) throw new Error(this.failSends);
+    this.sentFiles.push({ jid, type: file.type, caption: file.caption, bytes: fs.readFileSync(file.path) });
   }
 
   /** Injects an inbound message as the channel would. */

@@ -9,11 +9,18 @@
 // in the store; ids are unique per chat, a repeated one counts as a redelivery
 // and is stored once) and every outbound message is printed as one
 // line `{"chat","text","id"}` — a stable scripting interface. `id` is the
-// outbox id: a line repeated after a crash carries the same id.
+// outbox id: a line repeated after a crash carries the same id. A line may
+// carry files, `"attachments": [{"path", "type"?}]` (then `text` may be left
+// out; the host copies them into the group's media folder); a file the agent
+// sends is printed as `{"chat","file","caption"?,"id"}`.
 
+import fs from 'node:fs';
+import path from 'node:path';
 import readline from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import type { Channel, ChannelEvents } from '../../core/channel.js';
+import { kindOfType, typeForFileName } from '../../core/media.js';
+import type { InboundAttachment, OutboundFile } from '../../core/types.js';
 
 export const LOCAL_MAIN_JID = 'local:main';
 
@@ -26,6 +33,8 @@ export interface ConsoleIo {
   json: boolean;
   /** Called once when this console's input ends (end of file, or `/exit`). */
   onInputEnd: () => void;
+  /** Where relative attachment paths start; defaults to the host's working directory. */
+  cwd?: string;
 }
 
 export interface LocalChannelOptions {
@@ -56,6 +65,7 @@ interface ParsedInput {
   chat: string;
   id?: string;
   replyTo?: string;
+  attachments?: InboundAttachment[];
 }
 
 interface AttachedConsole {
@@ -135,6 +145,31 @@ export class LocalChannel implements Channel {
     await Promise.all([...this.consoles].map((c) => this.write(c.io, jid, text, delivery)));
   }
 
+  async sendFile(
+    jid: string,
+    file: OutboundFile & { caption: string },
+    delivery?: { outboxId: number },
+  ): Promise<void> {
+    if (!this.isConnected()) throw new Error('no terminal is attached');
+    // Read now, as a transport would: a file gone from disk fails the send (the outbox retries).
+    fs.accessSync(file.path, fs.constants.R_OK);
+    await Promise.all(
+      [...this.consoles].map((c) => {
+        const line = c.io.json
+          ? JSON.stringify({
+              chat: jid,
+              file: file.path,
+              ...(file.caption === '' ? {} : { caption: file.caption }),
+              ...(delivery ? { id: delivery.outboxId } : {}),
+            }) + '\n'
+          : `${jid === this.mainJid() ? '' : `[${jid}] `}${this.options.assistantName} sent a file: ${file.path}${file.caption === '' ? '' : ` (${file.caption})`}\n`;
+        return new Promise<void>((resolve, reject) =>
+          c.io.output.write(line, (err) => (err ? reject(err) : resolve())),
+        );
+      }),
+    );
+  }
+
   /** A copy of what another channel delivered to main's chat, for the attached consoles (best effort). */
   mirror(jid: string, text: string, delivery?: { outboxId: number }): void {
     if (jid !== this.mainJid() || this.ownsJid(jid)) return;
@@ -169,6 +204,7 @@ export class LocalChannel implements Channel {
       // The main chat from a terminal is the owner's own console; other local chats play other people.
       fromOwner: parsed.chat === main,
       ...(parsed.replyTo ? { replyTo: { id: parsed.replyTo } } : {}),
+      ...(parsed.attachments ? { attachments: parsed.attachments } : {}),
     });
   }
 
@@ -187,8 +223,10 @@ export class LocalChannel implements Channel {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       return this.reject(io, 'expected a JSON object such as {"text": "hello"}');
     }
-    const { text, sender, chat, id, replyTo } = value as Record<string, unknown>;
-    if (typeof text !== 'string')
+    const { text, sender, chat, id, replyTo, attachments } = value as Record<string, unknown>;
+    const files = attachments === undefined ? [] : this.parseAttachments(io, attachments);
+    if (files === null) return null;
+    if (typeof text !== 'string' && !(text === undefined && files.length > 0))
       return this.reject(io, 'field "text" must be a string, e.g. {"text": "hello"}');
     if (sender !== undefined && typeof sender !== 'string') {
       return this.reject(io, 'field "sender" must be a string, e.g. {"text": "hi", "sender": "alice"}');
@@ -221,12 +259,46 @@ export class LocalChannel implements Channel {
       );
     }
     return {
-      text,
+      text: text ?? '',
       sender: sender ?? 'user',
       chat: chatJid,
       ...(id !== undefined ? { id } : {}),
       ...(replyTo !== undefined ? { replyTo } : {}),
+      ...(files.length > 0 ? { attachments: files } : {}),
     };
+  }
+
+  /** `[{"path", "type"?}]`: each file must exist now; it is read when the host stores it. */
+  private parseAttachments(io: ConsoleIo, value: unknown): InboundAttachment[] | null {
+    const usage = 'field "attachments" must be a list like [{"path": "photo.jpg", "type": "image/jpeg"}]';
+    if (!Array.isArray(value)) return this.reject(io, usage);
+    const files: InboundAttachment[] = [];
+    for (const entry of value as unknown[]) {
+      if (typeof entry !== 'object' || entry === null) return this.reject(io, usage);
+      const { path: given, type } = entry as Record<string, unknown>;
+      if (typeof given !== 'string' || given === '' || (type !== undefined && typeof type !== 'string')) {
+        return this.reject(io, usage);
+      }
+      const file = path.resolve(io.cwd ?? process.cwd(), given);
+      let sizeBytes: number;
+      try {
+        const stat = fs.statSync(file);
+        if (!stat.isFile())
+          return this.reject(io, `attachment ${JSON.stringify(given)} is not a regular file`);
+        sizeBytes = stat.size;
+      } catch {
+        return this.reject(io, `attachment ${JSON.stringify(given)} cannot be read: check the path`);
+      }
+      const mime = type ?? typeForFileName(file);
+      files.push({
+        kind: kindOfType(mime),
+        type: mime,
+        declaredBytes: sizeBytes,
+        fileName: path.basename(file),
+        open: async () => fs.createReadStream(file),
+      });
+    }
+    return files;
   }
 
   private reject(io: ConsoleIo, message: string): null {

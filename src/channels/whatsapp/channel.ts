@@ -5,11 +5,14 @@
 
 import { NAME_ONLY_TIMESTAMP, type Channel, type ChannelEvents } from '../../core/channel.js';
 import type { Logger } from '../../core/logger.js';
-import type { InboundMessage, InboundReply } from '../../core/types.js';
+import path from 'node:path';
+import { isPhotoType } from '../../core/media.js';
+import type { InboundMessage, InboundReply, OutboundFile } from '../../core/types.js';
 import { readLinkedAccount } from './auth.js';
 import { Backoff } from './backoff.js';
 import { classifyDisconnect, isUnreachable, retrySentence } from './disconnect.js';
 import { LidResolver, normalizeJid, splitJid } from './lid.js';
+import { attachmentOf, mediaOf } from './media.js';
 import { parseUpsertMessage, type ParsedMessage, type ParsedQuote } from './parse.js';
 import {
   DisconnectCode,
@@ -135,6 +138,24 @@ export class WhatsAppChannel implements Channel {
     const socket = this.socket;
     if (!this.connected || !socket) throw new Error('WhatsApp is not connected');
     await socket.sendMessage(jid, { text });
+  }
+
+  /** Photos go as images, everything else as a document with its file name. */
+  async sendFile(jid: string, file: OutboundFile & { caption: string }): Promise<void> {
+    const socket = this.socket;
+    if (!this.connected || !socket) throw new Error('WhatsApp is not connected');
+    const caption = file.caption === '' ? {} : { caption: file.caption };
+    await socket.sendMessage(
+      jid,
+      isPhotoType(file.type)
+        ? { image: { url: file.path }, mimetype: file.type, ...caption }
+        : {
+            document: { url: file.path },
+            mimetype: file.type,
+            fileName: path.basename(file.path),
+            ...caption,
+          },
+    );
   }
 
   async setTyping(jid: string, typing: boolean): Promise<void> {
@@ -355,7 +376,7 @@ export class WhatsAppChannel implements Channel {
       try {
         const parsed = parseUpsertMessage(raw);
         if (!parsed) continue;
-        const message = await this.toInbound(parsed);
+        const message = this.withMedia(raw, await this.toInbound(parsed));
         this.deps.events.onChatMetadata({
           jid: message.chatJid,
           ...(message.chatName ? { name: message.chatName } : {}),
@@ -369,6 +390,21 @@ export class WhatsAppChannel implements Channel {
         );
       }
     }
+  }
+
+  /**
+   * A media message carries its file as an attachment the host fetches (only for
+   * registered chats); the text is then the caption alone, the host adds the placeholder.
+   */
+  private withMedia(raw: WAMessageLike, message: InboundMessage): InboundMessage {
+    const media = mediaOf(raw.message);
+    if (!media || message.isBotMessage) return message;
+    const download = (m: WAMessageLike): Promise<AsyncIterable<Uint8Array>> => {
+      const socket = this.socket;
+      if (!socket) return Promise.reject(new Error('WhatsApp is not connected'));
+      return socket.downloadMedia(m);
+    };
+    return { ...message, text: media.caption, attachments: [attachmentOf(media, raw, download)] };
   }
 
   private async toInbound(parsed: ParsedMessage): Promise<InboundMessage> {

@@ -6,13 +6,15 @@ import { chmod, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import makeWASocket, {
   Browsers,
+  downloadMediaMessage,
   makeCacheableSignalKeyStore,
   useMultiFileAuthState,
   type AuthenticationState,
   type SignalDataSet,
+  type WAMessage,
 } from '@whiskeysockets/baileys';
 import pino from 'pino';
-import type { SocketFactory, WASocketLike } from './types.js';
+import type { SocketFactory, WAMessageLike, WASocketLike } from './types.js';
 
 const DIR_MODE = 0o700;
 const FILE_MODE = 0o600;
@@ -103,13 +105,22 @@ export function createBaileysSocketFactory(options: BaileysSocketOptions = {}): 
         logger.error({ err }, 'saving WhatsApp credentials failed');
       });
     });
-    return adaptSocket(socket);
+    return adaptSocket(socket, logger);
   };
 }
 
 type BaileysSocket = ReturnType<typeof makeWASocket>;
 
 /** The structural check lives here so a Baileys change breaks this line, not the channel. */
-function adaptSocket(socket: BaileysSocket): WASocketLike {
-  return socket;
+function adaptSocket(socket: BaileysSocket, logger: pino.Logger): WASocketLike {
+  return Object.assign(socket, {
+    // A stream, so a big file never sits in memory whole; an expired media URL is re-requested from the phone.
+    downloadMedia: async (message: WAMessageLike): Promise<AsyncIterable<Uint8Array>> =>
+      downloadMediaMessage(
+        message as WAMessage,
+        'stream',
+        {},
+        { reuploadRequest: socket.updateMediaMessage, logger },
+      ) as Promise<AsyncIterable<Uint8Array>>,
+  });
 }

@@ -26,9 +26,18 @@ export interface ContextInfoLike {
 }
 
 /** Media and other content kinds we only need to recognise or read a caption from. */
-export interface CaptionedLike {
+export interface CaptionedLike extends MediaFieldsLike {
   caption?: string | null;
   contextInfo?: ContextInfoLike | null;
+}
+
+/** What a media message says about its file before it is downloaded. */
+export interface MediaFieldsLike {
+  mimetype?: string | null;
+  /** Bytes, as announced by the sender. */
+  fileLength?: number | LongLike | null;
+  /** A small inline JPEG preview (videos carry one). */
+  jpegThumbnail?: Uint8Array | null;
 }
 
 export interface WAContentLike {
@@ -39,8 +48,8 @@ export interface WAContentLike {
   ptvMessage?: CaptionedLike | null;
   documentMessage?: (CaptionedLike & { fileName?: string | null; title?: string | null }) | null;
   documentWithCaptionMessage?: { message?: WAContentLike | null } | null;
-  audioMessage?: { ptt?: boolean | null; contextInfo?: ContextInfoLike | null } | null;
-  stickerMessage?: { contextInfo?: ContextInfoLike | null } | null;
+  audioMessage?: (MediaFieldsLike & { ptt?: boolean | null; contextInfo?: ContextInfoLike | null }) | null;
+  stickerMessage?: (MediaFieldsLike & { contextInfo?: ContextInfoLike | null }) | null;
   locationMessage?: { name?: string | null; address?: string | null } | null;
   liveLocationMessage?: object | null;
   contactMessage?: { displayName?: string | null } | null;
@@ -101,6 +110,12 @@ export type WAEventName = keyof WAEventMapLike;
 export type WAListener<E extends WAEventName> = (arg: WAEventMapLike[E]) => void;
 
 /** The subset of Baileys' `WASocket` the channel and the pairing flow use. */
+/** What the channel sends: text, a photo or a document (files are read from disk by Baileys). */
+export type WAOutboundContent =
+  | { text: string }
+  | { image: { url: string }; caption?: string; mimetype?: string }
+  | { document: { url: string }; mimetype: string; fileName: string; caption?: string };
+
 export interface WASocketLike {
   ev: {
     on<E extends WAEventName>(event: E, listener: WAListener<E>): void;
@@ -111,8 +126,10 @@ export interface WASocketLike {
   authState: { creds: { registered: boolean } };
   signalRepository: { lidMapping: { getPNForLID(lid: string): Promise<string | null> } };
   groupFetchAllParticipating(): Promise<Record<string, { id: string; subject: string }>>;
-  sendMessage(jid: string, content: { text: string }): Promise<unknown>;
+  sendMessage(jid: string, content: WAOutboundContent): Promise<unknown>;
   sendPresenceUpdate(type: 'composing' | 'paused', toJid?: string): Promise<void>;
+  /** The decrypted file of a media message, as a stream (Baileys' downloadMediaMessage). */
+  downloadMedia(message: WAMessageLike): Promise<AsyncIterable<Uint8Array>>;
   requestPairingCode(phoneNumber: string): Promise<string>;
   end(error: Error | undefined): Promise<void> | void;
 }

@@ -24,6 +24,15 @@ describe('SPEC §7 authorization table', () => {
     expect(authorizeTool(family, { tool: 'send_message' }).allowed).toBe(true);
   });
 
+  it('send_file follows send_message: own chat for all, other chats for main only', () => {
+    expect(authorizeTool(family, { tool: 'send_file' }).allowed).toBe(true);
+    expect(authorizeTool(family, { tool: 'send_file', targetChatJid: family.chatJid }).allowed).toBe(true);
+    expect(authorizeTool(main, { tool: 'send_file', targetChatJid: OTHER_JID }).allowed).toBe(true);
+    expect(expectRefused(family, { tool: 'send_file', targetChatJid: OTHER_JID })).toMatch(
+      /only the main group/,
+    );
+  });
+
   it('send_message to another chat: main yes, others refused', () => {
     expect(authorizeTool(main, { tool: 'send_message', targetChatJid: OTHER_JID }).allowed).toBe(true);
     const message = expectRefused(family, { tool: 'send_message', targetChatJid: OTHER_JID });
@@ -73,6 +82,7 @@ describe('SPEC §7 authorization table', () => {
   it('covers every tool the protocol knows', () => {
     const covered = new Set<ToolName>([
       'send_message',
+      'send_file',
       'schedule_task',
       'list_tasks',
       ...taskTools,

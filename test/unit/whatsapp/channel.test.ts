@@ -640,14 +640,17 @@ describe('inbound', () => {
     ]);
   });
 
-  it('reports media placeholders', async () => {
+  it('hands media over as attachments, with the caption as text', async () => {
     const { baileys, recorded } = await connected();
     baileys.latest.upsert([
       { ...text('a'), message: { audioMessage: { ptt: true } } },
       { ...text('b'), message: { imageMessage: { caption: '@Andy what is this' } } },
     ]);
     await flushAsync();
-    expect(recorded.messages.map((m) => m.text)).toEqual(['[voice message]', '@Andy what is this']);
+    expect(recorded.messages.map((m) => [m.text, m.attachments?.map((a) => [a.kind, a.type])])).toEqual([
+      [null, [['voice', 'audio/ogg']]],
+      ['@Andy what is this', [['image', 'image/jpeg']]],
+    ]);
   });
 
   it('does not let a throwing host handler break later messages', async () => {

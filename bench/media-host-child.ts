@@ -1,0 +1,98 @@
+// Child process for the media benchmark: a real host (store, router, media
+// step) with the WhatsApp channel on the fake Baileys socket, run with the
+// shipped command's V8 flags. On "burst" from stdin it receives 20 photos of
+// 1 MB at once; it prints its RSS when idle before and after, as JSON lines.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { WhatsAppChannel } from '../src/channels/whatsapp/channel.js';
+import { silentLogger } from '../src/core/logger.js';
+import { createHost } from '../src/host.js';
+import { FakeBaileys } from '../test/support/fake-baileys.js';
+import { FakeRuns } from '../test/support/fake-runs.js';
+import { makeTestConfig } from '../test/support/test-host.js';
+
+const GROUP = '120363000000000001@g.us';
+const IMAGES = 20;
+const IMAGE_BYTES = 1024 * 1024;
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nanoclaw-bench-media-'));
+const config = makeTestConfig(dir, { groupMediaQuotaMb: 1024 });
+fs.mkdirSync(config.paths.authDir, { recursive: true });
+fs.writeFileSync(
+  path.join(config.paths.authDir, 'creds.json'),
+  JSON.stringify({ me: { id: '15550001111:7@s.whatsapp.net' }, account: {} }),
+);
+const fake = new FakeBaileys(undefined, (socket) => setImmediate(() => socket.open()));
+const host = createHost({
+  config,
+  logger: silentLogger(),
+  makeChannels: (events) => [
+    new WhatsAppChannel({
+      authDir: config.paths.authDir,
+      events,
+      socketFactory: fake.factory,
+      logger: silentLogger(),
+      now: Date.now,
+      setTimer: (fn, ms) => setTimeout(fn, ms),
+      clearTimer: (timer) => clearTimeout(timer as ReturnType<typeof setTimeout>),
+      random: () => 0.5,
+      assistantName: config.assistantName,
+      reconnect: { baseMs: 10, maxMs: 50 },
+    }),
+  ],
+  makeRuns: () => new FakeRuns((run) => run.finish({ ok: true })),
+});
+host.store.addGroup({
+  jid: GROUP,
+  name: 'Family',
+  folder: 'family',
+  // Stored as context only: the figure is about ingest, not runs.
+  trigger: '@Andy',
+  requiresTrigger: true,
+  isMain: false,
+  containerConfig: {},
+  dailyTokenBudget: null,
+  allowedSenders: null,
+  addedAt: new Date().toISOString(),
+});
+await host.start();
+
+const report = (what: string): void => {
+  process.stdout.write(`${JSON.stringify({ what, rssBytes: process.memoryUsage().rss })}\n`);
+};
+const idle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 2000));
+
+// The photos come from a file, streamed as Baileys streams a download: the
+// figure is the host's memory, not the test double's copies of the photos.
+const photoFile = path.join(dir, 'photo.jpg');
+fs.writeFileSync(photoFile, Buffer.alloc(IMAGE_BYTES, 7));
+const socket = fake.latest;
+socket.downloadMedia = async () => fs.createReadStream(photoFile);
+
+await idle();
+report('idle');
+readline.createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line !== 'burst') return;
+  void (async () => {
+    const messages = Array.from({ length: IMAGES }, (_, i) => {
+      const id = `burst-${i}`;
+      return {
+        key: { remoteJid: GROUP, id, fromMe: false, participant: '15550002222@s.whatsapp.net' },
+        message: { imageMessage: { mimetype: 'image/jpeg', fileLength: IMAGE_BYTES } },
+        messageTimestamp: Math.floor(Date.now() / 1000),
+        pushName: 'Alice',
+      };
+    });
+    socket.upsert(messages);
+    while (host.store.messagesSince(GROUP, 0).length < IMAGES) await new Promise((r) => setTimeout(r, 10));
+    await host.settled();
+    await idle();
+    report('after');
+    await host.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+    process.exit(0);
+  })();
+});
