@@ -1,8 +1,8 @@
 // `npm run bench`: every benchmark, one JSON line per figure
-// ({"name","value","unit"}) on stdout. Targets live in the issues and the
+// ({"name","value","unit","spread":{min,median,max,runs}}) on stdout. Targets live in the issues and the
 // closing notes, not in assertions: a slow machine reports, it does not fail.
 
-import type { BenchFigure } from './figure.js';
+import { withSpread, type BenchFigure } from './figure.js';
 
 type Bench = () => Promise<BenchFigure[]>;
 
@@ -23,7 +23,7 @@ for (const [name, load] of benches) {
   if (only.length > 0 && !only.includes(name)) continue;
   try {
     const bench = await load();
-    for (const figure of await bench()) process.stdout.write(`${JSON.stringify(figure)}\n`);
+    for (const figure of await bench()) process.stdout.write(`${JSON.stringify(withSpread(figure))}\n`);
   } catch (err) {
     failed = true;
     process.stderr.write(

@@ -3,26 +3,29 @@
 // returns an exit code. main.ts only dispatches over this table.
 
 import type { Config } from '../../config/config.js';
-import { readLinkedAccount } from '../../channels/whatsapp/auth.js';
-import { asStoreError } from '../../store/errors.js';
-import { openStore } from '../../store/store.js';
 import type { StoreApi } from '../../store/api.js';
-import {
-  addGroup,
-  auditCommand,
-  groupsCommand,
-  usageCommand,
-  GROUPS_EDIT_USAGE,
-  type Print,
-} from '../admin.js';
+import { GROUPS_EDIT_USAGE, type Print } from '../admin.js';
+import { BACKUP_USAGE, RESTORE_USAGE } from '../backup.js';
 import { loadCliConfig, makeLogger } from '../context.js';
-import { doctorCommand } from '../doctor.js';
-import { chatOptions, runHost } from '../run-host.js';
-import { parseRunsArgs, runsCommand, RUNS_USAGE } from '../runs.js';
-import { linkedAccountOrThrow, whatsappAuthCommand, whatsappChannels } from '../whatsapp.js';
+import { RUNS_USAGE } from '../runs.js';
 import { parseCommandArgs, usageError } from './args.js';
-import { tasksCommand, TASKS_SUBCOMMAND_USAGE, TASKS_USAGE } from './tasks.js';
-import { BACKUP_USAGE, RESTORE_USAGE, backupCommand, restoreCommand } from '../backup.js';
+import { TASKS_SUBCOMMAND_USAGE, TASKS_USAGE } from './tasks.js';
+
+// What a command does is loaded when it runs (the bundle splits each of these into a
+// chunk of its own): `chat` never loads the WhatsApp channel or the doctor, and a
+// one-shot command never loads the host. The table itself stays static.
+const load = {
+  admin: () => import('../admin.js'),
+  auth: () => import('../../channels/whatsapp/auth.js'),
+  backup: () => import('../backup.js'),
+  doctor: () => import('../doctor.js'),
+  runHost: () => import('../run-host.js'),
+  runs: () => import('../runs.js'),
+  store: () => import('../../store/store.js'),
+  storeErrors: () => import('../../store/errors.js'),
+  tasks: () => import('./tasks.js'),
+  whatsapp: () => import('../whatsapp.js'),
+};
 
 export interface CommandIo {
   print: Print;
@@ -38,7 +41,8 @@ export interface Command {
   run(args: string[], io: CommandIo): Promise<number>;
 }
 
-function withStore<T>(config: Config, fn: (store: StoreApi) => T): T {
+async function withStore<T>(config: Config, fn: (store: StoreApi) => T): Promise<T> {
+  const [{ openStore }, { asStoreError }] = await Promise.all([load.store(), load.storeErrors()]);
   const store = openStore(config.paths.dbPath);
   try {
     return fn(store);
@@ -66,12 +70,15 @@ function mainGroupFor(config: Config, jid: string) {
  * terminal it only says what to run (no prompt loop in a service).
  */
 async function firstRunSetup(config: Config, print: Print): Promise<void> {
+  const { readLinkedAccount } = await load.auth();
   if (readLinkedAccount(config.paths.authDir)) return;
+  const { linkedAccountOrThrow, whatsappAuthCommand } = await load.whatsapp();
   if (!process.stdin.isTTY) linkedAccountOrThrow(config);
   print('No WhatsApp account is linked yet; linking one now.');
   await whatsappAuthCommand(config, print);
   const account = linkedAccountOrThrow(config);
-  withStore(config, (store) => {
+  const { addGroup } = await load.admin();
+  await withStore(config, (store) => {
     if (store.listGroups().some((g) => g.isMain)) return;
     addGroup(config, store, mainGroupFor(config, account.jid));
     print(`Registered your self-chat ${account.jid} as the main group.`);
@@ -126,6 +133,7 @@ WhatsApp and registers your self-chat as the main group.`,
       parseCommandArgs('start', { args, options: {} });
       const config = loadCliConfig(io.env);
       const logger = makeLogger(config.logLevel);
+      const [{ runHost }, { whatsappChannels }] = await Promise.all([load.runHost(), load.whatsapp()]);
       return runHost({
         config,
         logger,
@@ -153,6 +161,7 @@ Runs the assistant with this terminal as the main group's chat.
       const config = loadCliConfig(io.env);
       // The terminal is the conversation: only warnings unless LOG_LEVEL asks for more.
       const logger = makeLogger(io.env.LOG_LEVEL ? config.logLevel : 'warn');
+      const { chatOptions, runHost } = await load.runHost();
       return runHost(
         chatOptions(
           { config, logger, env: io.env, errors: process.stderr },
@@ -169,6 +178,7 @@ Runs the assistant with this terminal as the main group's chat.
 Checks what the assistant needs and says how to fix what is missing.`,
     async run(args, io) {
       parseCommandArgs('doctor', { args, options: {} });
+      const { doctorCommand } = await load.doctor();
       return doctorCommand(loadCliConfig(io.env), io.print);
     },
   },
@@ -187,6 +197,7 @@ Checks what the assistant needs and says how to fix what is missing.`,
       if (positionals.length !== 1 || positionals[0] !== 'whatsapp') {
         throw usageError('auth', 'the only account to link is whatsapp, e.g. nanoclaw auth whatsapp');
       }
+      const { whatsappAuthCommand } = await load.whatsapp();
       return whatsappAuthCommand(loadCliConfig(io.env), io.print, values.phone);
     },
   },
@@ -199,14 +210,16 @@ ${Object.values(GROUPS_SUBCOMMAND_USAGE).join('\n\n')}`,
     subcommandUsage: GROUPS_SUBCOMMAND_USAGE,
     async run(args, io) {
       const config = loadCliConfig(io.env);
+      const { addGroup, groupsCommand } = await load.admin();
       if (args[0] === 'add-main') {
         parseCommandArgs('groups add-main', { args: args.slice(1), options: {} });
+        const { linkedAccountOrThrow } = await load.whatsapp();
         const account = linkedAccountOrThrow(config);
-        withStore(config, (store) => addGroup(config, store, mainGroupFor(config, account.jid)));
+        await withStore(config, (store) => addGroup(config, store, mainGroupFor(config, account.jid)));
         io.print(`registered your self-chat ${account.jid} as the main group`);
         return 0;
       }
-      withStore(config, (store) => groupsCommand(args, config, store, io.print));
+      await withStore(config, (store) => groupsCommand(args, config, store, io.print));
       return 0;
     },
   },
@@ -217,6 +230,7 @@ ${Object.values(GROUPS_SUBCOMMAND_USAGE).join('\n\n')}`,
     subcommandUsage: TASKS_SUBCOMMAND_USAGE,
     async run(args, io) {
       const config = loadCliConfig(io.env);
+      const { tasksCommand } = await load.tasks();
       return withStore(config, (store) => tasksCommand(args, config, store, io.print));
     },
   },
@@ -226,7 +240,8 @@ ${Object.values(GROUPS_SUBCOMMAND_USAGE).join('\n\n')}`,
     usage: AUDIT_USAGE,
     async run(args, io) {
       const config = loadCliConfig(io.env);
-      withStore(config, (store) => auditCommand(args, store, io.print));
+      const { auditCommand } = await load.admin();
+      await withStore(config, (store) => auditCommand(args, store, io.print));
       return 0;
     },
   },
@@ -236,7 +251,8 @@ ${Object.values(GROUPS_SUBCOMMAND_USAGE).join('\n\n')}`,
     usage: USAGE_USAGE,
     async run(args, io) {
       const config = loadCliConfig(io.env);
-      withStore(config, (store) => usageCommand(args, store, io.print));
+      const { usageCommand } = await load.admin();
+      await withStore(config, (store) => usageCommand(args, store, io.print));
       return 0;
     },
   },
@@ -244,26 +260,33 @@ ${Object.values(GROUPS_SUBCOMMAND_USAGE).join('\n\n')}`,
     name: 'backup',
     summary: 'write a consistent backup (database, groups, sessions, policy, WhatsApp keys) to one archive',
     usage: BACKUP_USAGE,
-    run: (args, io) => backupCommand(args, loadCliConfig(io.env), io.print, () => new Date()),
+    async run(args, io) {
+      const { backupCommand } = await load.backup();
+      return backupCommand(args, loadCliConfig(io.env), io.print, () => new Date());
+    },
   },
   {
     name: 'restore',
     summary: 'restore a backup archive into this data directory (no host may run)',
     usage: RESTORE_USAGE,
-    run: (args, io) => restoreCommand(args, loadCliConfig(io.env), io.print, () => new Date()),
+    async run(args, io) {
+      const { restoreCommand } = await load.backup();
+      return restoreCommand(args, loadCliConfig(io.env), io.print, () => new Date());
+    },
   },
   {
     name: 'runs',
     summary: 'the record of agent runs, newest first',
     usage: RUNS_USAGE,
     async run(args, io) {
+      const { parseRunsArgs, runsCommand } = await load.runs();
       const options = parseRunsArgs(args);
       if (options === null) {
         io.print(RUNS_USAGE);
         return 0;
       }
       const config = loadCliConfig(io.env);
-      withStore(config, (store) => runsCommand(options, store, io.print));
+      await withStore(config, (store) => runsCommand(options, store, io.print));
       return 0;
     },
   },
