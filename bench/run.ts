@@ -17,7 +17,20 @@ const benches: Array<[string, () => Promise<Bench>]> = [
   ['owner-notice', async () => (await import('./owner-notice.js')).benchOwnerNotice],
 ];
 
-const only = process.argv.slice(2);
+// `--board 1gb` runs the board profile instead (see bench/board.ts); other words pick benches by name.
+const argv = process.argv.slice(2);
+const boardAt = argv.indexOf('--board');
+const only = boardAt >= 0 ? [] : argv;
+if (boardAt >= 0) {
+  const board = argv[boardAt + 1] ?? '1gb';
+  benches.splice(0, benches.length, [
+    `board ${board}`,
+    async () => {
+      const { benchBoard } = await import('./board.js');
+      return () => benchBoard(board);
+    },
+  ]);
+}
 let failed = false;
 for (const [name, load] of benches) {
   if (only.length > 0 && !only.includes(name)) continue;

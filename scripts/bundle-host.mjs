@@ -69,6 +69,9 @@ async function bundle(entryPoints, outdir) {
 
 await bundle({ main: path.join(root, 'src/cli/main.ts') }, path.join(root, 'dist/host'));
 await bundle(
-  { 'whatsapp-host-child': path.join(root, 'bench/whatsapp-host-child.ts') },
+  {
+    'whatsapp-host-child': path.join(root, 'bench/whatsapp-host-child.ts'),
+    'board-host-child': path.join(root, 'bench/board-host-child.ts'),
+  },
   path.join(root, 'dist/bench-host'),
 );
