@@ -15,6 +15,8 @@ const benches: Array<[string, () => Promise<Bench>]> = [
   ['runs', async () => (await import('./runs.js')).benchRuns],
   ['recovery', async () => (await import('./recovery.js')).benchRecovery],
   ['owner-notice', async () => (await import('./owner-notice.js')).benchOwnerNotice],
+  ['soak', async () => (await import('./soak.js')).benchSoak],
+  ['install-size', async () => (await import('./install-size.js')).benchInstallSize],
 ];
 
 // `--board 1gb` runs the board profile instead (see bench/board.ts); other words pick benches by name.
