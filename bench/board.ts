@@ -19,6 +19,7 @@ import {
   type StaticTurn,
 } from '../test/support/fake-model-server.js';
 import { medianFigure, type BenchFigure } from './figure.js';
+import { cliNodeFlags } from './host-process.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
@@ -218,10 +219,14 @@ async function boardOnce(
   let child: ReturnType<typeof spawn> | null = null;
   let sampler: NodeJS.Timeout | null = null;
   try {
-    child = spawn('/bin/sh', ['-c', `${cgroup.enterCommand} && exec "$0" "$@"`, process.execPath, CHILD], {
-      env: { ...process.env, BOARD_DIR: dir, BOARD_MODEL_URL: fake.url },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    child = spawn(
+      '/bin/sh',
+      ['-c', `${cgroup.enterCommand} && exec "$0" "$@"`, process.execPath, ...cliNodeFlags(), CHILD],
+      {
+        env: { ...process.env, BOARD_DIR: dir, BOARD_MODEL_URL: fake.url },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const hostPid = child.pid as number;
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
