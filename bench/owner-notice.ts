@@ -9,7 +9,7 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { ChatSession, makeCliHome, type CliHome } from '../test/support/cli.js';
 import { startFakeModelServer, type FakeModelServer } from '../test/support/fake-model-server.js';
-import { percentile, type BenchFigure } from './figure.js';
+import { medianFigure, type BenchFigure } from './figure.js';
 
 const SAMPLES_401 = 3;
 const NOTICE_TIMEOUT_MS = 120_000;
@@ -78,7 +78,7 @@ export async function benchOwnerNotice(): Promise<BenchFigure[]> {
     home.cleanup();
   }
   return [
-    { name: 'owner_notice_ms_401_p50', value: Math.round(percentile(samples401, 50)), unit: 'ms' },
+    medianFigure('owner_notice_ms_401_p50', samples401, 'ms', 0),
     {
       name: `owner_notice_ms_unreachable_run_timeout_${UNREACHABLE_RUN_TIMEOUT_MS}ms`,
       value: Math.round(unreachableMs),
