@@ -114,6 +114,19 @@ function makeCgroup(name: string, board: BoardProfile): Cgroup {
   };
 }
 
+/** The cgroup empties once the child's last process is reaped; the kernel may take a moment. */
+async function removeCgroup(cgroup: Cgroup): Promise<void> {
+  for (let tries = 0; ; tries++) {
+    try {
+      cgroup.remove();
+      return;
+    } catch (err) {
+      if (tries > 50) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
 /** Children of `pid`, from /proc (field 4 of stat is the parent). */
 function childrenOf(): Map<number, number[]> {
   const children = new Map<number, number[]>();
@@ -218,6 +231,8 @@ async function boardOnce(
   const peakPss = new Map<number, number>();
   let child: ReturnType<typeof spawn> | null = null;
   let sampler: NodeJS.Timeout | null = null;
+  let oomKills = 0;
+  let peakBytes: number | null = null;
   try {
     child = spawn(
       '/bin/sh',
@@ -252,20 +267,19 @@ async function boardOnce(
     }
   } finally {
     if (sampler) clearInterval(sampler);
+    // A failed round must not leave its host, its sandboxes or its cgroup behind.
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child?.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+    }
+    oomKills = cgroup.oomKills();
+    peakBytes = cgroup.peakBytes();
     await fake.close();
     fs.rmSync(dir, { recursive: true, force: true });
-  }
-  const oomKills = cgroup.oomKills();
-  const peakBytes = cgroup.peakBytes();
-  // The cgroup empties once the child's last process is reaped; allow the kernel a moment.
-  for (let tries = 0; ; tries++) {
-    try {
-      cgroup.remove();
-      break;
-    } catch (err) {
-      if (tries > 50) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await removeCgroup(cgroup).catch((err: unknown) =>
+      process.stderr.write(`board: could not remove the bench cgroup (remove it by hand): ${String(err)}\n`),
+    );
   }
 
   const at = (name: string, folder?: string): number => {
