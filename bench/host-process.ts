@@ -10,18 +10,18 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { Group } from '../src/core/types.js';
 import { openStore } from '../src/store/store.js';
-import { percentile, type BenchFigure } from './figure.js';
+import { medianFigure, type BenchFigure } from './figure.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
 
-interface Prepared {
+export interface Prepared {
   dir: string;
   env: NodeJS.ProcessEnv;
 }
 
 /** A data root with 50 groups and 10k messages already answered (nothing to recover). */
-function prepareHome(jidFor: (i: number) => string, withWhatsAppLink: boolean): Prepared {
+export function prepareHome(jidFor: (i: number) => string, withWhatsAppLink: boolean): Prepared {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nanoclaw-bench-'));
   fs.chmodSync(dir, 0o755);
   const store = openStore(path.join(dir, 'store', 'nanoclaw.db'));
@@ -74,16 +74,18 @@ function prepareHome(jidFor: (i: number) => string, withWhatsAppLink: boolean): 
   return { dir, env };
 }
 
-function rssMb(pid: number): number {
+export function rssMb(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
   return Math.round((kb / 1024) * 10) / 10;
 }
 
-const CLI = path.join(ROOT, 'bin', 'nanoclaw.mjs');
+export const CLI = path.join(ROOT, 'bin', 'nanoclaw.mjs');
+/** Start-ups per figure: enough for a median that a busy neighbour does not move much. */
+const RUNS = 9;
 
 /** The node flags the shipped command runs with (its shebang), so the child is sized like the product. */
-function cliNodeFlags(): string[] {
+export function cliNodeFlags(): string[] {
   const shebang = fs.readFileSync(CLI, 'utf8').split('\n')[0];
   return shebang.split(/\s+/).filter((word) => word.startsWith('--'));
 }
@@ -124,15 +126,15 @@ async function startOnce(
 async function measure(label: string, args: string[], prepared: Prepared): Promise<BenchFigure[]> {
   const ready: number[] = [];
   const rss: number[] = [];
-  for (let i = 0; i < 5; i++) {
+  for (let i = 0; i < RUNS; i++) {
     const sample = await startOnce(args, prepared.env);
     ready.push(sample.readyMs);
     rss.push(sample.rssMb);
   }
   fs.rmSync(prepared.dir, { recursive: true, force: true });
   return [
-    { name: `host_ready_ms${label}`, value: Math.round(percentile(ready, 50)), unit: 'ms' },
-    { name: `host_idle_rss_mb${label}`, value: percentile(rss, 50), unit: 'MB' },
+    medianFigure(`host_ready_ms${label}`, ready, 'ms', 0),
+    medianFigure(`host_idle_rss_mb${label}`, rss, 'MB', 1),
   ];
 }
 
@@ -144,7 +146,8 @@ export async function benchHostProcess(): Promise<BenchFigure[]> {
   );
   const whatsapp = await measure(
     '_whatsapp',
-    [path.join(HERE, 'whatsapp-host-child.js')],
+    // The child as `npm run build` bundles it, like the shipped command.
+    [path.join(ROOT, 'dist', 'bench-host', 'whatsapp-host-child.mjs')],
     prepareHome(
       (i) => (i === 0 ? '15550001111@s.whatsapp.net' : `1203630000${String(i).padStart(4, '0')}@g.us`),
       true,

@@ -9,7 +9,7 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { ChatSession, makeCliHome, type CliHome } from '../test/support/cli.js';
 import { startFakeModelServer, type FakeModelServer } from '../test/support/fake-model-server.js';
-import { percentile, type BenchFigure } from './figure.js';
+import { medianFigure, type BenchFigure } from './figure.js';
 
 const SAMPLES = 3;
 const NOTICE_TIMEOUT_MS = 120_000;
@@ -66,13 +66,6 @@ async function sample(baseUrl: () => Promise<string>, stop: 'end' | 'terminate')
   return samples;
 }
 
-function figures(name: string, samples: number[]): BenchFigure[] {
-  return [
-    { name, value: Math.round(percentile(samples, 50)), unit: 'ms' },
-    { name: `${name}_max`, value: Math.round(Math.max(...samples)), unit: 'ms' },
-  ];
-}
-
 export async function benchOwnerNotice(): Promise<BenchFigure[]> {
   let fake: FakeModelServer | undefined;
   let samples401: number[];
@@ -89,7 +82,7 @@ export async function benchOwnerNotice(): Promise<BenchFigure[]> {
   }
   const samplesUnreachable = await sample(async () => `http://127.0.0.1:${await closedPort()}`, 'terminate');
   return [
-    ...figures('owner_notice_ms_401', samples401),
-    ...figures('owner_notice_ms_unreachable', samplesUnreachable),
+    medianFigure('owner_notice_ms_401', samples401, 'ms', 0),
+    medianFigure('owner_notice_ms_unreachable', samplesUnreachable, 'ms', 0),
   ];
 }

@@ -1,8 +1,8 @@
 // `npm run bench`: every benchmark, one JSON line per figure
-// ({"name","value","unit"}) on stdout. Targets live in the issues and the
+// ({"name","value","unit","spread":{min,median,max,runs}}) on stdout. Targets live in the issues and the
 // closing notes, not in assertions: a slow machine reports, it does not fail.
 
-import type { BenchFigure } from './figure.js';
+import { withSpread, type BenchFigure } from './figure.js';
 
 type Bench = () => Promise<BenchFigure[]>;
 
@@ -16,15 +16,30 @@ const benches: Array<[string, () => Promise<Bench>]> = [
   ['recovery', async () => (await import('./recovery.js')).benchRecovery],
   ['owner-notice', async () => (await import('./owner-notice.js')).benchOwnerNotice],
   ['media', async () => (await import('./media.js')).benchMedia],
+  ['soak', async () => (await import('./soak.js')).benchSoak],
+  ['install-size', async () => (await import('./install-size.js')).benchInstallSize],
 ];
 
-const only = process.argv.slice(2);
+// `--board 1gb` runs the board profile instead (see bench/board.ts); other words pick benches by name.
+const argv = process.argv.slice(2);
+const boardAt = argv.indexOf('--board');
+const only = boardAt >= 0 ? [] : argv;
+if (boardAt >= 0) {
+  const board = argv[boardAt + 1] ?? '1gb';
+  benches.splice(0, benches.length, [
+    `board ${board}`,
+    async () => {
+      const { benchBoard } = await import('./board.js');
+      return () => benchBoard(board);
+    },
+  ]);
+}
 let failed = false;
 for (const [name, load] of benches) {
   if (only.length > 0 && !only.includes(name)) continue;
   try {
     const bench = await load();
-    for (const figure of await bench()) process.stdout.write(`${JSON.stringify(figure)}\n`);
+    for (const figure of await bench()) process.stdout.write(`${JSON.stringify(withSpread(figure))}\n`);
   } catch (err) {
     failed = true;
     process.stderr.write(

@@ -28,7 +28,7 @@ import {
   type StaticTurn,
 } from '../test/support/fake-model-server.js';
 import { makeTestConfig } from '../test/support/test-host.js';
-import { percentile, type BenchFigure } from './figure.js';
+import { medianFigure, percentile, type BenchFigure } from './figure.js';
 import { makeGroup } from '../test/support/groups.js';
 
 /** Groups on the fake channel that wake on every message. */
@@ -148,8 +148,8 @@ async function benchSpawn(): Promise<BenchFigure[]> {
     }
     const p50 = { bwrap: percentile(samples.bwrap, 50), none: percentile(samples.none, 50) };
     return [
-      { name: 'run_spawn_ms_bwrap', value: round(p50.bwrap), unit: 'ms' },
-      { name: 'run_spawn_ms_none', value: round(p50.none), unit: 'ms' },
+      medianFigure('run_spawn_ms_bwrap', samples.bwrap, 'ms'),
+      medianFigure('run_spawn_ms_none', samples.none, 'ms'),
       { name: 'run_spawn_overhead_ms_bwrap', value: round(p50.bwrap - p50.none), unit: 'ms' },
     ];
   } finally {
@@ -250,7 +250,7 @@ async function benchFirstRequest(): Promise<BenchFigure> {
       t.host.router.closeLiveRuns();
       await t.host.settled();
     }
-    return { name: 'first_token_request_ms', value: round(percentile(samples, 50)), unit: 'ms' };
+    return medianFigure('first_token_request_ms', samples, 'ms');
   } finally {
     await t.cleanup();
   }
@@ -275,7 +275,7 @@ async function benchFollowup(): Promise<BenchFigure> {
     }
     if (t.host.router.liveRunCount() !== 1)
       throw new Error('bench runs: the follow-ups did not stay in one run');
-    return { name: 'followup_latency_ms', value: round(percentile(samples, 50)), unit: 'ms' };
+    return medianFigure('followup_latency_ms', samples, 'ms');
   } finally {
     await t.cleanup();
   }

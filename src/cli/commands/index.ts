@@ -3,31 +3,37 @@
 // returns an exit code. main.ts only dispatches over this table.
 
 import type { Config } from '../../config/config.js';
-import { readLinkedAccount } from '../../channels/whatsapp/auth.js';
-import { asStoreError } from '../../store/errors.js';
-import { openStore } from '../../store/store.js';
 import type { StoreApi } from '../../store/api.js';
-import {
-  adoptSelfChatAsMain,
-  auditCommand,
-  groupsCommand,
-  usageCommand,
-  GROUPS_ADD_USAGE,
-  GROUPS_EDIT_USAGE,
-  type Print,
-} from '../admin.js';
+import { GROUPS_ADD_USAGE, GROUPS_EDIT_USAGE, type Print } from '../admin.js';
+import { BACKUP_USAGE, RESTORE_USAGE } from '../backup.js';
 import { loadCliConfig, makeLogger } from '../context.js';
-import { doctorCommand } from '../doctor.js';
-import { chatCommand, runHost, type HostCommandRunner } from '../run-host.js';
-import { acquireHostLock } from '../lock.js';
-import { parseRunsArgs, runsCommand, RUNS_USAGE } from '../runs.js';
-import { linkedAccountOrThrow, whatsappAuthCommand, whatsappChannels } from '../whatsapp.js';
+import type { HostCommandRunner } from '../run-host.js';
+import { RUNS_USAGE } from '../runs.js';
 import { parseCommandArgs, usageError } from './args.js';
-import { chatsCommand, CHATS_LIST_USAGE } from './chats.js';
-import { tasksCommand, TASKS_SUBCOMMAND_USAGE, TASKS_USAGE } from './tasks.js';
-import { BACKUP_USAGE, RESTORE_USAGE, backupCommand, restoreCommand } from '../backup.js';
-import { LOGS_USAGE, logsCommand } from './logs.js';
-import { SERVICE_SUBCOMMAND_USAGE, SERVICE_USAGE, realServiceHost, serviceCommand } from './service.js';
+import { CHATS_LIST_USAGE } from './chats.js';
+import { LOGS_USAGE } from './logs.js';
+import { SERVICE_SUBCOMMAND_USAGE, SERVICE_USAGE } from './service.js';
+import { TASKS_SUBCOMMAND_USAGE, TASKS_USAGE } from './tasks.js';
+
+// What a command does is loaded when it runs (the bundle splits each of these into a
+// chunk of its own): `chat` never loads the WhatsApp channel or the doctor, and a
+// one-shot command never loads the host. The table itself stays static.
+const load = {
+  admin: () => import('../admin.js'),
+  auth: () => import('../../channels/whatsapp/auth.js'),
+  backup: () => import('../backup.js'),
+  chats: () => import('./chats.js'),
+  doctor: () => import('../doctor.js'),
+  lock: () => import('../lock.js'),
+  logs: () => import('./logs.js'),
+  runHost: () => import('../run-host.js'),
+  runs: () => import('../runs.js'),
+  service: () => import('./service.js'),
+  store: () => import('../../store/store.js'),
+  storeErrors: () => import('../../store/errors.js'),
+  tasks: () => import('./tasks.js'),
+  whatsapp: () => import('../whatsapp.js'),
+};
 
 /** The running host's live state, when a command runs inside it (over the control socket). */
 export interface HostAccess {
@@ -72,13 +78,12 @@ async function withStore<T>(io: CommandIo, fn: (store: StoreApi, config: Config)
     }
   }
   const config = loadCliConfig(io.env);
-  return underHostLock(config, 'and try again', async () =>
-    withLockedStore(config, (store) => fn(store, config)),
-  );
+  return underHostLock(config, 'and try again', () => withLockedStore(config, (store) => fn(store, config)));
 }
 
 /** Runs `fn` holding the data dir's host lock (no host can start meanwhile); refuses while one runs. */
 async function underHostLock<T>(config: Config, what: string, fn: () => Promise<T>): Promise<T> {
+  const { acquireHostLock } = await load.lock();
   const lock = await acquireHostLock({
     dataDir: config.paths.dataDir,
     pid: process.pid,
@@ -99,7 +104,8 @@ export const runInThisHost: HostCommandRunner = async (argv, io) => {
 };
 
 /** For set-up steps that already hold the host lock (inside `runHost`). */
-function withLockedStore<T>(config: Config, fn: (store: StoreApi) => T): T {
+async function withLockedStore<T>(config: Config, fn: (store: StoreApi) => T): Promise<T> {
+  const [{ openStore }, { asStoreError }] = await Promise.all([load.store(), load.storeErrors()]);
   const store = openStore(config.paths.dbPath);
   try {
     return fn(store);
@@ -117,13 +123,15 @@ function withLockedStore<T>(config: Config, fn: (store: StoreApi) => T): T {
  * assistant. Without a terminal it only says what to run (no prompt loop in a service).
  */
 export async function firstRunSetup(config: Config, print: Print): Promise<void> {
+  const [{ readLinkedAccount }, { linkedAccountOrThrow, whatsappAuthCommand }, { adoptSelfChatAsMain }] =
+    await Promise.all([load.auth(), load.whatsapp(), load.admin()]);
   if (!readLinkedAccount(config.paths.authDir)) {
     if (!process.stdin.isTTY) linkedAccountOrThrow(config);
     print('No WhatsApp account is linked yet; linking one now.');
     await whatsappAuthCommand(config, print);
   }
   const account = linkedAccountOrThrow(config);
-  withLockedStore(config, (store) => adoptSelfChatAsMain(config, store, account.jid, print));
+  await withLockedStore(config, (store) => adoptSelfChatAsMain(config, store, account.jid, print));
 }
 
 const GROUPS_SUBCOMMAND_USAGE: Record<string, string> = {
@@ -175,6 +183,7 @@ WhatsApp and registers your self-chat as the main group.`,
       parseCommandArgs('start', { args, options: {} });
       const config = loadCliConfig(io.env);
       const logger = makeLogger(config.logLevel);
+      const [{ runHost }, { whatsappChannels }] = await Promise.all([load.runHost(), load.whatsapp()]);
       return runHost({
         config,
         logger,
@@ -200,6 +209,7 @@ Runs the assistant with this terminal as the main group's chat.
         args,
         options: { json: { type: 'boolean', default: false } },
       });
+      const { chatCommand } = await load.runHost();
       return chatCommand({ env: io.env, json: values.json, runCommand: runInThisHost });
     },
   },
@@ -212,6 +222,7 @@ Checks what the assistant needs and says how to fix what is missing.`,
     viaHost: true,
     async run(args, io) {
       parseCommandArgs('doctor', { args, options: {} });
+      const { doctorCommand } = await load.doctor();
       return doctorCommand(configOf(io), io.print, io.env);
     },
   },
@@ -231,6 +242,7 @@ Checks what the assistant needs and says how to fix what is missing.`,
         throw usageError('auth', 'the only account to link is whatsapp, e.g. nanoclaw auth whatsapp');
       }
       const config = loadCliConfig(io.env);
+      const { whatsappAuthCommand } = await load.whatsapp();
       // A running host holds the linked session; a second link beside it would fight over the keys.
       return underHostLock(config, 'before linking WhatsApp again', () =>
         whatsappAuthCommand(config, io.print, values.phone),
@@ -246,8 +258,10 @@ ${Object.values(GROUPS_SUBCOMMAND_USAGE).join('\n\n')}`,
     subcommandUsage: GROUPS_SUBCOMMAND_USAGE,
     viaHost: true,
     async run(args, io) {
+      const { adoptSelfChatAsMain, groupsCommand } = await load.admin();
       if (args[0] === 'add-main') {
         parseCommandArgs('groups add-main', { args: args.slice(1), options: {} });
+        const { linkedAccountOrThrow } = await load.whatsapp();
         const account = linkedAccountOrThrow(configOf(io));
         await withStore(io, (store, config) => adoptSelfChatAsMain(config, store, account.jid, io.print));
         return 0;
@@ -262,7 +276,10 @@ ${Object.values(GROUPS_SUBCOMMAND_USAGE).join('\n\n')}`,
     usage: TASKS_USAGE,
     subcommandUsage: TASKS_SUBCOMMAND_USAGE,
     viaHost: true,
-    run: (args, io) => withStore(io, (store, config) => tasksCommand(args, config, store, io.print)),
+    async run(args, io) {
+      const { tasksCommand } = await load.tasks();
+      return withStore(io, (store, config) => tasksCommand(args, config, store, io.print));
+    },
   },
   {
     name: 'chats',
@@ -270,7 +287,10 @@ ${Object.values(GROUPS_SUBCOMMAND_USAGE).join('\n\n')}`,
     usage: CHATS_LIST_USAGE,
     subcommandUsage: { list: CHATS_LIST_USAGE },
     viaHost: true,
-    run: (args, io) => withStore(io, (store, config) => chatsCommand(args, config, store, io.print)),
+    async run(args, io) {
+      const { chatsCommand } = await load.chats();
+      return withStore(io, (store, config) => chatsCommand(args, config, store, io.print));
+    },
   },
   {
     name: 'audit',
@@ -278,6 +298,7 @@ ${Object.values(GROUPS_SUBCOMMAND_USAGE).join('\n\n')}`,
     usage: AUDIT_USAGE,
     viaHost: true,
     async run(args, io) {
+      const { auditCommand } = await load.admin();
       await withStore(io, (store) => auditCommand(args, store, io.print));
       return 0;
     },
@@ -288,6 +309,7 @@ ${Object.values(GROUPS_SUBCOMMAND_USAGE).join('\n\n')}`,
     usage: USAGE_USAGE,
     viaHost: true,
     async run(args, io) {
+      const { usageCommand } = await load.admin();
       await withStore(io, (store) => usageCommand(args, store, io.print));
       return 0;
     },
@@ -296,13 +318,19 @@ ${Object.values(GROUPS_SUBCOMMAND_USAGE).join('\n\n')}`,
     name: 'backup',
     summary: 'write a consistent backup (database, groups, sessions, policy, WhatsApp keys) to one archive',
     usage: BACKUP_USAGE,
-    run: (args, io) => backupCommand(args, loadCliConfig(io.env), io.print, () => new Date()),
+    async run(args, io) {
+      const { backupCommand } = await load.backup();
+      return backupCommand(args, loadCliConfig(io.env), io.print, () => new Date());
+    },
   },
   {
     name: 'restore',
     summary: 'restore a backup archive into this data directory (no host may run)',
     usage: RESTORE_USAGE,
-    run: (args, io) => restoreCommand(args, loadCliConfig(io.env), io.print, () => new Date()),
+    async run(args, io) {
+      const { restoreCommand } = await load.backup();
+      return restoreCommand(args, loadCliConfig(io.env), io.print, () => new Date());
+    },
   },
   {
     name: 'runs',
@@ -310,6 +338,7 @@ ${Object.values(GROUPS_SUBCOMMAND_USAGE).join('\n\n')}`,
     usage: RUNS_USAGE,
     viaHost: true,
     async run(args, io) {
+      const { parseRunsArgs, runsCommand } = await load.runs();
       const options = parseRunsArgs(args);
       if (options === null) {
         io.print(RUNS_USAGE);
@@ -324,12 +353,18 @@ ${Object.values(GROUPS_SUBCOMMAND_USAGE).join('\n\n')}`,
     summary: 'install, uninstall or show the systemd unit (launchd on macOS) that runs start',
     usage: SERVICE_USAGE,
     subcommandUsage: SERVICE_SUBCOMMAND_USAGE,
-    run: (args, io) => serviceCommand(args, realServiceHost(io.env, io.print), () => loadCliConfig(io.env)),
+    async run(args, io) {
+      const { realServiceHost, serviceCommand } = await load.service();
+      return serviceCommand(args, realServiceHost(io.env, io.print), () => loadCliConfig(io.env));
+    },
   },
   {
     name: 'logs',
     summary: "the host's log: the service's journal, or the log file",
     usage: LOGS_USAGE,
-    run: (args, io) => logsCommand(args, realServiceHost(io.env, io.print), () => loadCliConfig(io.env)),
+    async run(args, io) {
+      const [{ logsCommand }, { realServiceHost }] = await Promise.all([load.logs(), load.service()]);
+      return logsCommand(args, realServiceHost(io.env, io.print), () => loadCliConfig(io.env));
+    },
   },
 ];

@@ -1,0 +1,114 @@
+// Child process of the 1 GB board profile (`npm run bench -- --board 1gb`),
+// started inside the cgroup: the real host (store, router, queue, broker,
+// ProcessRuns with Claude Code in bwrap) on the fake channel, talking to the
+// parent's scripted model server. It reports on stdout, one JSON line each:
+// ready, idle (its RSS), and when three groups' messages have been answered,
+// whether the third waited for a slot. The parent drives nothing but the clock.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { findPackageRoot, runnerPaths } from '../src/cli/package-root.js';
+import { silentLogger } from '../src/core/logger.js';
+import { createHost } from '../src/host.js';
+import { ProcessRuns } from '../src/runs/process-runs.js';
+import { BwrapBackend } from '../src/sandbox/bwrap.js';
+import { FakeChannel } from '../test/support/fake-channel.js';
+import { makeGroup } from '../test/support/groups.js';
+import { makeTestConfig } from '../test/support/test-host.js';
+
+const dir = process.env.BOARD_DIR ?? '';
+const modelUrl = process.env.BOARD_MODEL_URL ?? '';
+const idleSettleMs = 3_000;
+
+function say(event: string, extra: Record<string, unknown> = {}): void {
+  // Epoch ms with sub-ms precision, comparable with the parent's clock.
+  process.stdout.write(
+    `${JSON.stringify({ event, at: performance.timeOrigin + performance.now(), ...extra })}\n`,
+  );
+}
+
+function rssKb(): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN);
+}
+
+async function until(condition: () => boolean, what: string, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`board: timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+// The shipped defaults, except a short idle timeout so a finished run frees its slot in the bench's time.
+const config = makeTestConfig(dir, {
+  engine: 'claude-code',
+  upstreamBaseUrl: modelUrl,
+  sandbox: 'bwrap',
+  maxConcurrentRuns: 2,
+  idleTimeoutMs: 2_000,
+  shutdownGraceMs: 5_000,
+});
+const backend = new BwrapBackend({
+  runsDir: config.paths.runsDir,
+  etcDir: path.join(config.paths.dataDir, 'sandbox-etc'),
+});
+let channel: FakeChannel | null = null;
+const host = createHost({
+  config,
+  logger: silentLogger(),
+  makeChannels: (events) => {
+    channel = new FakeChannel(events);
+    return [channel];
+  },
+  makeRuns: ({ store, tools }) =>
+    new ProcessRuns({
+      config,
+      logger: silentLogger(),
+      store,
+      tools,
+      sandbox: Promise.resolve({ backend, reason: 'bwrap (board bench)' }),
+      credential: { kind: 'api_key', value: 'sk-ant-board-bench-key' },
+      ...runnerPaths(findPackageRoot(import.meta.url)),
+      loadMountAllowlist: () => null,
+      loadEgressAllowlist: () => ({ default: [], groups: {} }),
+      userHome: dir,
+      now: Date.now,
+    }),
+});
+const fake = channel as FakeChannel | null;
+if (!fake) throw new Error('board: channel not built');
+const groups = ['board-a', 'board-b', 'board-c'].map((folder) =>
+  makeGroup(folder, { jid: `fake:${folder}`, requiresTrigger: false }),
+);
+for (const group of groups) host.store.addGroup(group);
+await host.start();
+say('ready', { rssKb: rssKb() });
+await new Promise((resolve) => setTimeout(resolve, idleSettleMs));
+say('idle', { rssKb: rssKb() });
+
+// Three chats at once with two slots: two runs start, the third must queue.
+for (const group of groups) {
+  say('stored', { folder: group.folder });
+  fake.receive(group.jid, `board run for ${group.folder}`);
+}
+let maxActive = 0;
+let thirdWaited = false;
+const watch = setInterval(() => {
+  const active = host.queue.activeCount();
+  maxActive = Math.max(maxActive, active);
+  if (active === 2 && host.queue.pendingCount() > 0) thirdWaited = true;
+}, 5);
+await until(() => groups.every((g) => fake.sent.some((m) => m.jid === g.jid)), 'three replies');
+clearInterval(watch);
+host.router.closeLiveRuns();
+await host.settled();
+say('done', { maxActive, thirdWaited, replies: fake.sent.length });
+const runIds = host.store.listRuns({ limit: 100 }).map((run) => run.runId);
+await host.stop();
+// Our runs' cgroups live in the machine-wide parent: drop them now, not at another host's sweep.
+for (let attempt = 0; attempt < 20; attempt++) {
+  for (const runId of runIds) backend.releaseRun(runId);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+}
+process.exit(0);

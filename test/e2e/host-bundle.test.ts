@@ -1,0 +1,86 @@
+// The shipped host is the esbuild bundle in dist/host (npm run build). What
+// makes it start fast and small must hold for every build: commands that never
+// talk to WhatsApp load no Baileys, every chunk's text is Latin-1 (V8 keeps a
+// module's source in memory, two bytes a character as soon as one character is
+// wider), and the only packages left to Node's resolver are the ones that must
+// be (native or binary-carrying), so a fresh install runs it.
+import fs from 'node:fs';
+import { builtinModules } from 'node:module';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { assertBuilt, REPO_ROOT } from '../support/cli.js';
+
+const HOST = path.join(REPO_ROOT, 'dist', 'host');
+const EXTERNAL_PACKAGES = [
+  'better-sqlite3',
+  '@anthropic-ai/claude-agent-sdk',
+  'sharp',
+  'jimp',
+  'link-preview-js',
+  'audio-decode',
+  'bufferutil',
+  'utf-8-validate',
+];
+/** Only in Baileys' own dependencies (the wasm bridge's class), never in ours. */
+const BAILEYS_MARKER = 'LTHashAntiTampering';
+
+const read = (chunk: string): string => fs.readFileSync(path.join(HOST, chunk), 'utf8');
+
+/** `import … from"./x.mjs"` and `import"./x.mjs"`: loaded with the importer, unlike `import("./x.mjs")`. */
+function staticImports(source: string): string[] {
+  return [...source.matchAll(/(?:\bfrom|\bimport)\s*["'](\.\/[^"']+\.mjs)["']/g)].map((m) => m[1].slice(2));
+}
+
+function staticClosure(entry: string): Set<string> {
+  const seen = new Set<string>([entry]);
+  const todo = [entry];
+  while (todo.length > 0) {
+    for (const next of staticImports(read(todo.pop() as string))) {
+      if (!seen.has(next)) {
+        seen.add(next);
+        todo.push(next);
+      }
+    }
+  }
+  return seen;
+}
+
+describe('the host bundle', () => {
+  let chunks: string[] = [];
+  beforeAll(() => {
+    assertBuilt();
+    chunks = fs.readdirSync(HOST).filter((name) => name.endsWith('.mjs'));
+  });
+
+  it('loads Baileys only through a dynamic import, never with the entry', () => {
+    const eager = staticClosure('main.mjs');
+    const withBaileys = chunks.filter((chunk) => read(chunk).includes(BAILEYS_MARKER));
+    expect(withBaileys.length).toBeGreaterThan(0);
+    for (const chunk of withBaileys) expect(eager.has(chunk), chunk).toBe(false);
+  });
+
+  it('keeps every chunk Latin-1, so V8 stores its source one byte a character', () => {
+    for (const chunk of chunks) {
+      const wide = [...read(chunk)].find((ch) => (ch.codePointAt(0) ?? 0) > 0xff);
+      expect(wide, `${chunk} holds ${JSON.stringify(wide)}`).toBeUndefined();
+    }
+  });
+
+  it('leaves only node built-ins and the native or binary packages to the resolver', () => {
+    const builtins = new Set(builtinModules.flatMap((name) => [name, `node:${name}`]));
+    for (const chunk of chunks) {
+      const source = read(chunk);
+      const specifiers = [
+        ...source.matchAll(/(?:\bfrom|\bimport)\s*\(?\s*["']([@a-z][\w@/.:+-]*)["']/g),
+        ...source.matchAll(/\brequire\(\s*["']([@a-z][\w@/.:+-]*)["']\s*\)/g),
+      ].map((m) => m[1]);
+      for (const specifier of specifiers) {
+        const pkg = specifier.startsWith('@')
+          ? specifier.split('/').slice(0, 2).join('/')
+          : specifier.split('/')[0];
+        const known = builtins.has(specifier) || builtins.has(pkg) || EXTERNAL_PACKAGES.includes(pkg);
+        expect(known, `${chunk} imports ${specifier}`).toBe(true);
+      }
+    }
+  });
+});
