@@ -97,7 +97,11 @@ describe('systemd unit', () => {
 
   it('takes the node flags from the real bin shebang', () => {
     const firstLine = fs.readFileSync(path.join(REPO_ROOT, 'bin', 'nanoclaw.mjs'), 'utf8').split('\n')[0];
-    expect(shebangNodeArgs(firstLine)).toEqual(['--optimize-for-size', '--max-semi-space-size=1']);
+    expect(shebangNodeArgs(firstLine)).toEqual([
+      '--optimize-for-size',
+      '--max-semi-space-size=1',
+      '--max-opt=1',
+    ]);
     expect(shebangNodeArgs('#!/usr/bin/env node')).toEqual([]);
   });
 });
@@ -201,7 +205,7 @@ describe('nanoclaw service', () => {
     expect(unit).toContain(`\nEnvironment=NANOCLAW_CONFIG_DIR=${path.join(root, 'policy')}\n`);
     expect(unit).toContain('\nEnvironment=ASSISTANT_NAME=Bob\n');
     expect(unit).toContain(
-      `\nExecStart=/usr/bin/node --optimize-for-size --max-semi-space-size=1 ${REPO_ROOT}/bin/nanoclaw.mjs start\n`,
+      `\nExecStart=/usr/bin/node --optimize-for-size --max-semi-space-size=1 --max-opt=1 ${REPO_ROOT}/bin/nanoclaw.mjs start\n`,
     );
     expect(unit).not.toContain('sk-ant-secret');
     expect(host.calls.map((c) => [c.command, ...c.args])).toEqual([
