@@ -2,6 +2,7 @@
 // required is missing. It reports whether a credential is present and where it
 // came from — never its value.
 
+import { engineUsesModel } from '../core/protocol.js';
 import fs from 'node:fs';
 import type { Config } from '../config/config.js';
 import { legacyDataDir, loadCredential } from '../config/config.js';
@@ -177,7 +178,7 @@ export async function doctorCommand(
         }
       : { ok: false, detail: problems.map((p) => describeProblem(p, user)).join('; ') };
   });
-  add('credential', config.engine === 'claude-code', () => {
+  add('credential', engineUsesModel(config.engine), () => {
     const credential = loadCredential({ env, homeDir: config.homeDir });
     return credential
       ? {
@@ -189,8 +190,7 @@ export async function doctorCommand(
           detail: 'missing: set ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN in the environment or in .env',
         };
   });
-  const credential =
-    config.engine === 'claude-code' ? loadCredential({ env, homeDir: config.homeDir }) : null;
+  const credential = engineUsesModel(config.engine) ? loadCredential({ env, homeDir: config.homeDir }) : null;
   if (credential) {
     try {
       const upstream = await checkModelUpstream({

@@ -4,6 +4,7 @@
 // control socket: other `nanoclaw` commands run inside it, and `chat` attaches
 // to it as a console of the main group instead of starting a second host.
 
+import { engineUsesModel } from '../core/protocol.js';
 import type { Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -149,7 +150,7 @@ async function runLockedHost(options: RunHostOptions): Promise<number> {
   // Probing the sandbox starts a trial one (~200 ms): do it beside start-up, not before it.
   const sandbox = select();
   const credential = loadCredential({ env, homeDir: config.homeDir });
-  if (config.engine === 'claude-code' && !credential) {
+  if (engineUsesModel(config.engine) && !credential) {
     logger.error('no model credential (ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN): runs will be refused');
   }
 

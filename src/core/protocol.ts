@@ -8,8 +8,13 @@ import { z } from 'zod';
 /** Longest accepted line in either direction, in bytes. */
 export const MAX_LINE_BYTES = 256 * 1024;
 
-export const ENGINES = ['claude-code', 'echo'] as const;
+export const ENGINES = ['claude-code', 'lite', 'echo'] as const;
 export type Engine = (typeof ENGINES)[number];
+
+/** Every engine but the scripted `echo` talks to the model through the broker. */
+export function engineUsesModel(engine: Engine): boolean {
+  return engine !== 'echo';
+}
 
 export const TOOL_NAMES = [
   'send_message',

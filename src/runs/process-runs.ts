@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { AuditReason, AuditSink } from '../core/audit.js';
 import type { Logger } from '../core/logger.js';
-import type { StartLine } from '../core/protocol.js';
+import { engineUsesModel, type StartLine } from '../core/protocol.js';
 import type { Config } from '../config/config.js';
 import { rulesForGroup, type EgressAllowlistFile } from '../broker/egress-allowlist.js';
 import { startEgressProxy } from '../broker/egress-proxy.js';
@@ -260,7 +260,8 @@ export class ProcessRuns implements AgentRuns {
     });
     try {
       const placeholderKey = `sk-ant-run-${randomBytes(24).toString('hex')}`;
-      const usesModel = config.engine === 'claude-code';
+      const engine = group.containerConfig.engine ?? config.engine;
+      const usesModel = engineUsesModel(engine);
       if (usesModel && this.options.credential) {
         const proxy = await startModelProxy({
           socketPath: path.join(runDir, 'model.sock'),
@@ -340,7 +341,7 @@ export class ProcessRuns implements AgentRuns {
         group: { folder: group.folder, isMain: group.isMain, name: group.name },
         assistantName: config.assistantName,
         scheduledTask: request.task,
-        engine: config.engine,
+        engine,
         modelName: config.model ?? undefined,
         paths: {
           groupDir: spawn.paths.groupDir,
@@ -574,7 +575,7 @@ export class ProcessRuns implements AgentRuns {
         'running without a sandbox is allowed only for the main group, by explicit opt-in',
       );
     }
-    if (config.engine === 'claude-code' && !this.options.credential) {
+    if (engineUsesModel(group.containerConfig.engine ?? config.engine) && !this.options.credential) {
       throw new StartRefused(
         'credential_missing',
         'no model credential is configured (set ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN for the host)',

@@ -4,6 +4,7 @@
 // touches the machine (the manager's commands, where units live) comes in
 // through `ServiceHost`, so tests assert the argv without a running systemd.
 
+import { engineUsesModel } from '../../core/protocol.js';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -210,7 +211,7 @@ function writeServiceFile(file: string, content: string, scope: ServiceScope | n
 
 /** What the service itself cannot do for the owner: it has no terminal and no shell environment. */
 function readinessNotes(host: ServiceHost, config: Config): void {
-  if (config.engine === 'claude-code') {
+  if (engineUsesModel(config.engine)) {
     let credential;
     try {
       credential = loadCredential({ env: host.env, homeDir: config.homeDir });
