@@ -1,0 +1,143 @@
+// The `lite` engine end to end: the real CLI host, real bubblewrap, the real
+// broker and the bundled runner's own agent loop against the scripted fake
+// model. A run answers, uses its file tools in the group folder, calls the
+// nanoclaw tools through the host, and resumes its session in the next run;
+// the sandbox holds no credential and reaches nothing but the broker.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
+import { requestText, type RecordedRequest, type StaticTurn } from '../support/fake-model-server.js';
+import {
+  REAL_KEY,
+  answeredToolResult,
+  chatLines,
+  lastUserText,
+  toolResultCount,
+  useAgentFixture,
+} from './agent-support.js';
+
+const fixture = useAgentFixture();
+const LITE = { NANOCLAW_ENGINE: 'lite' };
+
+const tool = (name: string, input: unknown): StaticTurn => ({ toolUse: { name, input } });
+
+type Body = {
+  system?: Array<{ text: string; cache_control?: unknown }>;
+  tools?: Array<{ name: string; cache_control?: unknown }>;
+  messages?: Array<{ content: unknown }>;
+  model?: string;
+};
+
+describe('the lite engine', () => {
+  it('answers, writes and reads a file, calls send_message and schedule_task, and resumes its session', async () => {
+    const results: string[] = [];
+    const { fake, home } = await fixture.setUp((req: RecordedRequest) => {
+      const prompt = lastUserText(req);
+      const answered = answeredToolResult(req);
+      if (answered) results.push(`${answered.isError ? 'ERR' : 'OK'} ${answered.text}`);
+      if (prompt.includes('SECOND')) {
+        return { text: `second turn; earlier history seen: ${requestText(req).includes('FIRST please')}` };
+      }
+      switch (toolResultCount(req)) {
+        case 0:
+          return tool('write', { path: 'notes/a.txt', content: 'lite-content-42\nline two\n' });
+        case 1:
+          return tool('read', { path: 'notes/a.txt' });
+        case 2:
+          return tool('send_message', { text: 'progress from lite' });
+        case 3:
+          return tool('schedule_task', {
+            prompt: 'weekly review',
+            schedule_type: 'cron',
+            schedule_value: '0 9 * * 1',
+          });
+        default:
+          return { text: 'FIRST done' };
+      }
+    });
+    const env = { ...home.env, ...LITE };
+    fs.mkdirSync(path.join(home.dir, 'groups', 'global'), { recursive: true });
+    fs.writeFileSync(path.join(home.dir, 'groups', 'global', 'CLAUDE.md'), 'GLOBAL-MEMORY-MARK\n');
+
+    const first = await runCli(
+      ['chat', '--json'],
+      env,
+      JSON.stringify({ text: 'FIRST please' }) + '\n',
+      60_000,
+    );
+    expect(first.code, first.stderr).toBe(0);
+    expect(chatLines(first.stdout)).toEqual([
+      { chat: 'local:main', text: 'progress from lite' },
+      { chat: 'local:main', text: 'FIRST done' },
+    ]);
+    expect(results[0]).toMatch(/^OK wrote 25 bytes to \/.*notes\/a\.txt$/);
+    expect(results[1]).toMatch(/^OK +1\tlite-content-42\n +2\tline two$/);
+    expect(results[2]).toMatch(/^OK /);
+    expect(results[3]).toMatch(/^OK \{.*"scheduleType":"cron"/);
+    expect(fs.readFileSync(path.join(home.dir, 'groups', 'main', 'notes', 'a.txt'), 'utf8')).toBe(
+      'lite-content-42\nline two\n',
+    );
+    const tasks = await runCli(['tasks', 'list'], env);
+    expect(tasks.stdout).toMatch(/ main +active +cron /);
+
+    // What reached the model: the broker's real key, cache breakpoints, both memories, the shared tools.
+    const [firstRequest] = fake.conversationRequests();
+    expect(firstRequest.headers['x-api-key']).toBe(REAL_KEY);
+    const body = firstRequest.body as Body;
+    expect(body.system?.at(-1)?.cache_control).toEqual({ type: 'ephemeral' });
+    expect(body.tools?.at(-1)?.cache_control).toEqual({ type: 'ephemeral' });
+    expect(JSON.stringify(body.messages?.at(-1))).toContain('"cache_control":{"type":"ephemeral"}');
+    expect(body.system?.map((b) => b.text).join('\n')).toContain('CLAUDE.md');
+    expect(body.tools?.map((t) => t.name)).toEqual(
+      expect.arrayContaining(['bash', 'edit', 'send_message', 'schedule_task']),
+    );
+
+    // A new run of the same chat resumes the stored session.
+    const second = await runCli(
+      ['chat', '--json'],
+      env,
+      JSON.stringify({ text: 'SECOND now' }) + '\n',
+      60_000,
+    );
+    expect(second.code, second.stderr).toBe(0);
+    expect(chatLines(second.stdout)).toEqual([
+      { chat: 'local:main', text: 'second turn; earlier history seen: true' },
+    ]);
+    const sessions = fs.readdirSync(path.join(home.dir, 'data', 'sessions', 'main', 'lite'));
+    expect(sessions).toHaveLength(1);
+  });
+
+  it('the sandbox holds no credential and reaches no network but the broker', async () => {
+    let probe = '';
+    const { fake, home } = await fixture.setUp((req) => {
+      const answered = answeredToolResult(req);
+      if (answered) {
+        probe = answered.text;
+        return { text: 'probed' };
+      }
+      return tool('bash', {
+        command: [
+          `for p in /proc/[0-9]*; do tr '\\0' '\\n' < $p/environ 2>/dev/null; done | sort -u`,
+          'echo ---',
+          `curl -sS -m 5 ${fake.url}/v1/messages >/dev/null 2>&1 && echo model-direct:reached || echo model-direct:blocked`,
+          'curl -sS -m 5 https://example.com >/dev/null 2>&1 && echo internet:reached || echo internet:blocked',
+        ].join('\n'),
+      });
+    });
+    const res = await runCli(
+      ['chat', '--json'],
+      { ...home.env, ...LITE },
+      JSON.stringify({ text: 'probe' }) + '\n',
+      60_000,
+    );
+    expect(res.code, res.stderr).toBe(0);
+    expect(chatLines(res.stdout)).toEqual([{ chat: 'local:main', text: 'probed' }]);
+    expect(probe).toContain('model-direct:blocked');
+    expect(probe).toContain('internet:blocked');
+    expect(probe).toMatch(/^HOME=/m);
+    expect(probe).not.toContain(REAL_KEY);
+    expect(probe).not.toContain(REAL_KEY.slice(8, 28));
+  });
+});
