@@ -474,12 +474,16 @@ function* walkFiles(root: string): Generator<string> {
     } catch {
       continue;
     }
-    for (const entry of entries.sort((a, b) => (a.name < b.name ? 1 : -1))) {
+    // A folder's files in name order, then its subfolders in name order.
+    const sorted = entries.sort((a, b) => (a.name < b.name ? -1 : 1));
+    const dirs: string[] = [];
+    for (const entry of sorted) {
       const child = rel === '' ? entry.name : `${rel}/${entry.name}`;
       if (entry.isDirectory()) {
-        if (!SKIP_DIRS.has(entry.name)) stack.push(child);
+        if (!SKIP_DIRS.has(entry.name)) dirs.push(child);
       } else if (entry.isFile()) yield child;
     }
+    stack.push(...dirs.reverse());
   }
 }
 
