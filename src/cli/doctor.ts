@@ -2,9 +2,10 @@
 // required is missing. It reports whether a credential is present and where it
 // came from — never its value.
 
-import { engineUsesModel } from '../core/protocol.js';
 import fs from 'node:fs';
+import os from 'node:os';
 import type { Config } from '../config/config.js';
+import { engineUsesModel, type Engine } from '../core/protocol.js';
 import { legacyDataDir, loadCredential } from '../config/config.js';
 import { loadEgressAllowlist } from '../broker/egress-allowlist.js';
 import { classifyModelError, parseErrorBody, type ModelFailure } from '../broker/model-errors.js';
@@ -18,8 +19,24 @@ import { selectBackend } from '../sandbox/select.js';
 import { openStore } from '../store/store.js';
 import { freeDiskBytes } from '../host.js';
 import type { Print } from './admin.js';
+import { claudeCodeInstalled, describeBoard, describeEngines } from './engines.js';
 import { findPackageRoot, runnerPaths } from './package-root.js';
 import { backendSelection, repairNote } from './run-host.js';
+
+/** The engines registered groups picked; none when the database is missing or unreadable (its own check says so). */
+function groupEnginesIn(dbPath: string): Engine[] {
+  if (!fs.existsSync(dbPath)) return [];
+  try {
+    const store = openStore(dbPath);
+    try {
+      return store.listGroups().flatMap((g) => (g.containerConfig.engine ? [g.containerConfig.engine] : []));
+    } finally {
+      store.close();
+    }
+  } catch {
+    return [];
+  }
+}
 
 interface Check {
   name: string;
@@ -208,6 +225,20 @@ export async function doctorCommand(
       });
     }
   }
+  add('engines', true, () => {
+    const groupEngines = groupEnginesIn(config.paths.dbPath);
+    return describeEngines({
+      configured: config.engine,
+      groupEngines,
+      claudeCode: claudeCodeInstalled(runnerPaths(findPackageRoot(import.meta.url)).runnerNodeModules),
+    });
+  });
+  add('memory', false, () =>
+    describeBoard({
+      inUse: [config.engine, ...groupEnginesIn(config.paths.dbPath)],
+      totalMemBytes: os.totalmem(),
+    }),
+  );
   add('runner', true, () => {
     const ok = fs.existsSync(runnerPaths(findPackageRoot(import.meta.url)).runnerEntry);
     return { ok, detail: ok ? 'dist/runner.mjs present' : 'dist/runner.mjs missing: run npm run build' };
