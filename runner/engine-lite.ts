@@ -30,6 +30,13 @@ import {
   type ToolResultBlock,
   type ToolUseBlock,
 } from './lite/messages-api.js';
+import {
+  archiveHistory,
+  contextTokens,
+  shouldCompact,
+  summaryRequest,
+  withSummary,
+} from './lite/compaction.js';
 import { isNanoclawTool, nanoclawToolDefinitions } from './lite/nanoclaw-tools.js';
 import { loadSession, newSessionId, saveSession, type LiteSession } from './lite/session.js';
 import type { HostConnection } from './protocol-io.js';
@@ -161,33 +168,75 @@ export async function runLiteEngine(
 
   // One prompt in, one output line out (the host counts turns by it).
   const runTurn = async (current: LiteSession, prompt: string): Promise<string | null> => {
-    const before = current.messages.length;
+    const before = { messages: [...current.messages], contextTokens: current.contextTokens };
     try {
       return await runSteps(current, prompt);
     } catch (err) {
       // The host rolls the turn back and retries it (SPEC §4): so does the session.
-      current.messages.length = before;
+      current.messages = before.messages;
+      current.contextTokens = before.contextTokens;
       saveSession(homeDir, current);
       throw err;
     }
   };
 
+  const retry = {
+    sleep: deps.sleep,
+    onRetry: (error: ModelApiError, attempt: number, delayMs: number) =>
+      conn.log('warn', `${error.message}; retry ${attempt} in ${delayMs} ms`),
+  };
+  const requestFor = (messages: Message[]): MessagesRequest => ({
+    model,
+    max_tokens: MAX_OUTPUT_TOKENS,
+    system: buildSystemPrompt(start),
+    tools,
+    messages,
+  });
+
+  /**
+   * Replaces the turns before `turnStart` by a model-written summary, after
+   * archiving them. A failed summary only logs: the turn goes on uncompacted.
+   */
+  const compact = async (current: LiteSession, turnStart: number): Promise<boolean> => {
+    const older = current.messages.slice(0, turnStart);
+    try {
+      const file = archiveHistory(start.paths.groupDir, older, new Date());
+      if (file) conn.log('info', `archived the conversation before compaction: ${file}`);
+    } catch (err) {
+      conn.log('warn', `could not archive the conversation before compaction: ${String(err)}`);
+    }
+    let summary = '';
+    try {
+      summary = replyText(
+        (await streamWithRetry(endpoint, summaryRequest(requestFor(older), older), retry)).content,
+      );
+    } catch (err) {
+      conn.log(
+        'warn',
+        `compaction failed, going on without it: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
+    if (summary === '') return false;
+    current.messages = withSummary(summary, current.messages.slice(turnStart));
+    current.contextTokens = undefined;
+    saveSession(homeDir, current);
+    conn.log('info', `compacted ${older.length} messages into a summary`);
+    return true;
+  };
+
   const runSteps = async (current: LiteSession, prompt: string): Promise<string | null> => {
+    let turnStart = current.messages.length;
+    // One attempt per turn: a summary that failed is not retried before every step.
+    let compactionTried = false;
     current.messages.push({ role: 'user', content: [{ type: 'text', text: prompt }] });
     saveSession(homeDir, current);
     for (let step = 0; step < MAX_STEPS_PER_TURN; step++) {
-      const request: MessagesRequest = {
-        model,
-        max_tokens: MAX_OUTPUT_TOKENS,
-        system: buildSystemPrompt(start),
-        tools,
-        messages: current.messages,
-      };
-      const reply = await streamWithRetry(endpoint, request, {
-        sleep: deps.sleep,
-        onRetry: (error, attempt, delayMs) =>
-          conn.log('warn', `${error.message}; retry ${attempt} in ${delayMs} ms`),
-      });
+      if (!compactionTried && turnStart > 0 && shouldCompact(current.contextTokens, start.compaction)) {
+        compactionTried = true;
+        if (await compact(current, turnStart)) turnStart = 0;
+      }
+      const reply = await streamWithRetry(endpoint, requestFor(current.messages), retry);
+      current.contextTokens = contextTokens(reply.usage);
       current.messages.push({ role: 'assistant', content: reply.content });
       const toolUses = reply.content.filter((b): b is ToolUseBlock => b.type === 'tool_use');
       if (reply.stopReason !== 'tool_use' || toolUses.length === 0) {

@@ -10,6 +10,8 @@ import type { Message } from './messages-api.js';
 export interface LiteSession {
   id: string;
   messages: Message[];
+  /** Context size of the last reply, in tokens: decides compaction, also at the start of the next run. */
+  contextTokens?: number;
 }
 
 const SESSION_ID_RE = /^lite-[0-9a-f]{24}$/;
@@ -34,9 +36,11 @@ export function loadSession(homeDir: string, id: string): LiteSession | undefine
   } catch {
     return undefined;
   }
-  const parsed = JSON.parse(text) as { messages?: unknown };
+  const parsed = JSON.parse(text) as { messages?: unknown; contextTokens?: unknown };
   if (!Array.isArray(parsed.messages)) throw new Error(`session ${id} is damaged: no message list`);
-  return { id, messages: parsed.messages as Message[] };
+  const session: LiteSession = { id, messages: parsed.messages as Message[] };
+  if (typeof parsed.contextTokens === 'number') session.contextTokens = parsed.contextTokens;
+  return session;
 }
 
 export function saveSession(homeDir: string, session: LiteSession): void {
@@ -46,7 +50,7 @@ export function saveSession(homeDir: string, session: LiteSession): void {
   const tmp = `${file}.${process.pid}.tmp`;
   const fd = fs.openSync(tmp, 'w', 0o600);
   try {
-    fs.writeSync(fd, JSON.stringify({ id: session.id, messages: session.messages }));
+    fs.writeSync(fd, JSON.stringify(session));
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);

@@ -89,6 +89,10 @@ export interface Config {
   readonly maxMessageBytes: number;
   /** New runs wait while the data dir's disk has less free space than this (SQLite keeps room). */
   readonly minFreeDiskMb: number;
+  /** The model's context window in tokens; the lite engine compacts against it. */
+  readonly contextWindowTokens: number;
+  /** The lite engine summarises older turns once a request's context passes this fraction of the window. */
+  readonly compactAtFraction: number;
   readonly sandboxLimits: SandboxLimits;
   /** All absolute, under homeDir. */
   readonly paths: ConfigPaths;
@@ -164,6 +168,8 @@ export function defaultKnobs(): ConfigKnobs {
     maxPromptBytes: 96 * 1024,
     maxMessageBytes: 16 * 1024,
     minFreeDiskMb: 64,
+    contextWindowTokens: 200_000,
+    compactAtFraction: 0.75,
     sandboxLimits: { memoryMb: 1024, pids: 256, fileSizeMb: 512, openFiles: 1024 },
   };
 }
@@ -261,6 +267,12 @@ const fileSchema = z.strictObject({
     .optional(),
   maxMessageBytes: intAtLeast(256),
   minFreeDiskMb: intAtLeast(0),
+  contextWindowTokens: intAtLeast(1000),
+  compactAtFraction: z
+    .number({ error: 'expected a fraction between 0.1 and 0.95, e.g. 0.75' })
+    .min(0.1, { error: 'expected a fraction between 0.1 and 0.95, e.g. 0.75' })
+    .max(0.95, { error: 'expected a fraction between 0.1 and 0.95, e.g. 0.75' })
+    .optional(),
   sandboxLimits: z
     .strictObject(
       { memoryMb: intAtLeast(16), pids: intAtLeast(8), fileSizeMb: intAtLeast(1), openFiles: intAtLeast(64) },

@@ -60,6 +60,10 @@ export const startLine = z.object({
       placeholderKey: z.string(),
     })
     .optional(),
+  /** When the lite engine summarises older turns: at `atFraction` of a `windowTokens` context. */
+  compaction: z
+    .object({ windowTokens: z.number().int().positive(), atFraction: z.number().gt(0).lt(1) })
+    .optional(),
   /** Present only when the group has an egress allowlist (otherwise no bridge at all). */
   egress: z.object({ socketPath: z.string() }).optional(),
 });

@@ -343,6 +343,9 @@ export class ProcessRuns implements AgentRuns {
         scheduledTask: request.task,
         engine,
         modelName: config.model ?? undefined,
+        ...(engine === 'lite'
+          ? { compaction: { windowTokens: config.contextWindowTokens, atFraction: config.compactAtFraction } }
+          : {}),
         paths: {
           groupDir: spawn.paths.groupDir,
           globalDir: spawn.paths.globalDir,

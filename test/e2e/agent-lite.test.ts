@@ -109,6 +109,51 @@ describe('the lite engine', () => {
     expect(sessions).toHaveLength(1);
   });
 
+  it('compacts a context that nears its window: archives, summarises, and goes on from the summary', async () => {
+    let summaryRequests = 0;
+    const { fake, home } = await fixture.setUp((req) => {
+      const prompt = lastUserText(req);
+      if (prompt.startsWith('Summarise the conversation so far')) {
+        summaryRequests++;
+        return { text: `SUMMARY-XYZ (saw FILL-1: ${requestText(req).includes('FILL-1 big')})` };
+      }
+      if (prompt.includes('FILL-2')) {
+        const seen = requestText(req);
+        return {
+          text: `summary: ${seen.includes('SUMMARY-XYZ (saw FILL-1: true)')}; raw: ${seen.includes('FILL-1 big')}`,
+        };
+      }
+      if (prompt.includes('FILL-3'))
+        return { text: `still summary: ${requestText(req).includes('SUMMARY-XYZ')}` };
+      // Last: the summary at the head of FILL-2's prompt names FILL-1 too.
+      if (prompt.includes('FILL-1')) return { text: 'filled', usage: { input_tokens: 5000 } };
+      return { text: 'unexpected request' };
+    });
+    home.writeConfig({ contextWindowTokens: 6000, compactAtFraction: 0.75 });
+    const env = { ...home.env, ...LITE };
+    const say = async (text: string): Promise<string[]> => {
+      const res = await runCli(['chat', '--json'], env, JSON.stringify({ text }) + '\n', 60_000);
+      expect(res.code, res.stderr).toBe(0);
+      return chatLines(res.stdout).map((l) => l.text);
+    };
+    expect(await say('FILL-1 big context')).toEqual(['filled']);
+    expect(summaryRequests).toBe(0);
+    expect(await say('FILL-2 next')).toEqual(['summary: true; raw: false']);
+    expect(summaryRequests).toBe(1);
+    // Below the threshold again: no second summary, and the summary stays in the history.
+    expect(await say('FILL-3 after')).toEqual(['still summary: true']);
+    expect(summaryRequests).toBe(1);
+
+    const archiveDir = path.join(home.dir, 'groups', 'main', 'conversations');
+    const archives = fs.readdirSync(archiveDir);
+    expect(archives).toHaveLength(1);
+    expect(archives[0]).toMatch(/^\d{4}-\d\d-\d\d-fill-1-big-context\.md$/);
+    const archived = fs.readFileSync(path.join(archiveDir, archives[0]), 'utf8');
+    expect(archived).toContain('FILL-1 big context');
+    expect(archived).toContain('filled');
+    expect(fake.conversationRequests()).toHaveLength(4);
+  });
+
   it('the sandbox holds no credential and reaches no network but the broker', async () => {
     let probe = '';
     const { fake, home } = await fixture.setUp((req) => {

@@ -72,6 +72,8 @@ describe('loadConfig defaults', () => {
       maxRetries: 5,
       modelTroubleNoticeMs: 3_000,
       modelResponseTimeoutMs: 60_000,
+      contextWindowTokens: 200_000,
+      compactAtFraction: 0.75,
       minTaskIntervalMs: 60_000,
       messageRetentionDays: 90,
       outboxRetryBaseMs: 2_000,

@@ -9,6 +9,13 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { completeTurns } from '../../../runner/engine-lite.js';
 import {
+  SUMMARY_OPEN,
+  contextTokens,
+  historyTurns,
+  shouldCompact,
+  withSummary,
+} from '../../../runner/lite/compaction.js';
+import {
   ModelApiError,
   streamWithRetry,
   withCacheControl,
@@ -167,5 +174,48 @@ describe('session', () => {
     expect(completeTurns(unfinished)).toEqual(done);
     expect(completeTurns(done)).toEqual(done);
     expect(completeTurns([{ role: 'user', content: 'q' }])).toEqual([]);
+  });
+});
+
+describe('compaction helpers', () => {
+  it('decides by the last context size against the configured fraction', () => {
+    const policy = { windowTokens: 10_000, atFraction: 0.8 };
+    expect(
+      contextTokens({
+        input_tokens: 10,
+        output_tokens: 5,
+        cache_read_input_tokens: 7900,
+        cache_creation_input_tokens: 85,
+      }),
+    ).toBe(8000);
+    expect(shouldCompact(8000, policy)).toBe(true);
+    expect(shouldCompact(7999, policy)).toBe(false);
+    expect(shouldCompact(undefined, policy)).toBe(false);
+    expect(shouldCompact(9999, undefined)).toBe(false);
+  });
+
+  it('puts the summary before the current prompt, and the archive marks it as a summary', () => {
+    const kept = withSummary('earlier: A', [{ role: 'user', content: 'now B' }]);
+    expect(kept).toEqual([
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: `${SUMMARY_OPEN}\nearlier: A\n</summary_of_earlier_conversation>` },
+          { type: 'text', text: 'now B' },
+        ],
+      },
+    ]);
+    expect(
+      historyTurns([
+        ...kept,
+        { role: 'assistant', content: [{ type: 'tool_use', id: 't', name: 'bash', input: {} }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 't', content: 'secret output' }] },
+        { role: 'assistant', content: [{ type: 'text', text: 'done' }] },
+      ]),
+    ).toEqual([
+      { role: 'user', text: '_(summary of the earlier conversation)_\n\nearlier: A\n\nnow B' },
+      { role: 'assistant', text: '_(used tool bash)_' },
+      { role: 'assistant', text: 'done' },
+    ]);
   });
 });
