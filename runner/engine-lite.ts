@@ -38,6 +38,7 @@ import {
   withSummary,
 } from './lite/compaction.js';
 import { isNanoclawTool, nanoclawToolDefinitions } from './lite/nanoclaw-tools.js';
+import { WEB_FETCH_DEFAULTS, WEB_FETCH_DEFINITION, webFetch } from './lite/web-fetch.js';
 import { loadSession, newSessionId, saveSession, type LiteSession } from './lite/session.js';
 import type { HostConnection } from './protocol-io.js';
 
@@ -153,11 +154,16 @@ export async function runLiteEngine(
     jobs: new Map(),
     limits: DEFAULT_LIMITS,
   };
-  const tools = [...LOCAL_TOOL_DEFINITIONS, ...nanoclawToolDefinitions()];
+  const tools = [...LOCAL_TOOL_DEFINITIONS, WEB_FETCH_DEFINITION, ...nanoclawToolDefinitions()];
   const model = start.modelName ?? DEFAULT_LITE_MODEL;
 
   const runTool = async (block: ToolUseBlock): Promise<ToolResult> => {
     if (LOCAL_TOOL_NAMES.has(block.name)) return runLocalTool(toolCtx, block.name, block.input);
+    if (block.name === WEB_FETCH_DEFINITION.name) {
+      const url = (block.input as { url?: unknown } | null)?.url;
+      if (typeof url !== 'string') return { content: 'web_fetch: "url" must be a string', isError: true };
+      return webFetch(url, { ...WEB_FETCH_DEFAULTS, egressSocket: start.egress?.socketPath });
+    }
     if (isNanoclawTool(block.name)) {
       const outcome = await conn.callTool(block.name, block.input);
       if (!outcome.ok) return { content: outcome.error, isError: true };
