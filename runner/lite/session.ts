@@ -16,6 +16,11 @@ export interface LiteSession {
 
 const SESSION_ID_RE = /^lite-[0-9a-f]{24}$/;
 
+/** A session of the lite engine (a group that switched engines still has one stored). */
+export function isLiteSessionId(id: string): boolean {
+  return SESSION_ID_RE.test(id);
+}
+
 export function sessionDir(homeDir: string): string {
   return path.join(homeDir, '.claude', 'lite');
 }

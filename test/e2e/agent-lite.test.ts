@@ -109,6 +109,39 @@ describe('the lite engine', () => {
     expect(sessions).toHaveLength(1);
   });
 
+  it('runs lite for a group that picked it while the configured engine is claude-code', async () => {
+    const { fake, home } = await fixture.setUp(() => ({ text: 'lite here' }));
+    const added = await runCli(
+      [
+        'groups',
+        'add',
+        'local:family',
+        '--name',
+        'Family',
+        '--folder',
+        'family',
+        '--no-trigger',
+        '--engine',
+        'lite',
+      ],
+      home.env,
+    );
+    expect(added.code, added.stderr).toBe(0);
+    const res = await runCli(
+      ['chat', '--json'],
+      home.env,
+      JSON.stringify({ text: 'hello', chat: 'local:family', sender: 'alice' }) + '\n',
+      60_000,
+    );
+    expect(res.code, res.stderr).toBe(0);
+    expect(chatLines(res.stdout)).toEqual([{ chat: 'local:family', text: 'lite here' }]);
+    // Lite's own tool set, not Claude Code's (which names its shell tool "Bash").
+    const names = (fake.conversationRequests()[0].body as Body).tools?.map((t) => t.name) ?? [];
+    expect(names).toContain('bash');
+    expect(names).not.toContain('Bash');
+    expect(fs.readdirSync(path.join(home.dir, 'data', 'sessions', 'family', 'lite'))).toHaveLength(1);
+  });
+
   it('compacts a context that nears its window: archives, summarises, and goes on from the summary', async () => {
     let summaryRequests = 0;
     const { fake, home } = await fixture.setUp((req) => {
