@@ -89,6 +89,47 @@ async function benchPeakMemoryLite(): Promise<BenchFigure[]> {
   ];
 }
 
+/**
+ * The board profile: `count` lite runs live at once (each inside a bash tool
+ * call), and the peak PSS of all their sandbox trees together — shared pages
+ * (the node binary, libc) counted once, as the kernel has them.
+ */
+async function benchConcurrentLite(count: number): Promise<BenchFigure> {
+  const route = (request: RecordedRequest): StaticTurn =>
+    answersTool(request)
+      ? { text: 'done' }
+      : { toolUse: { name: 'bash', input: { command: 'ls /workspace/group >/dev/null; sleep 3' } } };
+  const t = await startRealHost(route, 'lite', count);
+  let peakPssKb = 0;
+  let peakRuns = 0;
+  const sampler = setInterval(() => {
+    const tree = descendants(process.pid);
+    peakPssKb = Math.max(
+      peakPssKb,
+      tree.reduce((s, pid) => s + pssKb(pid), 0),
+    );
+    peakRuns = Math.max(peakRuns, t.host.router.liveRunCount());
+  }, RSS_SAMPLE_MS);
+  try {
+    const groups = Array.from({ length: count }, (_, i) => t.addGroup(`board-${i}`));
+    for (const group of groups) t.channel.receive(group.jid, 'list your folder');
+    await until(() => t.channel.sent.length >= count, 'every reply', 60_000);
+    t.host.router.closeLiveRuns();
+    await t.host.settled();
+  } finally {
+    clearInterval(sampler);
+    await t.cleanup();
+  }
+  if (peakRuns < count)
+    throw new Error(`bench runs-lite: only ${peakRuns} of ${count} runs were live at once`);
+  return { name: `runs_pss_mb_lite_x${count}`, value: round(peakPssKb / 1024), unit: 'MB' };
+}
+
 export async function benchRunsLite(): Promise<BenchFigure[]> {
-  return [await benchFirstRequestLite(), ...(await benchPeakMemoryLite())];
+  return [
+    await benchFirstRequestLite(),
+    ...(await benchPeakMemoryLite()),
+    await benchConcurrentLite(2),
+    await benchConcurrentLite(6),
+  ];
 }

@@ -172,6 +172,7 @@ export interface RealHost {
 export async function startRealHost(
   route: (request: RecordedRequest) => StaticTurn,
   engine: Engine = 'claude-code',
+  maxConcurrentRuns = 2,
 ): Promise<RealHost> {
   const dir = tempRoot('nanoclaw-bench-runs-');
   const arrivals: RealHost['arrivals'] = [];
@@ -185,7 +186,7 @@ export async function startRealHost(
     engine,
     upstreamBaseUrl: fake.url,
     sandbox: 'bwrap',
-    maxConcurrentRuns: 2,
+    maxConcurrentRuns,
   });
   const backend = new BwrapBackend({
     runsDir: config.paths.runsDir,
