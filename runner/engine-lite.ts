@@ -243,9 +243,14 @@ export async function runLiteEngine(
       }
       const reply = await streamWithRetry(endpoint, requestFor(current.messages), retry);
       current.contextTokens = contextTokens(reply.usage);
-      current.messages.push({ role: 'assistant', content: reply.content });
+      // The API refuses an empty assistant message in a later request's history.
+      const content =
+        reply.content.length > 0 ? reply.content : [{ type: 'text' as const, text: '(no reply)' }];
+      current.messages.push({ role: 'assistant', content });
+      // Every complete tool call is run, whatever the stop reason: a tool_use left without its
+      // result would make the next request invalid.
       const toolUses = reply.content.filter((b): b is ToolUseBlock => b.type === 'tool_use');
-      if (reply.stopReason !== 'tool_use' || toolUses.length === 0) {
+      if (toolUses.length === 0) {
         saveSession(homeDir, current);
         const text = replyText(reply.content);
         return text === '' ? null : text;

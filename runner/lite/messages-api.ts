@@ -296,10 +296,9 @@ export class ReplyBuilder {
 
   finish(): AssistantReply {
     if (!this.stopped) throw new ModelApiError('model stream ended before message_stop', null, true);
-    return {
-      content: this.blocks.filter((b) => b !== undefined),
-      stopReason: this.stopReason,
-      usage: this.usage,
-    };
+    // A tool call cut off by max_tokens never got its content_block_stop: it cannot be run, and
+    // the API would refuse it in the next request's history.
+    const content = this.blocks.filter((b) => b !== undefined && b.partialJson === undefined);
+    return { content, stopReason: this.stopReason, usage: this.usage };
   }
 }

@@ -17,6 +17,7 @@ import {
 } from '../../../runner/lite/compaction.js';
 import {
   ModelApiError,
+  ReplyBuilder,
   streamWithRetry,
   withCacheControl,
   type MessagesRequest,
@@ -217,5 +218,32 @@ describe('compaction helpers', () => {
       { role: 'assistant', text: '_(used tool bash)_' },
       { role: 'assistant', text: 'done' },
     ]);
+  });
+});
+
+it('ReplyBuilder drops a tool call cut off by max_tokens and keeps the text before it', () => {
+  const reply = new ReplyBuilder();
+  const events: Array<[string, object]> = [
+    ['message_start', { message: { usage: { input_tokens: 3, output_tokens: 1 } } }],
+    ['content_block_start', { index: 0, content_block: { type: 'text', text: '' } }],
+    ['content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'writing ' } }],
+    ['content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'now' } }],
+    ['content_block_stop', { index: 0 }],
+    [
+      'content_block_start',
+      { index: 1, content_block: { type: 'tool_use', id: 't1', name: 'write', input: {} } },
+    ],
+    [
+      'content_block_delta',
+      { index: 1, delta: { type: 'input_json_delta', partial_json: '{"path":"a.txt","cont' } },
+    ],
+    ['message_delta', { delta: { stop_reason: 'max_tokens' }, usage: { output_tokens: 8192 } }],
+    ['message_stop', {}],
+  ];
+  for (const [type, data] of events) reply.apply(type, JSON.stringify({ type, ...data }));
+  expect(reply.finish()).toEqual({
+    content: [{ type: 'text', text: 'writing now' }],
+    stopReason: 'max_tokens',
+    usage: { input_tokens: 3, output_tokens: 8192 },
   });
 });
