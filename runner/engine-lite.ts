@@ -38,6 +38,7 @@ import {
   withSummary,
 } from './lite/compaction.js';
 import { isNanoclawTool, nanoclawToolDefinitions } from './lite/nanoclaw-tools.js';
+import { streamChatCompletion } from './lite/openai-api.js';
 import { WEB_FETCH_DEFAULTS, WEB_FETCH_DEFINITION, webFetch } from './lite/web-fetch.js';
 import { loadSession, newSessionId, saveSession, type LiteSession } from './lite/session.js';
 import type { HostConnection } from './protocol-io.js';
@@ -187,6 +188,7 @@ export async function runLiteEngine(
   };
 
   const retry = {
+    send: start.model.api === 'openai' ? streamChatCompletion : undefined,
     sleep: deps.sleep,
     onRetry: (error: ModelApiError, attempt: number, delayMs: number) =>
       conn.log('warn', `${error.message}; retry ${attempt} in ${delayMs} ms`),

@@ -169,10 +169,14 @@ export function streamMessage(endpoint: ModelEndpoint, request: MessagesRequest)
   });
 }
 
+export type SendRequest = (endpoint: ModelEndpoint, request: MessagesRequest) => Promise<AssistantReply>;
+
 export interface RetryDeps {
   sleep: (ms: number) => Promise<void>;
   onRetry?: (error: ModelApiError, attempt: number, delayMs: number) => void;
   policy?: RetryPolicy;
+  /** The provider's transport; the Messages API by default. */
+  send?: SendRequest;
 }
 
 /** streamMessage with exponential backoff (honouring retry-after) on retryable failures. */
@@ -184,7 +188,7 @@ export async function streamWithRetry(
   const policy = deps.policy ?? DEFAULT_RETRY;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await streamMessage(endpoint, request);
+      return await (deps.send ?? streamMessage)(endpoint, request);
     } catch (err) {
       const error = err instanceof ModelApiError ? err : new ModelApiError(String(err), null, false);
       if (!error.retryable || attempt >= policy.maxAttempts) throw error;

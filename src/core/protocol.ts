@@ -58,6 +58,8 @@ export const startLine = z.object({
       socketPath: z.string(),
       /** Random per-run value the broker checks; worthless outside this run. */
       placeholderKey: z.string(),
+      /** Which API the socket speaks: the Messages API, or an OpenAI-compatible one (lite only). */
+      api: z.enum(['anthropic', 'openai']).optional(),
     })
     .optional(),
   /** When the lite engine summarises older turns: at `atFraction` of a `windowTokens` context. */
