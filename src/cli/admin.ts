@@ -19,6 +19,7 @@ import {
   describeTimeout,
   parseMountFlag,
   parseEngineFlag,
+  parseProviderFlag,
   parseTimeoutFlag,
 } from './group-settings.js';
 import { printTable } from './table.js';
@@ -165,6 +166,8 @@ export const GROUPS_EDIT_USAGE = `usage: nanoclaw groups edit <jid> [options]
   --timeout DURATION   this group's run timeout, e.g. 10m, 600s; "default" for the global one
   --engine ENGINE      this group's agent engine: lite or claude-code; "default" for the
                        configured one
+  --provider PROVIDER  with lite: openai for the OpenAI-compatible provider in config.json
+                       (openaiProvider), anthropic or "default" for the Messages API
 
   e.g. nanoclaw groups edit 120363012345678901@g.us --allow 491701234567@s.whatsapp.net
        nanoclaw groups edit local:dev --mount ~/projects/webapp:webapp:rw --timeout 20m
@@ -238,6 +241,7 @@ function editGroup(args: string[], config: Config, store: StoreApi, print: Print
       'no-mounts': { type: 'boolean', default: false },
       timeout: { type: 'string' },
       engine: { type: 'string' },
+      provider: { type: 'string' },
     },
   });
   const allow = values.allow ?? [];
@@ -257,11 +261,12 @@ function editGroup(args: string[], config: Config, store: StoreApi, print: Print
     typedMounts.length > 0 ||
     values['no-mounts'] ||
     values.timeout !== undefined ||
-    values.engine !== undefined;
+    values.engine !== undefined ||
+    values.provider !== undefined;
   if (allow.length === 0 && !everyone && !changesSettings) {
     throw usageError(
       command,
-      'nothing to change; give --allow, --allow-everyone, --trigger, --no-trigger, --mount, --no-mounts, --timeout or --engine',
+      'nothing to change; give --allow, --allow-everyone, --trigger, --no-trigger, --mount, --no-mounts, --timeout, --engine or --provider',
     );
   }
   const jid = positionals[0];
@@ -279,6 +284,7 @@ function editGroup(args: string[], config: Config, store: StoreApi, print: Print
       ? undefined
       : parseTimeoutFlag(command, values.timeout);
   const engine = values.engine === undefined ? undefined : parseEngineFlag(command, values.engine, true);
+  const provider = values.provider === undefined ? undefined : parseProviderFlag(command, values.provider);
   const notes = checkGroupMounts(command, config, store, group, mounts, typedMounts);
 
   const containerConfig = { ...group.containerConfig };
@@ -288,6 +294,8 @@ function editGroup(args: string[], config: Config, store: StoreApi, print: Print
   else if (timeoutMs !== undefined) containerConfig.runTimeoutMs = timeoutMs;
   if (engine === null) delete containerConfig.engine;
   else if (engine !== undefined) containerConfig.engine = engine;
+  if (provider === null || provider === 'anthropic') delete containerConfig.provider;
+  else if (provider !== undefined) containerConfig.provider = provider;
 
   const updated = store.transaction(() => {
     if (allow.length > 0 || everyone) store.setAllowedSenders(jid, everyone ? null : allow);
@@ -307,7 +315,7 @@ function editGroup(args: string[], config: Config, store: StoreApi, print: Print
   if (changesSettings) {
     print(
       `${jid}: wakes on ${describeWake(updated)}; timeout ${describeTimeout(updated.containerConfig.runTimeoutMs)}; ` +
-        `engine ${describeEngine(updated.containerConfig.engine)}; mounts ${describeMounts(updated.containerConfig.additionalMounts)}`,
+        `engine ${describeEngine(updated.containerConfig.engine)}${updated.containerConfig.provider === 'openai' ? ' (openai provider)' : ''}; mounts ${describeMounts(updated.containerConfig.additionalMounts)}`,
     );
   }
   for (const note of notes) print(note);

@@ -36,6 +36,16 @@ export function parseEngineFlag(command: string, value: string, allowDefault: bo
   throw usageError(command, `--engine "${value}" must be one of ${choices}, e.g. --engine lite`);
 }
 
+/** `openai` or `anthropic`; `default` clears the choice (Anthropic), returned as null. */
+export function parseProviderFlag(command: string, value: string): 'openai' | 'anthropic' | null {
+  if (value === 'default') return null;
+  if (value === 'openai' || value === 'anthropic') return value;
+  throw usageError(
+    command,
+    `--provider "${value}" must be one of openai, anthropic, default, e.g. --provider openai`,
+  );
+}
+
 /** The group's engine for tables: its own choice, or `default` for the configured one. */
 export function describeEngine(engine: string | undefined): string {
   return engine ?? 'default';

@@ -14,7 +14,7 @@ import { LOCAL_MAIN_JID, LocalChannel, type ConsoleIo } from '../channels/local/
 import type { ChatAttached, ConsoleEvent } from '../core/control.js';
 import type { Channel, ChannelEvents } from '../core/channel.js';
 import type { Logger } from '../core/logger.js';
-import { loadCredential, type Config } from '../config/config.js';
+import { loadCredential, loadOpenAiKey, type Config } from '../config/config.js';
 import { createHost, type Host } from '../host.js';
 import { ProcessRuns } from '../runs/process-runs.js';
 import { formatMode, type AccessRepair } from '../sandbox/access.js';
@@ -186,6 +186,7 @@ async function runLockedHost(options: RunHostOptions): Promise<number> {
           return selection;
         },
         credential: credential ? { kind: credential.kind, value: credential.value } : null,
+        openaiApiKey: loadOpenAiKey({ env, homeDir: config.homeDir }),
         ...runnerPaths(findPackageRoot(import.meta.url)),
         loadMountAllowlist: () => loadMountAllowlist(config.configDir),
         loadEgressAllowlist: () => loadEgressAllowlist(config.configDir),

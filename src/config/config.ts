@@ -93,6 +93,12 @@ export interface Config {
   readonly contextWindowTokens: number;
   /** The lite engine summarises older turns once a request's context passes this fraction of the window. */
   readonly compactAtFraction: number;
+  /**
+   * An OpenAI-compatible chat-completions endpoint (Ollama, llama.cpp, a hosted
+   * one) that lite groups may use instead of the Messages API; null for none.
+   * `baseUrl` is what comes before `/v1/chat/completions`.
+   */
+  readonly openaiProvider: { readonly baseUrl: string; readonly model: string } | null;
   readonly sandboxLimits: SandboxLimits;
   /** All absolute, under homeDir. */
   readonly paths: ConfigPaths;
@@ -170,6 +176,7 @@ export function defaultKnobs(): ConfigKnobs {
     minFreeDiskMb: 64,
     contextWindowTokens: 200_000,
     compactAtFraction: 0.75,
+    openaiProvider: null,
     sandboxLimits: { memoryMb: 1024, pids: 256, fileSizeMb: 512, openFiles: 1024 },
   };
 }
@@ -272,6 +279,16 @@ const fileSchema = z.strictObject({
     .number({ error: 'expected a fraction between 0.1 and 0.95, e.g. 0.75' })
     .min(0.1, { error: 'expected a fraction between 0.1 and 0.95, e.g. 0.75' })
     .max(0.95, { error: 'expected a fraction between 0.1 and 0.95, e.g. 0.75' })
+    .optional(),
+  openaiProvider: z
+    .strictObject(
+      {
+        baseUrl: z.string({ error: URL_RULE }).refine((u) => normaliseUrl(u) !== null, { error: URL_RULE }),
+        model: z.string({ error: MODEL_RULE }).regex(MODEL_PATTERN, { error: MODEL_RULE }),
+      },
+      { error: 'expected {"baseUrl": "http://127.0.0.1:11434", "model": "qwen2.5:7b"} or null' },
+    )
+    .nullable()
     .optional(),
   sandboxLimits: z
     .strictObject(
@@ -582,6 +599,21 @@ function parseDotEnv(text: string, wanted: readonly string[]): Map<string, strin
     found.set(match[1], dotEnvValue(match[2]));
   }
   return found;
+}
+
+/**
+ * The OpenAI-compatible provider's key (OPENAI_API_KEY), from the environment or
+ * `<homeDir>/.env`; empty when there is none, as a local server needs none.
+ */
+export function loadOpenAiKey({ env, homeDir }: { env: NodeJS.ProcessEnv; homeDir: string }): string {
+  const fromEnv = envValue(env, 'OPENAI_API_KEY');
+  if (fromEnv !== undefined) return fromEnv;
+  try {
+    const text = readFileSync(path.join(homeDir, '.env'), 'utf8');
+    return parseDotEnv(text, ['OPENAI_API_KEY']).get('OPENAI_API_KEY')?.trim() ?? '';
+  } catch {
+    return '';
+  }
 }
 
 /**

@@ -20,6 +20,8 @@ export interface ContainerConfig {
   runTimeoutMs?: number;
   /** Overrides the configured agent engine for this group (`groups edit --engine`). */
   engine?: Engine;
+  /** `openai`: the lite engine talks to the configured OpenAI-compatible provider instead of Anthropic. */
+  provider?: 'anthropic' | 'openai';
 }
 
 /** A registered chat (SPEC §1). */

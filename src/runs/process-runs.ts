@@ -69,6 +69,8 @@ export interface ProcessRunsOptions {
    */
   reselectSandbox?: () => Promise<{ backend: SandboxBackend | null; reason: string }>;
   credential: ModelCredential | null;
+  /** The OpenAI-compatible provider's key; empty or absent for a keyless local server. */
+  openaiApiKey?: string;
   runnerEntry: string;
   runnerNodeModules: string;
   /** Read at every run start so policy edits apply without a restart; may throw on a corrupt file. */
@@ -262,13 +264,20 @@ export class ProcessRuns implements AgentRuns {
       const placeholderKey = `sk-ant-run-${randomBytes(24).toString('hex')}`;
       const engine = group.containerConfig.engine ?? config.engine;
       const usesModel = engineUsesModel(engine);
-      if (usesModel && this.options.credential) {
+      // checkStart refused an openai group without lite or without a configured provider.
+      const openai = group.containerConfig.provider === 'openai' ? config.openaiProvider : null;
+      const credential: ModelCredential | null = openai
+        ? { kind: 'api_key', value: this.options.openaiApiKey ?? '' }
+        : this.options.credential;
+      const modelName = openai ? openai.model : config.model;
+      if (usesModel && credential) {
         const proxy = await startModelProxy({
           socketPath: path.join(runDir, 'model.sock'),
           placeholderKey,
+          ...(openai ? { api: 'openai' as const } : {}),
           run: { runId: run.runId, groupFolder: group.folder, taskId: request.task?.id ?? null },
-          upstreamBaseUrl: config.upstreamBaseUrl,
-          credential: this.options.credential,
+          upstreamBaseUrl: openai ? openai.baseUrl : config.upstreamBaseUrl,
+          credential,
           audit: this.audit,
           onUsage: (usage) => {
             store.recordUsage({
@@ -284,7 +293,7 @@ export class ProcessRuns implements AgentRuns {
             if (run.killed?.stoppedBy !== 'model_error') modelError = undefined;
             trouble.answered();
           },
-          modelName: config.model,
+          modelName,
           onModelError: (error) => {
             // The first failure retrying cannot fix is the cause; a transient one only until then.
             if (modelError === undefined || modelError.retryable) modelError = error;
@@ -342,7 +351,7 @@ export class ProcessRuns implements AgentRuns {
         assistantName: config.assistantName,
         scheduledTask: request.task,
         engine,
-        modelName: config.model ?? undefined,
+        modelName: modelName ?? undefined,
         ...(engine === 'lite'
           ? { compaction: { windowTokens: config.contextWindowTokens, atFraction: config.compactAtFraction } }
           : {}),
@@ -352,7 +361,11 @@ export class ProcessRuns implements AgentRuns {
           homeDir: spawn.paths.homeDir,
         },
         model: usesModel
-          ? { socketPath: path.posix.join(spawn.paths.socketDir, 'model.sock'), placeholderKey }
+          ? {
+              socketPath: path.posix.join(spawn.paths.socketDir, 'model.sock'),
+              placeholderKey,
+              ...(openai ? { api: 'openai' as const } : {}),
+            }
           : undefined,
         egress:
           egressRules.length > 0
@@ -578,7 +591,21 @@ export class ProcessRuns implements AgentRuns {
         'running without a sandbox is allowed only for the main group, by explicit opt-in',
       );
     }
-    if (engineUsesModel(group.containerConfig.engine ?? config.engine) && !this.options.credential) {
+    const engine = group.containerConfig.engine ?? config.engine;
+    if (group.containerConfig.provider === 'openai') {
+      if (engine !== 'lite') {
+        throw new StartRefused(
+          null,
+          `this chat uses the OpenAI-compatible provider, which only the lite engine speaks: nanoclaw groups edit ${group.jid} --engine lite`,
+        );
+      }
+      if (!config.openaiProvider) {
+        throw new StartRefused(
+          null,
+          'this chat uses the OpenAI-compatible provider, but none is configured: set "openaiProvider" in config.json, e.g. {"baseUrl": "http://127.0.0.1:11434", "model": "qwen2.5:7b"}',
+        );
+      }
+    } else if (engineUsesModel(engine) && !this.options.credential) {
       throw new StartRefused(
         'credential_missing',
         'no model credential is configured (set ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN for the host)',

@@ -142,6 +142,79 @@ describe('the lite engine', () => {
     expect(fs.readdirSync(path.join(home.dir, 'data', 'sessions', 'family', 'lite'))).toHaveLength(1);
   });
 
+  it('speaks to an OpenAI-compatible provider for a group set to it: tools, the provider key, usage', async () => {
+    type ChatBody = { model?: string; messages?: Array<{ role: string; content: unknown }> };
+    const { fake, home } = await fixture.setUp((req) => {
+      const last = (req.body as ChatBody).messages?.at(-1);
+      if (last?.role === 'tool') return { text: `tool said: ${String(last.content)}` };
+      return tool('write', { path: 'from-openai.txt', content: 'written via chat completions' });
+    });
+    home.writeConfig({ openaiProvider: { baseUrl: fake.url, model: 'qwen-test' } });
+    const env = { ...home.env, OPENAI_API_KEY: 'sk-openai-e2e-key' };
+    for (const args of [
+      [
+        'groups',
+        'add',
+        'local:family',
+        '--name',
+        'Family',
+        '--folder',
+        'family',
+        '--no-trigger',
+        '--engine',
+        'lite',
+      ],
+      ['groups', 'edit', 'local:family', '--provider', 'openai'],
+    ]) {
+      const r = await runCli(args, env);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const res = await runCli(
+      ['chat', '--json'],
+      env,
+      JSON.stringify({ text: 'write it', chat: 'local:family', sender: 'alice' }) + '\n',
+      60_000,
+    );
+    expect(res.code, res.stderr).toBe(0);
+    expect(chatLines(res.stdout)).toEqual([
+      {
+        chat: 'local:family',
+        text: expect.stringMatching(/^tool said: wrote 28 bytes to \/.*from-openai\.txt$/),
+      },
+    ]);
+    expect(fs.readFileSync(path.join(home.dir, 'groups', 'family', 'from-openai.txt'), 'utf8')).toBe(
+      'written via chat completions',
+    );
+    const requests = fake.conversationRequests();
+    expect(requests.map((r) => r.path)).toEqual(['/v1/chat/completions', '/v1/chat/completions']);
+    for (const r of requests) {
+      expect(r.headers.authorization).toBe('Bearer sk-openai-e2e-key');
+      expect(r.headers['x-api-key']).toBeUndefined();
+      expect((r.body as ChatBody).model).toBe('qwen-test');
+    }
+    // Usage is recorded like the Messages API's: two requests of the fake's 100 in / 20 out.
+    const runs = await runCli(['runs', '--json', '--group', 'family'], env);
+    const [run] = runs.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { tokens: { inputTokens: number; outputTokens: number } });
+    expect(run.tokens).toMatchObject({ inputTokens: 200, outputTokens: 40 });
+
+    // Claude Code does not speak chat completions: the run is refused, saying what to do.
+    const edited = await runCli(['groups', 'edit', 'local:family', '--engine', 'claude-code'], env);
+    expect(edited.code, edited.stderr).toBe(0);
+    const refused = await runCli(
+      ['chat', '--json'],
+      env,
+      JSON.stringify({ text: 'again', chat: 'local:family', sender: 'alice' }) + '\n',
+      60_000,
+    );
+    expect(chatLines(refused.stdout).map((l) => l.text)).toEqual([
+      expect.stringMatching(/only the lite engine speaks: nanoclaw groups edit local:family --engine lite/),
+    ]);
+    expect(fake.conversationRequests()).toHaveLength(2);
+  });
+
   it('compacts a context that nears its window: archives, summarises, and goes on from the summary', async () => {
     let summaryRequests = 0;
     const { fake, home } = await fixture.setUp((req) => {

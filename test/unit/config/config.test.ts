@@ -74,6 +74,7 @@ describe('loadConfig defaults', () => {
       modelResponseTimeoutMs: 60_000,
       contextWindowTokens: 200_000,
       compactAtFraction: 0.75,
+      openaiProvider: null,
       minTaskIntervalMs: 60_000,
       messageRetentionDays: 90,
       outboxRetryBaseMs: 2_000,
