@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type { Config } from '../config/config.js';
 import { engineUsesModel, type Engine } from '../core/protocol.js';
-import { legacyDataDir, loadCredential } from '../config/config.js';
+import { legacyDataDir, loadCredential, loadOpenAiKey } from '../config/config.js';
 import { loadEgressAllowlist } from '../broker/egress-allowlist.js';
 import { classifyModelError, parseErrorBody, type ModelFailure } from '../broker/model-errors.js';
 import { OAUTH_BETA } from '../broker/model-proxy.js';
@@ -233,6 +233,16 @@ export async function doctorCommand(
       claudeCode: claudeCodeInstalled(runnerPaths(findPackageRoot(import.meta.url)).runnerNodeModules),
     });
   });
+  const openai = config.openaiProvider;
+  if (openai) {
+    add('openai provider', false, () => {
+      const keyed = loadOpenAiKey({ env, homeDir: config.homeDir }) !== '';
+      return {
+        ok: true,
+        detail: `${openai.baseUrl}, model ${openai.model}, ${keyed ? 'OPENAI_API_KEY present' : 'no key (fine for a local server)'}; used by lite groups set to --provider openai`,
+      };
+    });
+  }
   add('memory', false, () =>
     describeBoard({
       inUse: [config.engine, ...groupEnginesIn(config.paths.dbPath)],
