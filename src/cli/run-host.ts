@@ -4,7 +4,6 @@
 // control socket: other `nanoclaw` commands run inside it, and `chat` attaches
 // to it as a console of the main group instead of starting a second host.
 
-import { engineUsesModel } from '../core/protocol.js';
 import type { Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +14,7 @@ import type { ChatAttached, ConsoleEvent } from '../core/control.js';
 import type { Channel, ChannelEvents } from '../core/channel.js';
 import type { Logger } from '../core/logger.js';
 import { loadCredential, loadOpenAiKey, type Config } from '../config/config.js';
+import { engineUsesModel } from '../core/protocol.js';
 import { createHost, type Host } from '../host.js';
 import { ProcessRuns } from '../runs/process-runs.js';
 import { formatMode, type AccessRepair } from '../sandbox/access.js';

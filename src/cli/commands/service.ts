@@ -4,12 +4,12 @@
 // touches the machine (the manager's commands, where units live) comes in
 // through `ServiceHost`, so tests assert the argv without a running systemd.
 
-import { engineUsesModel } from '../../core/protocol.js';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadCredential, type Config } from '../../config/config.js';
+import { engineUsesModel } from '../../core/protocol.js';
 import { readLinkedAccount } from '../../channels/whatsapp/auth.js';
 import type { Print } from '../admin.js';
 import { CliError } from '../context.js';
