@@ -4,11 +4,19 @@
 // nanoclaw tools through the host, and resumes its session in the next run;
 // the sandbox holds no credential and reaches nothing but the broker.
 
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import readline from 'node:readline';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../support/cli.js';
-import { requestText, type RecordedRequest, type StaticTurn } from '../support/fake-model-server.js';
+import { REPO_ROOT, runCli } from '../support/cli.js';
+import {
+  requestText,
+  startFakeModelServer,
+  type RecordedRequest,
+  type StaticTurn,
+} from '../support/fake-model-server.js';
 import {
   REAL_KEY,
   answeredToolResult,
@@ -290,5 +298,49 @@ describe('the lite engine', () => {
     expect(probe).toMatch(/^HOME=/m);
     expect(probe).not.toContain(REAL_KEY);
     expect(probe).not.toContain(REAL_KEY.slice(8, 28));
+  });
+});
+
+describe('a lite-only install', () => {
+  it('runs the lite engine from the runner bundle alone, with no node_modules (so no Claude Code) beside it', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lite-only-'));
+    const fake = await startFakeModelServer({
+      script: [{ text: 'answered without node_modules' }],
+      listen: { socketPath: path.join(dir, 'model.sock') },
+    });
+    try {
+      const runner = path.join(dir, 'runner.mjs');
+      fs.copyFileSync(path.join(REPO_ROOT, 'dist', 'runner.mjs'), runner);
+      const child = spawn(process.execPath, [runner], {
+        cwd: dir,
+        stdio: ['pipe', 'pipe', 'pipe'],
+        env: { PATH: process.env.PATH },
+      });
+      const lines: Array<{ type: string; text?: string | null; error?: string }> = [];
+      readline
+        .createInterface({ input: child.stdout })
+        .on('line', (l) => lines.push(JSON.parse(l) as (typeof lines)[number]));
+      const start = {
+        type: 'start',
+        runId: 'lite-only',
+        prompt: 'hello',
+        group: { folder: 'g', isMain: false, name: 'G' },
+        assistantName: 'Andy',
+        engine: 'lite',
+        paths: { groupDir: dir, globalDir: dir, homeDir: dir },
+        model: { socketPath: path.join(dir, 'model.sock'), placeholderKey: 'ph' },
+      };
+      child.stdin.end(JSON.stringify(start) + '\n');
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect(code).toBe(0);
+      expect(lines.filter((l) => l.type !== 'log')).toEqual([
+        { type: 'ready' },
+        { type: 'output', text: 'answered without node_modules', sessionId: expect.stringMatching(/^lite-/) },
+        { type: 'done', sessionId: expect.stringMatching(/^lite-/) },
+      ]);
+    } finally {
+      await fake.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
