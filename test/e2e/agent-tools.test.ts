@@ -1,6 +1,7 @@
-// The agent's nanoclaw tools end to end: Claude Code in bwrap calls
-// mcp__nanoclaw__* tools, the host answers them with the run's own identity
-// (SPEC §7), and the effects show up in the chat, the task list and the audit log.
+// The agent's nanoclaw tools end to end, for both engines: Claude Code in bwrap
+// calls mcp__nanoclaw__* tools (lite calls them by name), the host answers them
+// with the run's own identity (SPEC §7), and the effects show up in the chat,
+// the task list and the audit log.
 
 import { describe, expect, it } from 'vitest';
 import { runCli, type CliHome } from '../support/cli.js';
