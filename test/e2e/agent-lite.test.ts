@@ -66,8 +66,6 @@ describe('the lite engine', () => {
       }
     });
     const env = { ...home.env, ...LITE };
-    fs.mkdirSync(path.join(home.dir, 'groups', 'global'), { recursive: true });
-    fs.writeFileSync(path.join(home.dir, 'groups', 'global', 'CLAUDE.md'), 'GLOBAL-MEMORY-MARK\n');
 
     const first = await runCli(
       ['chat', '--json'],
@@ -97,7 +95,8 @@ describe('the lite engine', () => {
     expect(body.system?.at(-1)?.cache_control).toEqual({ type: 'ephemeral' });
     expect(body.tools?.at(-1)?.cache_control).toEqual({ type: 'ephemeral' });
     expect(JSON.stringify(body.messages?.at(-1))).toContain('"cache_control":{"type":"ephemeral"}');
-    expect(body.system?.map((b) => b.text).join('\n')).toContain('CLAUDE.md');
+    // The main group's own memory (its starter CLAUDE.md) is in the system prompt.
+    expect(body.system?.map((b) => b.text).join('\n')).toContain('<memory file="CLAUDE.md">');
     expect(body.tools?.map((t) => t.name)).toEqual(
       expect.arrayContaining(['bash', 'edit', 'send_message', 'schedule_task']),
     );
@@ -135,6 +134,11 @@ describe('the lite engine', () => {
       home.env,
     );
     expect(added.code, added.stderr).toBe(0);
+    // Its own memory and the shared one both reach the system prompt.
+    fs.mkdirSync(path.join(home.dir, 'groups', 'global'), { recursive: true });
+    fs.writeFileSync(path.join(home.dir, 'groups', 'global', 'CLAUDE.md'), 'GLOBAL-MEMORY-MARK\n');
+    fs.mkdirSync(path.join(home.dir, 'groups', 'family'), { recursive: true });
+    fs.writeFileSync(path.join(home.dir, 'groups', 'family', 'CLAUDE.md'), 'FAMILY-MEMORY-MARK\n');
     const res = await runCli(
       ['chat', '--json'],
       home.env,
@@ -147,6 +151,9 @@ describe('the lite engine', () => {
     const names = (fake.conversationRequests()[0].body as Body).tools?.map((t) => t.name) ?? [];
     expect(names).toContain('bash');
     expect(names).not.toContain('Bash');
+    const system = ((fake.conversationRequests()[0].body as Body).system ?? []).map((b) => b.text).join('\n');
+    expect(system).toContain('FAMILY-MEMORY-MARK');
+    expect(system).toContain('GLOBAL-MEMORY-MARK');
     expect(fs.readdirSync(path.join(home.dir, 'data', 'sessions', 'family', 'lite'))).toHaveLength(1);
   });
 
