@@ -3,6 +3,9 @@
 // Claude Agent SDK with its platform binary of Claude Code, and the SDKs it
 // needs) and the host (everything else: SQLite, Baileys, pino…). Needs the npm
 // registry; better-sqlite3 builds or downloads its addon as in a real install.
+// `install_size_mb_lite` is the same install without optional packages
+// (`npm ci --omit=dev --omit=optional`): no Claude Code platform binary, every
+// engine but `claude-code` works.
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -39,8 +42,17 @@ export async function benchInstallSize(): Promise<BenchFigure[]> {
     const engineKb = ENGINE.map((name) => path.join(modules, name))
       .filter((p) => fs.existsSync(p))
       .reduce((sum, p) => sum + diskKb(p), 0);
+    const lock = JSON.parse(fs.readFileSync(path.join(dir, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { dev?: boolean; optional?: boolean }>;
+    };
+    const optionalKb = Object.entries(lock.packages)
+      .filter(([where, entry]) => where !== '' && entry.optional && !entry.dev)
+      .map(([where]) => path.join(dir, where))
+      .filter((p) => fs.existsSync(p))
+      .reduce((sum, p) => sum + diskKb(p), 0);
     const mb = (kb: number): number => Math.round((kb / 1024) * 10) / 10;
     return [
+      { name: 'install_size_mb_lite', value: mb(totalKb - optionalKb), unit: 'MB' },
       { name: 'install_size_mb', value: mb(totalKb), unit: 'MB' },
       { name: 'install_size_mb_host', value: mb(totalKb - engineKb), unit: 'MB' },
       { name: 'install_size_mb_agent_engine', value: mb(engineKb), unit: 'MB' },

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { findPackageRoot, runnerPaths } from '../src/cli/package-root.js';
 import { silentLogger } from '../src/core/logger.js';
-import type { StartLine } from '../src/core/protocol.js';
+import type { Engine, StartLine } from '../src/core/protocol.js';
 import type { Group } from '../src/core/types.js';
 import { createHost, type Host } from '../src/host.js';
 import { startAgentProcess } from '../src/runs/agent-process.js';
@@ -44,7 +44,7 @@ const WAIT_MS = 30_000;
 
 const RUNNER = runnerPaths(findPackageRoot(import.meta.url));
 
-function round(value: number): number {
+export function round(value: number): number {
   return Math.round(value * 10) / 10;
 }
 
@@ -55,7 +55,7 @@ function tempRoot(prefix: string): string {
   return dir;
 }
 
-async function until(condition: () => boolean, what: string, timeoutMs = WAIT_MS): Promise<void> {
+export async function until(condition: () => boolean, what: string, timeoutMs = WAIT_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`bench runs: timed out waiting for ${what}`);
@@ -159,7 +159,7 @@ async function benchSpawn(): Promise<BenchFigure[]> {
 
 // ---- the real host with Claude Code in bwrap ---------------------------------
 
-interface RealHost {
+export interface RealHost {
   host: Host;
   channel: FakeChannel;
   fake: FakeModelServer;
@@ -169,7 +169,11 @@ interface RealHost {
   cleanup(): Promise<void>;
 }
 
-async function startRealHost(route: (request: RecordedRequest) => StaticTurn): Promise<RealHost> {
+export async function startRealHost(
+  route: (request: RecordedRequest) => StaticTurn,
+  engine: Engine = 'claude-code',
+  maxConcurrentRuns = 2,
+): Promise<RealHost> {
   const dir = tempRoot('nanoclaw-bench-runs-');
   const arrivals: RealHost['arrivals'] = [];
   const fake = await startFakeModelServer({
@@ -179,10 +183,10 @@ async function startRealHost(route: (request: RecordedRequest) => StaticTurn): P
     }),
   });
   const config = makeTestConfig(dir, {
-    engine: 'claude-code',
+    engine,
     upstreamBaseUrl: fake.url,
     sandbox: 'bwrap',
-    maxConcurrentRuns: 2,
+    maxConcurrentRuns,
   });
   const backend = new BwrapBackend({
     runsDir: config.paths.runsDir,
@@ -282,7 +286,7 @@ async function benchFollowup(): Promise<BenchFigure> {
 }
 
 /** Host pids of every descendant of `root` (the sandbox tree under this process). */
-function descendants(root: number): number[] {
+export function descendants(root: number): number[] {
   const children = new Map<number, number[]>();
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -317,8 +321,8 @@ function readKb(file: string, field: RegExp): number {
 }
 
 /** VmRSS counts shared pages (libc, the node binary) once per process; PSS splits them. */
-const rssKb = (pid: number): number => readKb(`/proc/${pid}/status`, /VmRSS:\s+(\d+) kB/);
-const pssKb = (pid: number): number => readKb(`/proc/${pid}/smaps_rollup`, /^Pss:\s+(\d+) kB/m);
+export const rssKb = (pid: number): number => readKb(`/proc/${pid}/status`, /VmRSS:\s+(\d+) kB/);
+export const pssKb = (pid: number): number => readKb(`/proc/${pid}/smaps_rollup`, /^Pss:\s+(\d+) kB/m);
 
 /** Peak summed RSS of the run's process tree (bwrap, runner, Claude Code, its shell) over one short conversation. */
 async function benchPeakRss(): Promise<BenchFigure[]> {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Options, SDKMessage, SDKUserMessage } from '@anthropic-ai/claude-agent-sdk';
 import type { StartLine } from '../src/core/protocol.js';
 import { archiveHooks } from './archive.js';
+import { isLiteSessionId } from './lite/session.js';
 import type { Bridge } from './bridge.js';
 import type { HostConnection } from './protocol-io.js';
 import { MCP_SERVER_NAME, createNanoclawServer, type McpSdk } from './tools.js';
@@ -105,7 +106,8 @@ export function buildQueryOptions(
   const append = globalMemory(start);
   return {
     cwd: start.paths.groupDir,
-    resume: start.sessionId,
+    // A lite session id means the group just switched engines: Claude Code starts afresh.
+    resume: start.sessionId && !isLiteSessionId(start.sessionId) ? start.sessionId : undefined,
     ...(start.modelName ? { model: start.modelName } : {}),
     permissionMode: 'bypassPermissions',
     allowDangerouslySkipPermissions: true,

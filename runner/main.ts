@@ -6,6 +6,7 @@ import { HostConnection } from './protocol-io.js';
 import { startBridge, type Bridge } from './bridge.js';
 import { runEchoEngine } from './engine-echo.js';
 import { runClaudeEngine } from './engine-claude.js';
+import { runLiteEngine } from './engine-lite.js';
 
 async function main(): Promise<number> {
   // Anything a dependency prints must not corrupt the protocol stream.
@@ -32,8 +33,10 @@ async function main(): Promise<number> {
 
   const bridges: { model?: Bridge; egress?: Bridge } = {};
   try {
-    if (start.model) bridges.model = await startBridge(start.model.socketPath);
+    // lite reaches the model socket directly; only its bash tool needs a TCP proxy.
+    if (start.model && start.engine !== 'lite') bridges.model = await startBridge(start.model.socketPath);
     if (start.egress) bridges.egress = await startBridge(start.egress.socketPath);
+    if (start.engine === 'lite') return await runLiteEngine(conn, start, bridges);
     return await runClaudeEngine(conn, start, bridges);
   } catch (err) {
     await conn.send({ type: 'done', error: err instanceof Error ? err.message : String(err) });

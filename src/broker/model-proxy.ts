@@ -51,6 +51,20 @@ export const ALLOWED_MODEL_QUERIES: ReadonlySet<string> = new Set(['', 'beta=tru
 /** The one path that spends tokens, and so the one the budget gates. */
 const MESSAGES_PATH = '/v1/messages';
 
+/**
+ * The API a run's model socket speaks. `openai` (the lite engine's
+ * OpenAI-compatible provider) allows only chat completions, and sends the
+ * provider's key as a bearer token.
+ */
+export type ModelApi = 'anthropic' | 'openai';
+
+export const CHAT_COMPLETIONS_PATH = '/v1/chat/completions';
+
+/** The path that spends tokens for each API; the only one allowed for `openai`. */
+function spendingPath(api: ModelApi): string {
+  return api === 'openai' ? CHAT_COMPLETIONS_PATH : MESSAGES_PATH;
+}
+
 /** How long close() lets answers the sandbox hung up on run to their end before charging an estimate. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
 
@@ -95,6 +109,8 @@ export interface ModelProxyOptions {
   run: { runId: string; groupFolder: string; taskId: string | null };
   /** http or https, optionally with a path prefix (e.g. a gateway's `/anthropic`). */
   upstreamBaseUrl: string;
+  /** Which API the run speaks; `anthropic` (the Messages API) when absent. */
+  api?: ModelApi;
   credential: ModelCredential;
   audit: AuditSink;
   /** Called once per response that reported usage; the caller records it with the run's ids. */
@@ -179,11 +195,16 @@ export type ModelTarget =
  * Exact match on the raw request target: `/v1/messages/../models`, `//v1/messages`
  * or `?x=/../../v1/models` are not these strings, and nothing is normalised.
  */
-export function parseModelTarget(method: string | undefined, rawUrl: string): ModelTarget {
+export function parseModelTarget(
+  method: string | undefined,
+  rawUrl: string,
+  api: ModelApi = 'anthropic',
+): ModelTarget {
   const queryAt = rawUrl.indexOf('?');
   const path = queryAt === -1 ? rawUrl : rawUrl.slice(0, queryAt);
   const query = queryAt === -1 ? '' : rawUrl.slice(queryAt + 1);
-  if (method !== 'POST' || !ALLOWED_MODEL_PATHS.has(path)) {
+  const allowed = api === 'openai' ? path === CHAT_COMPLETIONS_PATH : ALLOWED_MODEL_PATHS.has(path);
+  if (method !== 'POST' || !allowed) {
     return { ok: false, reason: 'path_not_allowed', auditTarget: path.slice(0, MAX_AUDIT_TARGET_CHARS) };
   }
   if (!ALLOWED_MODEL_QUERIES.has(query) || queryAt === rawUrl.length - 1) {
@@ -195,6 +216,7 @@ export function parseModelTarget(method: string | undefined, rawUrl: string): Mo
 /** Everything the request handlers share for one run's proxy. */
 interface ProxyContext {
   options: ModelProxyOptions;
+  api: ModelApi;
   transport: typeof http | typeof https;
   agent: http.Agent;
   upstream: { hostname: string; port: number; host: string; pathPrefix: string };
@@ -269,7 +291,12 @@ function createExchange(ctx: ProxyContext, upReq: http.ClientRequest, req: Incom
   return exchange;
 }
 
-function upstreamHeaders(incoming: http.IncomingHttpHeaders, credential: ModelCredential, host: string) {
+function upstreamHeaders(
+  incoming: http.IncomingHttpHeaders,
+  credential: ModelCredential,
+  host: string,
+  api: ModelApi,
+) {
   const headers = withoutHopByHop(incoming);
   delete headers.host;
   delete headers['x-api-key'];
@@ -277,7 +304,10 @@ function upstreamHeaders(incoming: http.IncomingHttpHeaders, credential: ModelCr
   // We read the body for usage and scrubbing; an identity encoding keeps that a plain parse.
   headers['accept-encoding'] = 'identity';
   headers.host = host;
-  if (credential.kind === 'api_key') {
+  if (api === 'openai') {
+    // A local server (Ollama, llama.cpp) may need no key at all.
+    if (credential.value !== '') headers.authorization = `Bearer ${credential.value}`;
+  } else if (credential.kind === 'api_key') {
     headers['x-api-key'] = credential.value;
   } else {
     headers.authorization = `Bearer ${credential.value}`;
@@ -309,7 +339,7 @@ function relayResponse(
 ): void {
   exchange.responded = true;
   const status = upRes.statusCode ?? 502;
-  const failed = status >= 400 && path === MESSAGES_PATH;
+  const failed = status >= 400 && path === spendingPath(ctx.api);
   const body = decodedBody(upRes);
   if (body === null) {
     ctx.logger?.warn(
@@ -390,7 +420,7 @@ function forward(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse, t
       port: upstream.port,
       method: 'POST',
       path: upstream.pathPrefix + target,
-      headers: upstreamHeaders(req.headers, ctx.options.credential, upstream.host),
+      headers: upstreamHeaders(req.headers, ctx.options.credential, upstream.host, ctx.api),
     });
   } catch (err) {
     // Header validation throws synchronously (e.g. a credential with a newline); never crash the host.
@@ -422,7 +452,7 @@ function forward(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse, t
       const status = 'noAnswerWithinMs' in failure ? 504 : 502;
       sendError(res, status, 'api_error', classify(ctx, failure).message);
     }
-    if (path === MESSAGES_PATH) reportModelError(ctx, failure);
+    if (path === spendingPath(ctx.api)) reportModelError(ctx, failure);
     exchange.finish(null);
   });
   res.on('close', () => {
@@ -462,7 +492,8 @@ function answerTimer(
   return {
     timeoutMs,
     arm() {
-      if (stopped || timer !== undefined || path !== MESSAGES_PATH || !exchange.request.streaming()) return;
+      if (stopped || timer !== undefined || path !== spendingPath(ctx.api) || !exchange.request.streaming())
+        return;
       timer = setTimeout(() => {
         timer = undefined;
         if (stopped || exchange.responded) return;
@@ -536,14 +567,14 @@ function overBudget(budget: ModelBudget | null | undefined): boolean {
 }
 
 function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse): void {
-  const target = parseModelTarget(req.method, req.url ?? '');
+  const target = parseModelTarget(req.method, req.url ?? '', ctx.api);
   const key = presentedKey(req.headers);
   if (key === null || !keysEqual(key, ctx.options.placeholderKey)) {
     const path = (req.url ?? '').split('?')[0].slice(0, MAX_AUDIT_TARGET_CHARS);
     return refuse(ctx, res, 'bad_placeholder_key', path);
   }
   if (!target.ok) return refuse(ctx, res, target.reason, target.auditTarget);
-  if (target.path === MESSAGES_PATH && overBudget(ctx.options.budget)) {
+  if (target.path === spendingPath(ctx.api) && overBudget(ctx.options.budget)) {
     return refuse(ctx, res, 'budget_exceeded', target.path);
   }
   // Pipelined requests, and answers still draining for clients that left, hold upstream requests too.
@@ -592,6 +623,7 @@ function createContext(options: ModelProxyOptions): ProxyContext {
   const log = { group: options.run.groupFolder, runId: options.run.runId };
   return {
     options,
+    api: options.api ?? 'anthropic',
     transport: isHttps ? https : http,
     agent: isHttps ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true }),
     upstream: {
@@ -600,7 +632,8 @@ function createContext(options: ModelProxyOptions): ProxyContext {
       host: upstream.host,
       pathPrefix: upstream.pathname.replace(/\/+$/, ''),
     },
-    scrubber: createSecretScrubber([options.credential.value]),
+    // A keyless local provider has no secret to scrub (an empty one would match everywhere).
+    scrubber: createSecretScrubber([options.credential.value].filter((secret) => secret !== '')),
     refusals: createRefusalCounter('model_request', options.run, options.audit, options.logger),
     logger: options.logger,
     log,

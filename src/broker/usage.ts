@@ -43,6 +43,25 @@ function mergeApiUsage(into: PartialUsage, usage: unknown): boolean {
   return true;
 }
 
+/**
+ * Merges an OpenAI-compatible `usage` object (prompt_tokens, completion_tokens,
+ * prompt_tokens_details.cached_tokens); returns false when it is not one.
+ */
+function mergeOpenAiUsage(into: PartialUsage, usage: unknown): boolean {
+  if (typeof usage !== 'object' || usage === null) return false;
+  const u = usage as Record<string, unknown>;
+  const prompt = readCount(u.prompt_tokens);
+  const completion = readCount(u.completion_tokens);
+  if (prompt === undefined && completion === undefined) return false;
+  const details = u.prompt_tokens_details as Record<string, unknown> | null | undefined;
+  const cached = readCount(details?.cached_tokens) ?? 0;
+  // prompt_tokens includes the cached ones; ours are counted apart, as the Messages API does.
+  if (prompt !== undefined) into.inputTokens = Math.max(0, prompt - cached);
+  if (completion !== undefined) into.outputTokens = completion;
+  into.cacheReadTokens = cached;
+  return true;
+}
+
 function complete(partial: PartialUsage, seen: boolean): TokenUsage | null {
   if (!seen) return null;
   return {
@@ -63,7 +82,8 @@ export function usageFromJsonBody(body: string): TokenUsage | null {
   }
   if (typeof parsed !== 'object' || parsed === null) return null;
   const partial: PartialUsage = {};
-  return complete(partial, mergeApiUsage(partial, (parsed as Record<string, unknown>).usage));
+  const usage = (parsed as Record<string, unknown>).usage;
+  return complete(partial, mergeOpenAiUsage(partial, usage) || mergeApiUsage(partial, usage));
 }
 
 /**
@@ -85,8 +105,9 @@ export function createSseUsageExtractor(): UsageExtractor {
     if (dataLines.length === 0) return;
     const data = dataLines.join('\n');
     dataLines = [];
-    // Cheap pre-filter: only two event types carry usage.
-    if (!data.includes('"message_start"') && !data.includes('"message_delta"')) return;
+    // Cheap pre-filter: only two event types carry usage (and an OpenAI-compatible stream's usage chunk).
+    const openAi = data.includes('"prompt_tokens"');
+    if (!openAi && !data.includes('"message_start"') && !data.includes('"message_delta"')) return;
     let event: unknown;
     try {
       event = JSON.parse(data);
@@ -95,7 +116,9 @@ export function createSseUsageExtractor(): UsageExtractor {
     }
     if (typeof event !== 'object' || event === null) return;
     const e = event as Record<string, unknown>;
-    if (e.type === 'message_start') {
+    if (openAi && mergeOpenAiUsage(partial, e.usage)) {
+      seen = true;
+    } else if (e.type === 'message_start') {
       const message = e.message as Record<string, unknown> | undefined;
       if (message && mergeApiUsage(partial, message.usage)) seen = true;
     } else if (e.type === 'message_delta') {

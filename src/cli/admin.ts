@@ -15,8 +15,11 @@ import { parseCommandArgs, usageError } from './commands/args.js';
 import {
   checkGroupMounts,
   describeMounts,
+  describeEngine,
   describeTimeout,
   parseMountFlag,
+  parseEngineFlag,
+  parseProviderFlag,
   parseTimeoutFlag,
 } from './group-settings.js';
 import { printTable } from './table.js';
@@ -41,7 +44,7 @@ function listGroups(args: string[], store: StoreApi, print: Print): void {
   }
   printTable(
     print,
-    ['jid', 'folder', 'wakes on', 'name', 'budget', 'senders', 'timeout', 'mounts'],
+    ['jid', 'folder', 'wakes on', 'name', 'budget', 'senders', 'timeout', 'engine', 'mounts'],
     groups.map((g) => [
       g.jid,
       g.folder,
@@ -50,6 +53,7 @@ function listGroups(args: string[], store: StoreApi, print: Print): void {
       g.dailyTokenBudget === null ? '-' : `${g.dailyTokenBudget}/day`,
       describeAllowedSenders(g),
       describeTimeout(g.containerConfig.runTimeoutMs),
+      describeEngine(g.containerConfig.engine),
       describeMounts(g.containerConfig.additionalMounts),
     ]),
   );
@@ -135,6 +139,8 @@ export const GROUPS_ADD_USAGE = `usage: nanoclaw groups add <jid> --name NAME --
                        read-only unless :rw; may be repeated; checked at once
                        against mount-allowlist.json in the policy dir
   --timeout DURATION   this group's run timeout, e.g. 10m, 600s (default: the global one)
+  --engine ENGINE      this group's agent engine: lite (small, ~50 MB a run) or
+                       claude-code (default: the configured engine)
   --main               register as the main group (the owner's self-chat)
 
   Find a chat's jid with: nanoclaw chats list
@@ -158,9 +164,14 @@ export const GROUPS_EDIT_USAGE = `usage: nanoclaw groups edit <jid> [options]
                        read-only unless :rw); checked at once against the mount allowlist
   --no-mounts          remove every additional mount
   --timeout DURATION   this group's run timeout, e.g. 10m, 600s; "default" for the global one
+  --engine ENGINE      this group's agent engine: lite or claude-code; "default" for the
+                       configured one
+  --provider PROVIDER  with lite: openai for the OpenAI-compatible provider in config.json
+                       (openaiProvider), anthropic or "default" for the Messages API
 
   e.g. nanoclaw groups edit 120363012345678901@g.us --allow 491701234567@s.whatsapp.net
-       nanoclaw groups edit local:dev --mount ~/projects/webapp:webapp:rw --timeout 20m`;
+       nanoclaw groups edit local:dev --mount ~/projects/webapp:webapp:rw --timeout 20m
+       nanoclaw groups edit local:family --engine lite`;
 
 /** `allow everyone` or the listed senders, for `groups list`. */
 export function describeAllowedSenders(group: Pick<Group, 'isMain' | 'allowedSenders'>): string {
@@ -180,6 +191,7 @@ function addGroupCommand(args: string[], config: Config, store: StoreApi, print:
       'no-trigger': { type: 'boolean', default: false },
       mount: { type: 'string', multiple: true },
       timeout: { type: 'string' },
+      engine: { type: 'string' },
       main: { type: 'boolean', default: false },
     },
   });
@@ -193,6 +205,7 @@ function addGroupCommand(args: string[], config: Config, store: StoreApi, print:
   const typedMounts = values.mount ?? [];
   const mounts = typedMounts.map((m) => parseMountFlag(command, m));
   const runTimeoutMs = values.timeout === undefined ? undefined : parseTimeoutFlag(command, values.timeout);
+  const engine = values.engine === undefined ? null : parseEngineFlag(command, values.engine, false);
   const input = {
     jid,
     name: values.name,
@@ -203,6 +216,7 @@ function addGroupCommand(args: string[], config: Config, store: StoreApi, print:
     containerConfig: {
       ...(mounts.length > 0 ? { additionalMounts: mounts } : {}),
       ...(runTimeoutMs !== undefined ? { runTimeoutMs } : {}),
+      ...(engine !== null ? { engine } : {}),
     },
   };
   const problem = groupInputProblem(input);
@@ -226,6 +240,8 @@ function editGroup(args: string[], config: Config, store: StoreApi, print: Print
       mount: { type: 'string', multiple: true },
       'no-mounts': { type: 'boolean', default: false },
       timeout: { type: 'string' },
+      engine: { type: 'string' },
+      provider: { type: 'string' },
     },
   });
   const allow = values.allow ?? [];
@@ -244,11 +260,13 @@ function editGroup(args: string[], config: Config, store: StoreApi, print: Print
     values['no-trigger'] ||
     typedMounts.length > 0 ||
     values['no-mounts'] ||
-    values.timeout !== undefined;
+    values.timeout !== undefined ||
+    values.engine !== undefined ||
+    values.provider !== undefined;
   if (allow.length === 0 && !everyone && !changesSettings) {
     throw usageError(
       command,
-      'nothing to change; give --allow, --allow-everyone, --trigger, --no-trigger, --mount, --no-mounts or --timeout',
+      'nothing to change; give --allow, --allow-everyone, --trigger, --no-trigger, --mount, --no-mounts, --timeout, --engine or --provider',
     );
   }
   const jid = positionals[0];
@@ -265,6 +283,8 @@ function editGroup(args: string[], config: Config, store: StoreApi, print: Print
     values.timeout === undefined || values.timeout === 'default'
       ? undefined
       : parseTimeoutFlag(command, values.timeout);
+  const engine = values.engine === undefined ? undefined : parseEngineFlag(command, values.engine, true);
+  const provider = values.provider === undefined ? undefined : parseProviderFlag(command, values.provider);
   const notes = checkGroupMounts(command, config, store, group, mounts, typedMounts);
 
   const containerConfig = { ...group.containerConfig };
@@ -272,6 +292,10 @@ function editGroup(args: string[], config: Config, store: StoreApi, print: Print
   if (values['no-mounts']) delete containerConfig.additionalMounts;
   if (values.timeout === 'default') delete containerConfig.runTimeoutMs;
   else if (timeoutMs !== undefined) containerConfig.runTimeoutMs = timeoutMs;
+  if (engine === null) delete containerConfig.engine;
+  else if (engine !== undefined) containerConfig.engine = engine;
+  if (provider === null || provider === 'anthropic') delete containerConfig.provider;
+  else if (provider !== undefined) containerConfig.provider = provider;
 
   const updated = store.transaction(() => {
     if (allow.length > 0 || everyone) store.setAllowedSenders(jid, everyone ? null : allow);
@@ -291,7 +315,7 @@ function editGroup(args: string[], config: Config, store: StoreApi, print: Print
   if (changesSettings) {
     print(
       `${jid}: wakes on ${describeWake(updated)}; timeout ${describeTimeout(updated.containerConfig.runTimeoutMs)}; ` +
-        `mounts ${describeMounts(updated.containerConfig.additionalMounts)}`,
+        `engine ${describeEngine(updated.containerConfig.engine)}${updated.containerConfig.provider === 'openai' ? ' (openai provider)' : ''}; mounts ${describeMounts(updated.containerConfig.additionalMounts)}`,
     );
   }
   for (const note of notes) print(note);

@@ -3,8 +3,10 @@
 // came from — never its value.
 
 import fs from 'node:fs';
+import os from 'node:os';
 import type { Config } from '../config/config.js';
-import { legacyDataDir, loadCredential, loadTranscriberKey } from '../config/config.js';
+import { engineUsesModel, type Engine } from '../core/protocol.js';
+import { legacyDataDir, loadCredential, loadOpenAiKey, loadTranscriberKey } from '../config/config.js';
 import { checkTranscriber } from '../runs/transcribe.js';
 import { loadEgressAllowlist } from '../broker/egress-allowlist.js';
 import { classifyModelError, parseErrorBody, type ModelFailure } from '../broker/model-errors.js';
@@ -18,8 +20,24 @@ import { selectBackend } from '../sandbox/select.js';
 import { openStore } from '../store/store.js';
 import { freeDiskBytes } from '../host.js';
 import type { Print } from './admin.js';
+import { claudeCodeInstalled, describeBoard, describeEngines } from './engines.js';
 import { findPackageRoot, runnerPaths } from './package-root.js';
 import { backendSelection, repairNote } from './run-host.js';
+
+/** The engines registered groups picked; none when the database is missing or unreadable (its own check says so). */
+function groupEnginesIn(dbPath: string): Engine[] {
+  if (!fs.existsSync(dbPath)) return [];
+  try {
+    const store = openStore(dbPath);
+    try {
+      return store.listGroups().flatMap((g) => (g.containerConfig.engine ? [g.containerConfig.engine] : []));
+    } finally {
+      store.close();
+    }
+  } catch {
+    return [];
+  }
+}
 
 interface Check {
   name: string;
@@ -178,7 +196,7 @@ export async function doctorCommand(
         }
       : { ok: false, detail: problems.map((p) => describeProblem(p, user)).join('; ') };
   });
-  add('credential', config.engine === 'claude-code', () => {
+  add('credential', engineUsesModel(config.engine), () => {
     const credential = loadCredential({ env, homeDir: config.homeDir });
     return credential
       ? {
@@ -190,8 +208,7 @@ export async function doctorCommand(
           detail: 'missing: set ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN in the environment or in .env',
         };
   });
-  const credential =
-    config.engine === 'claude-code' ? loadCredential({ env, homeDir: config.homeDir }) : null;
+  const credential = engineUsesModel(config.engine) ? loadCredential({ env, homeDir: config.homeDir }) : null;
   if (credential) {
     try {
       const upstream = await checkModelUpstream({
@@ -209,6 +226,30 @@ export async function doctorCommand(
       });
     }
   }
+  add('engines', true, () => {
+    const groupEngines = groupEnginesIn(config.paths.dbPath);
+    return describeEngines({
+      configured: config.engine,
+      groupEngines,
+      claudeCode: claudeCodeInstalled(runnerPaths(findPackageRoot(import.meta.url)).runnerNodeModules),
+    });
+  });
+  const openai = config.openaiProvider;
+  if (openai) {
+    add('openai provider', false, () => {
+      const keyed = loadOpenAiKey({ env, homeDir: config.homeDir }) !== '';
+      return {
+        ok: true,
+        detail: `${openai.baseUrl}, model ${openai.model}, ${keyed ? 'OPENAI_API_KEY present' : 'no key (fine for a local server)'}; used by lite groups set to --provider openai`,
+      };
+    });
+  }
+  add('memory', false, () =>
+    describeBoard({
+      inUse: [config.engine, ...groupEnginesIn(config.paths.dbPath)],
+      totalMemBytes: os.totalmem(),
+    }),
+  );
   add('runner', true, () => {
     const ok = fs.existsSync(runnerPaths(findPackageRoot(import.meta.url)).runnerEntry);
     return { ok, detail: ok ? 'dist/runner.mjs present' : 'dist/runner.mjs missing: run npm run build' };

@@ -1,6 +1,6 @@
 // The per-group settings the owner sets with `groups add` and `groups edit`:
 // additional mounts (`--mount host:container[:rw]`), the wake word and the run
-// timeout. Mounts are judged at once by the same mount policy the sandbox
+// timeout and the agent engine. Mounts are judged at once by the same mount policy the sandbox
 // applies before every run, so a refused mount is refused here, with its reason,
 // and nothing is saved.
 
@@ -23,6 +23,33 @@ const TIMEOUT_UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
 /** Below this a run cannot even start the agent; above it a hung run holds its group for a day. */
 const MIN_TIMEOUT_MS = 10_000;
 const MAX_TIMEOUT_MS = 24 * 3_600_000;
+
+/** Engines an owner may pick per group; `echo` is a test stand-in, set only globally. */
+export const GROUP_ENGINES = ['lite', 'claude-code'] as const;
+export type GroupEngine = (typeof GROUP_ENGINES)[number];
+
+/** `lite` or `claude-code`; `default` (edit only) clears the choice, returned as null. */
+export function parseEngineFlag(command: string, value: string, allowDefault: boolean): GroupEngine | null {
+  if (allowDefault && value === 'default') return null;
+  if ((GROUP_ENGINES as readonly string[]).includes(value)) return value as GroupEngine;
+  const choices = [...GROUP_ENGINES, ...(allowDefault ? ['default'] : [])].join(', ');
+  throw usageError(command, `--engine "${value}" must be one of ${choices}, e.g. --engine lite`);
+}
+
+/** `openai` or `anthropic`; `default` clears the choice (Anthropic), returned as null. */
+export function parseProviderFlag(command: string, value: string): 'openai' | 'anthropic' | null {
+  if (value === 'default') return null;
+  if (value === 'openai' || value === 'anthropic') return value;
+  throw usageError(
+    command,
+    `--provider "${value}" must be one of openai, anthropic, default, e.g. --provider openai`,
+  );
+}
+
+/** The group's engine for tables: its own choice, or `default` for the configured one. */
+export function describeEngine(engine: string | undefined): string {
+  return engine ?? 'default';
+}
 
 /** `host[:container][:rw|:ro]`; read-only unless `:rw`. The container name defaults to the host basename. */
 export function parseMountFlag(command: string, value: string): AdditionalMount {

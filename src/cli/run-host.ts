@@ -13,7 +13,8 @@ import { LOCAL_MAIN_JID, LocalChannel, type ConsoleIo } from '../channels/local/
 import type { ChatAttached, ConsoleEvent } from '../core/control.js';
 import type { Channel, ChannelEvents } from '../core/channel.js';
 import type { Logger } from '../core/logger.js';
-import { loadCredential, loadTranscriberKey, type Config } from '../config/config.js';
+import { loadCredential, loadOpenAiKey, loadTranscriberKey, type Config } from '../config/config.js';
+import { engineUsesModel } from '../core/protocol.js';
 import { transcriberFromConfig } from '../runs/transcribe.js';
 import { createHost, type Host } from '../host.js';
 import { ProcessRuns } from '../runs/process-runs.js';
@@ -150,7 +151,7 @@ async function runLockedHost(options: RunHostOptions): Promise<number> {
   // Probing the sandbox starts a trial one (~200 ms): do it beside start-up, not before it.
   const sandbox = select();
   const credential = loadCredential({ env, homeDir: config.homeDir });
-  if (config.engine === 'claude-code' && !credential) {
+  if (engineUsesModel(config.engine) && !credential) {
     logger.error('no model credential (ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN): runs will be refused');
   }
 
@@ -186,6 +187,7 @@ async function runLockedHost(options: RunHostOptions): Promise<number> {
           return selection;
         },
         credential: credential ? { kind: credential.kind, value: credential.value } : null,
+        openaiApiKey: loadOpenAiKey({ env, homeDir: config.homeDir }),
         ...runnerPaths(findPackageRoot(import.meta.url)),
         loadMountAllowlist: () => loadMountAllowlist(config.configDir),
         loadEgressAllowlist: () => loadEgressAllowlist(config.configDir),

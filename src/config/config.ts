@@ -93,6 +93,16 @@ export interface Config {
   readonly maxMessageBytes: number;
   /** New runs wait while the data dir's disk has less free space than this (SQLite keeps room). */
   readonly minFreeDiskMb: number;
+  /** The model's context window in tokens; the lite engine compacts against it. */
+  readonly contextWindowTokens: number;
+  /** The lite engine summarises older turns once a request's context passes this fraction of the window. */
+  readonly compactAtFraction: number;
+  /**
+   * An OpenAI-compatible chat-completions endpoint (Ollama, llama.cpp, a hosted
+   * one) that lite groups may use instead of the Messages API; null for none.
+   * `baseUrl` is what comes before `/v1/chat/completions`.
+   */
+  readonly openaiProvider: { readonly baseUrl: string; readonly model: string } | null;
   readonly sandboxLimits: SandboxLimits;
   /** One inbound file (photo, voice note, document) larger than this is not stored; the message keeps a note. */
   readonly maxMediaFileMb: number;
@@ -178,6 +188,9 @@ export function defaultKnobs(): ConfigKnobs {
     maxPromptBytes: 96 * 1024,
     maxMessageBytes: 16 * 1024,
     minFreeDiskMb: 64,
+    contextWindowTokens: 200_000,
+    compactAtFraction: 0.75,
+    openaiProvider: null,
     sandboxLimits: { memoryMb: 1024, pids: 256, fileSizeMb: 512, openFiles: 1024 },
     maxMediaFileMb: 16,
     groupMediaQuotaMb: 256,
@@ -293,6 +306,22 @@ const fileSchema = z.strictObject({
     .min(1, { error: 'expected a model name, e.g. "whisper-1"' })
     .optional(),
   transcriberTimeoutMs: intAtLeast(1000),
+  contextWindowTokens: intAtLeast(1000),
+  compactAtFraction: z
+    .number({ error: 'expected a fraction between 0.1 and 0.95, e.g. 0.75' })
+    .min(0.1, { error: 'expected a fraction between 0.1 and 0.95, e.g. 0.75' })
+    .max(0.95, { error: 'expected a fraction between 0.1 and 0.95, e.g. 0.75' })
+    .optional(),
+  openaiProvider: z
+    .strictObject(
+      {
+        baseUrl: z.string({ error: URL_RULE }).refine((u) => normaliseUrl(u) !== null, { error: URL_RULE }),
+        model: z.string({ error: MODEL_RULE }).regex(MODEL_PATTERN, { error: MODEL_RULE }),
+      },
+      { error: 'expected {"baseUrl": "http://127.0.0.1:11434", "model": "qwen2.5:7b"} or null' },
+    )
+    .nullable()
+    .optional(),
   sandboxLimits: z
     .strictObject(
       { memoryMb: intAtLeast(16), pids: intAtLeast(8), fileSizeMb: intAtLeast(1), openFiles: intAtLeast(64) },
@@ -614,6 +643,21 @@ function parseDotEnv(text: string, wanted: readonly string[]): Map<string, strin
     found.set(match[1], dotEnvValue(match[2]));
   }
   return found;
+}
+
+/**
+ * The OpenAI-compatible provider's key (OPENAI_API_KEY), from the environment or
+ * `<homeDir>/.env`; empty when there is none, as a local server needs none.
+ */
+export function loadOpenAiKey({ env, homeDir }: { env: NodeJS.ProcessEnv; homeDir: string }): string {
+  const fromEnv = envValue(env, 'OPENAI_API_KEY');
+  if (fromEnv !== undefined) return fromEnv;
+  try {
+    const text = readFileSync(path.join(homeDir, '.env'), 'utf8');
+    return parseDotEnv(text, ['OPENAI_API_KEY']).get('OPENAI_API_KEY')?.trim() ?? '';
+  } catch {
+    return '';
+  }
 }
 
 /**

@@ -8,8 +8,13 @@ import { z } from 'zod';
 /** Longest accepted line in either direction, in bytes. */
 export const MAX_LINE_BYTES = 256 * 1024;
 
-export const ENGINES = ['claude-code', 'echo'] as const;
+export const ENGINES = ['claude-code', 'lite', 'echo'] as const;
 export type Engine = (typeof ENGINES)[number];
+
+/** Every engine but the scripted `echo` talks to the model through the broker. */
+export function engineUsesModel(engine: Engine): boolean {
+  return engine !== 'echo';
+}
 
 export const TOOL_NAMES = [
   'send_message',
@@ -54,7 +59,13 @@ export const startLine = z.object({
       socketPath: z.string(),
       /** Random per-run value the broker checks; worthless outside this run. */
       placeholderKey: z.string(),
+      /** Which API the socket speaks: the Messages API, or an OpenAI-compatible one (lite only). */
+      api: z.enum(['anthropic', 'openai']).optional(),
     })
+    .optional(),
+  /** When the lite engine summarises older turns: at `atFraction` of a `windowTokens` context. */
+  compaction: z
+    .object({ windowTokens: z.number().int().positive(), atFraction: z.number().gt(0).lt(1) })
     .optional(),
   /** Present only when the group has an egress allowlist (otherwise no bridge at all). */
   egress: z.object({ socketPath: z.string() }).optional(),

@@ -2,6 +2,8 @@
 // Times: ISO-8601 strings where a human reads them (messages, audit), epoch
 // milliseconds where code computes with them (scheduling, backoff).
 
+import type { Engine } from './protocol.js';
+
 /** An extra host directory a group may see, subject to the mount policy (SPEC §9). */
 export interface AdditionalMount {
   /** Host path; `~` and symlinks are resolved before checking. */
@@ -16,6 +18,10 @@ export interface ContainerConfig {
   additionalMounts?: AdditionalMount[];
   /** Overrides the global run timeout for this group. */
   runTimeoutMs?: number;
+  /** Overrides the configured agent engine for this group (`groups edit --engine`). */
+  engine?: Engine;
+  /** `openai`: the lite engine talks to the configured OpenAI-compatible provider instead of Anthropic. */
+  provider?: 'anthropic' | 'openai';
 }
 
 /** A registered chat (SPEC §1). */

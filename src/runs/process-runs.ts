@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { AuditReason, AuditSink } from '../core/audit.js';
 import type { Logger } from '../core/logger.js';
-import type { StartLine } from '../core/protocol.js';
+import { engineUsesModel, type StartLine } from '../core/protocol.js';
 import type { Config } from '../config/config.js';
 import { rulesForGroup, type EgressAllowlistFile } from '../broker/egress-allowlist.js';
 import { startEgressProxy } from '../broker/egress-proxy.js';
@@ -69,6 +69,8 @@ export interface ProcessRunsOptions {
    */
   reselectSandbox?: () => Promise<{ backend: SandboxBackend | null; reason: string }>;
   credential: ModelCredential | null;
+  /** The OpenAI-compatible provider's key; empty or absent for a keyless local server. */
+  openaiApiKey?: string;
   runnerEntry: string;
   runnerNodeModules: string;
   /** Read at every run start so policy edits apply without a restart; may throw on a corrupt file. */
@@ -260,14 +262,22 @@ export class ProcessRuns implements AgentRuns {
     });
     try {
       const placeholderKey = `sk-ant-run-${randomBytes(24).toString('hex')}`;
-      const usesModel = config.engine === 'claude-code';
-      if (usesModel && this.options.credential) {
+      const engine = group.containerConfig.engine ?? config.engine;
+      const usesModel = engineUsesModel(engine);
+      // checkStart refused an openai group without lite or without a configured provider.
+      const openai = group.containerConfig.provider === 'openai' ? config.openaiProvider : null;
+      const credential: ModelCredential | null = openai
+        ? { kind: 'api_key', value: this.options.openaiApiKey ?? '' }
+        : this.options.credential;
+      const modelName = openai ? openai.model : config.model;
+      if (usesModel && credential) {
         const proxy = await startModelProxy({
           socketPath: path.join(runDir, 'model.sock'),
           placeholderKey,
+          ...(openai ? { api: 'openai' as const } : {}),
           run: { runId: run.runId, groupFolder: group.folder, taskId: request.task?.id ?? null },
-          upstreamBaseUrl: config.upstreamBaseUrl,
-          credential: this.options.credential,
+          upstreamBaseUrl: openai ? openai.baseUrl : config.upstreamBaseUrl,
+          credential,
           audit: this.audit,
           onUsage: (usage) => {
             store.recordUsage({
@@ -283,7 +293,7 @@ export class ProcessRuns implements AgentRuns {
             if (run.killed?.stoppedBy !== 'model_error') modelError = undefined;
             trouble.answered();
           },
-          modelName: config.model,
+          modelName,
           onModelError: (error) => {
             // The first failure retrying cannot fix is the cause; a transient one only until then.
             if (modelError === undefined || modelError.retryable) modelError = error;
@@ -340,15 +350,22 @@ export class ProcessRuns implements AgentRuns {
         group: { folder: group.folder, isMain: group.isMain, name: group.name },
         assistantName: config.assistantName,
         scheduledTask: request.task,
-        engine: config.engine,
-        modelName: config.model ?? undefined,
+        engine,
+        modelName: modelName ?? undefined,
+        ...(engine === 'lite'
+          ? { compaction: { windowTokens: config.contextWindowTokens, atFraction: config.compactAtFraction } }
+          : {}),
         paths: {
           groupDir: spawn.paths.groupDir,
           globalDir: spawn.paths.globalDir,
           homeDir: spawn.paths.homeDir,
         },
         model: usesModel
-          ? { socketPath: path.posix.join(spawn.paths.socketDir, 'model.sock'), placeholderKey }
+          ? {
+              socketPath: path.posix.join(spawn.paths.socketDir, 'model.sock'),
+              placeholderKey,
+              ...(openai ? { api: 'openai' as const } : {}),
+            }
           : undefined,
         egress:
           egressRules.length > 0
@@ -570,7 +587,21 @@ export class ProcessRuns implements AgentRuns {
         'running without a sandbox is allowed only for the main group, by explicit opt-in',
       );
     }
-    if (config.engine === 'claude-code' && !this.options.credential) {
+    const engine = group.containerConfig.engine ?? config.engine;
+    if (group.containerConfig.provider === 'openai') {
+      if (engine !== 'lite') {
+        throw new StartRefused(
+          null,
+          `this chat uses the OpenAI-compatible provider, which only the lite engine speaks: nanoclaw groups edit ${group.jid} --engine lite`,
+        );
+      }
+      if (!config.openaiProvider) {
+        throw new StartRefused(
+          null,
+          'this chat uses the OpenAI-compatible provider, but none is configured: set "openaiProvider" in config.json, e.g. {"baseUrl": "http://127.0.0.1:11434", "model": "qwen2.5:7b"}',
+        );
+      }
+    } else if (engineUsesModel(engine) && !this.options.credential) {
       throw new StartRefused(
         'credential_missing',
         'no model credential is configured (set ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN for the host)',

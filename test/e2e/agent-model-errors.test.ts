@@ -66,14 +66,15 @@ describe('model errors reach the chat with the cause (bwrap + Claude Code)', () 
     },
   ];
 
-  for (const c of cases) {
+  // The same refusals reach the chat the same way from the lite engine (its runs take a second).
+  for (const [c, engine] of cases.flatMap((c) => [[c, 'claude-code'] as const, [c, 'lite'] as const])) {
     it(
-      `${c.name}: one notice at once, not retried, and chat --json exits`,
+      `${c.name}: one notice at once, not retried, and chat --json exits (${engine})`,
       async () => {
         const { fake, home } = await fixture.setUp(c.turn);
         // Retries would show as more runs; the router must not even try.
         home.writeConfig({ retryBaseMs: 200, maxRetries: 3 });
-        const result = await chatOnce(home.env, 'hello there');
+        const result = await chatOnce({ ...home.env, NANOCLAW_ENGINE: engine }, 'hello there');
         expect(result.code, result.stderr).toBe(0);
         expect(result.elapsedMs).toBeLessThan(NOTICE_BOUND_MS);
         expect(result.lines).toHaveLength(1);
@@ -145,12 +146,13 @@ describe('model errors reach the chat with the cause (bwrap + Claude Code)', () 
     return { noticeMs };
   }
 
-  for (const [status, type, words] of [
-    [529, 'overloaded_error', 'is overloaded \\(529\\)'],
-    [429, 'rate_limit_error', 'is rate-limiting requests \\(429\\)'],
+  for (const [status, type, words, engine] of [
+    [529, 'overloaded_error', 'is overloaded \\(529\\)', 'claude-code'],
+    [429, 'rate_limit_error', 'is rate-limiting requests \\(429\\)', 'claude-code'],
+    [529, 'overloaded_error', 'is overloaded \\(529\\)', 'lite'],
   ] as const) {
     it(
-      `${status}: one keeps-trying notice in seconds, then the answer once the model is back`,
+      `${status}: one keeps-trying notice in seconds, then the answer once the model is back (${engine})`,
       async () => {
         let down = true;
         const { fake, home } = await fixture.setUp((request) => {
@@ -162,7 +164,7 @@ describe('model errors reach the chat with the cause (bwrap + Claude Code)', () 
         home.writeConfig({ retryBaseMs: 200, maxRetries: 3 });
         const port = new URL(fake.url).port;
         await troubleThenAnswer({
-          env: home.env,
+          env: { ...home.env, NANOCLAW_ENGINE: engine },
           recover: () => {
             down = false;
           },

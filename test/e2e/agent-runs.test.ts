@@ -1,7 +1,8 @@
 // Agent runs end to end: `nanoclaw chat --json` as a child process with the real
 // runner, Agent SDK and Claude Code inside real bubblewrap, through the host's
 // model broker; only the model is a scripted fake. Covers the credential path,
-// trigger gating, follow-ups to a live run, session resume and crash retries.
+// trigger gating, follow-ups to a live run, session resume (these three for the
+// lite engine too) and crash retries.
 
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
@@ -64,100 +65,108 @@ describe('agent runs through nanoclaw chat --json (bwrap + Claude Code)', () => 
     expect(result.stdout + result.stderr).not.toContain(REAL_KEY);
   });
 
-  it('gates a non-main group on its trigger; the trigger run gets the earlier messages as context', async () => {
-    const { fake, home } = await fixture.setUp((req) =>
-      lastUserText(req).includes('ping from main') ? { text: 'pong' } : { text: 'family reply' },
-    );
-    const added = await runCli(
-      ['groups', 'add', 'local:family', '--name', 'Family', '--folder', 'family', '--trigger', '@Andy'],
-      home.env,
-    );
-    expect(added.code).toBe(0);
-    const chat = fixture.chat(home.env);
-    chat.send({ text: 'we need milk', sender: 'bob', chat: 'local:family' });
-    chat.send({ text: 'hey @Andy mid-text does not wake', sender: 'bob', chat: 'local:family' });
-    // A barrier: main always wakes. By its reply a run woken by the lines above would
-    // have had as long as main's to reach the model.
-    chat.send({ text: 'ping from main' });
-    await chat.waitFor((lines) => lines.some((l) => l.text === 'pong'));
-    expect(fake.conversationRequests().map((r) => requestText(r))).toEqual([
-      expect.stringContaining('ping from main'),
-    ]);
+  // The same conversation plumbing for both engines.
+  for (const engine of ['claude-code', 'lite'] as const) {
+    it(`gates a non-main group on its trigger; the trigger run gets the earlier messages as context (${engine})`, async () => {
+      const { fake, home } = await fixture.setUp(
+        (req) => (lastUserText(req).includes('ping from main') ? { text: 'pong' } : { text: 'family reply' }),
+        engine,
+      );
+      const added = await runCli(
+        ['groups', 'add', 'local:family', '--name', 'Family', '--folder', 'family', '--trigger', '@Andy'],
+        home.env,
+      );
+      expect(added.code).toBe(0);
+      const chat = fixture.chat(home.env);
+      chat.send({ text: 'we need milk', sender: 'bob', chat: 'local:family' });
+      chat.send({ text: 'hey @Andy mid-text does not wake', sender: 'bob', chat: 'local:family' });
+      // A barrier: main always wakes. By its reply a run woken by the lines above would
+      // have had as long as main's to reach the model.
+      chat.send({ text: 'ping from main' });
+      await chat.waitFor((lines) => lines.some((l) => l.text === 'pong'));
+      expect(fake.conversationRequests().map((r) => requestText(r))).toEqual([
+        expect.stringContaining('ping from main'),
+      ]);
 
-    chat.send({ text: '@andy add it to the list', sender: 'alice', chat: 'local:family' });
-    await chat.waitFor((lines) => lines.some((l) => l.chat === 'local:family'));
-    expect(await chat.end()).toBe(0);
+      chat.send({ text: '@andy add it to the list', sender: 'alice', chat: 'local:family' });
+      await chat.waitFor((lines) => lines.some((l) => l.chat === 'local:family'));
+      expect(await chat.end()).toBe(0);
 
-    const familyRequests = fake.conversationRequests().filter((r) => requestText(r).includes('we need milk'));
-    expect(familyRequests).toHaveLength(1);
-    const prompt = lastUserText(familyRequests[0]);
-    expect(prompt).toMatch(/<message sender="bob" time="[^"]+">we need milk<\/message>/);
-    expect(prompt).toContain('hey @Andy mid-text does not wake');
-    expect(prompt).toMatch(/<message sender="alice" time="[^"]+">@andy add it to the list<\/message>/);
-    expect(prompt.indexOf('we need milk')).toBeLessThan(prompt.indexOf('@andy add it'));
-    expect(chat.lines.filter((l) => l.chat === 'local:family')).toEqual([
-      { chat: 'local:family', text: 'family reply' },
-    ]);
-  });
-
-  it('passes a follow-up to the live run: same process, same conversation', async () => {
-    const runsAtRequest: string[][] = [];
-    const { fake, home } = await fixture.setUp((req) => {
-      // Sampled as each request arrives: which run directories exist right now.
-      runsAtRequest.push(liveRunIds(home));
-      const text = lastUserText(req);
-      if (text.includes('second question')) return { text: 'second answer' };
-      if (text.includes('first question')) return { text: 'first answer' };
-      return { text: 'unexpected request' };
+      const familyRequests = fake
+        .conversationRequests()
+        .filter((r) => requestText(r).includes('we need milk'));
+      expect(familyRequests).toHaveLength(1);
+      const prompt = lastUserText(familyRequests[0]);
+      expect(prompt).toMatch(/<message sender="bob" time="[^"]+">we need milk<\/message>/);
+      expect(prompt).toContain('hey @Andy mid-text does not wake');
+      expect(prompt).toMatch(/<message sender="alice" time="[^"]+">@andy add it to the list<\/message>/);
+      expect(prompt.indexOf('we need milk')).toBeLessThan(prompt.indexOf('@andy add it'));
+      expect(chat.lines.filter((l) => l.chat === 'local:family')).toEqual([
+        { chat: 'local:family', text: 'family reply' },
+      ]);
     });
-    const chat = fixture.chat(home.env);
-    chat.send({ text: 'first question' });
-    await chat.waitFor((lines) => lines.length >= 1);
-    chat.send({ text: 'second question' });
-    await chat.waitFor((lines) => lines.length >= 2);
-    expect(await chat.end()).toBe(0);
-    expect(chat.lines.map((l) => l.text)).toEqual(['first answer', 'second answer']);
 
-    const [first, second, ...rest] = fake.conversationRequests();
-    expect(rest).toEqual([]);
-    // One run directory, the same one, at both requests: a second spawn would have had a
-    // new run id (and the first run's directory is removed when its process ends).
-    expect(runsAtRequest).toHaveLength(2);
-    expect(runsAtRequest[0]).toHaveLength(1);
-    expect(runsAtRequest[1]).toEqual(runsAtRequest[0]);
-    // And Claude Code carried the first exchange into the second request of the same session.
-    const text = requestText(second);
-    expect(text).toContain('first question');
-    expect(text).toContain('first answer');
-    expect(text).toContain('second question');
-    expect(second.headers['x-claude-code-session-id']).toBe(first.headers['x-claude-code-session-id']);
-  });
+    it(`passes a follow-up to the live run: same process, same conversation (${engine})`, async () => {
+      const runsAtRequest: string[][] = [];
+      const { fake, home } = await fixture.setUp((req) => {
+        // Sampled as each request arrives: which run directories exist right now.
+        runsAtRequest.push(liveRunIds(home));
+        const text = lastUserText(req);
+        if (text.includes('second question')) return { text: 'second answer' };
+        if (text.includes('first question')) return { text: 'first answer' };
+        return { text: 'unexpected request' };
+      }, engine);
+      const chat = fixture.chat(home.env);
+      chat.send({ text: 'first question' });
+      await chat.waitFor((lines) => lines.length >= 1);
+      chat.send({ text: 'second question' });
+      await chat.waitFor((lines) => lines.length >= 2);
+      expect(await chat.end()).toBe(0);
+      expect(chat.lines.map((l) => l.text)).toEqual(['first answer', 'second answer']);
 
-  it('resumes the session in the next run (a separate chat invocation)', async () => {
-    const runsAtRequest: string[][] = [];
-    const { fake, home } = await fixture.setUp((req) => {
-      runsAtRequest.push(liveRunIds(home));
-      const text = lastUserText(req);
-      if (text.includes('What was the secret word?')) return { text: 'resumed fine' };
-      if (text.includes('Remember the secret word')) return { text: 'The secret word is marmalade.' };
-      return { text: 'unexpected request' };
+      const [first, second, ...rest] = fake.conversationRequests();
+      expect(rest).toEqual([]);
+      // One run directory, the same one, at both requests: a second spawn would have had a
+      // new run id (and the first run's directory is removed when its process ends).
+      expect(runsAtRequest).toHaveLength(2);
+      expect(runsAtRequest[0]).toHaveLength(1);
+      expect(runsAtRequest[1]).toEqual(runsAtRequest[0]);
+      // And Claude Code carried the first exchange into the second request of the same session.
+      const text = requestText(second);
+      expect(text).toContain('first question');
+      expect(text).toContain('first answer');
+      expect(text).toContain('second question');
+      if (engine === 'claude-code') {
+        expect(second.headers['x-claude-code-session-id']).toBe(first.headers['x-claude-code-session-id']);
+      }
     });
-    const one = await runCli(['chat', '--json'], home.env, '{"text":"Remember the secret word"}\n');
-    expect(chatLines(one.stdout), one.stderr).toEqual([
-      { chat: 'local:main', text: 'The secret word is marmalade.' },
-    ]);
-    const two = await runCli(['chat', '--json'], home.env, '{"text":"What was the secret word?"}\n');
-    expect(chatLines(two.stdout), two.stderr).toEqual([{ chat: 'local:main', text: 'resumed fine' }]);
 
-    const [first, second, ...rest] = fake.conversationRequests();
-    expect(rest).toEqual([]);
-    expect(runsAtRequest[1]).not.toEqual(runsAtRequest[0]);
-    expect(requestText(first)).not.toContain('marmalade');
-    const text = requestText(second);
-    expect(text).toContain('Remember the secret word');
-    expect(text).toContain('The secret word is marmalade.');
-    expect(text).toContain('What was the secret word?');
-  });
+    it(`resumes the session in the next run (a separate chat invocation) (${engine})`, async () => {
+      const runsAtRequest: string[][] = [];
+      const { fake, home } = await fixture.setUp((req) => {
+        runsAtRequest.push(liveRunIds(home));
+        const text = lastUserText(req);
+        if (text.includes('What was the secret word?')) return { text: 'resumed fine' };
+        if (text.includes('Remember the secret word')) return { text: 'The secret word is marmalade.' };
+        return { text: 'unexpected request' };
+      }, engine);
+      const one = await runCli(['chat', '--json'], home.env, '{"text":"Remember the secret word"}\n');
+      expect(chatLines(one.stdout), one.stderr).toEqual([
+        { chat: 'local:main', text: 'The secret word is marmalade.' },
+      ]);
+      const two = await runCli(['chat', '--json'], home.env, '{"text":"What was the secret word?"}\n');
+      expect(chatLines(two.stdout), two.stderr).toEqual([{ chat: 'local:main', text: 'resumed fine' }]);
+
+      const [first, second, ...rest] = fake.conversationRequests();
+      expect(rest).toEqual([]);
+      expect(runsAtRequest[1]).not.toEqual(runsAtRequest[0]);
+      expect(requestText(first)).not.toContain('marmalade');
+      const text = requestText(second);
+      expect(text).toContain('Remember the secret word');
+      expect(text).toContain('The secret word is marmalade.');
+      expect(text).toContain('What was the secret word?');
+    });
+  }
 
   it('retries a failing run with backoff, saying after the first try that it keeps trying, then tells the chat once', async () => {
     const runsAtRequest: string[][] = [];

@@ -131,7 +131,10 @@ export function chatLines(stdout: string): Array<{ chat: string; text: string }>
 
 export interface AgentFixture {
   /** A fake model answering by content, and a home pointed at it; both cleaned up after the test. */
-  setUp(route: (request: RecordedRequest) => StaticTurn): Promise<{ fake: FakeModelServer; home: CliHome }>;
+  setUp(
+    route: (request: RecordedRequest) => StaticTurn,
+    engine?: 'claude-code' | 'lite',
+  ): Promise<{ fake: FakeModelServer; home: CliHome }>;
   /** An open `chat --json` session, killed after the test if still running. */
   chat(env: NodeJS.ProcessEnv): ChatSession;
 }
@@ -151,10 +154,10 @@ export function useAgentFixture(): AgentFixture {
     home = undefined;
   });
   return {
-    async setUp(route) {
+    async setUp(route, engine = 'claude-code') {
       const server = await startFakeModelServer({ script: routed(route) });
       fake = server;
-      home = makeAgentHome(server);
+      home = makeAgentHome(server, { NANOCLAW_ENGINE: engine });
       return { fake: server, home };
     },
     chat(env) {

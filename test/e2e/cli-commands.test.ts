@@ -267,7 +267,7 @@ describe('nanoclaw tasks and groups', () => {
       .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(groups).toEqual([expect.objectContaining({ jid: 'local:work', folder: 'work', name: 'Work' })]);
     const groupTable = (await cli(['groups', 'list'])).trim().split('\n');
-    expect(groupTable[0]).toMatch(/^jid +folder +wakes on +name +budget +senders +timeout +mounts$/);
+    expect(groupTable[0]).toMatch(/^jid +folder +wakes on +name +budget +senders +timeout +engine +mounts$/);
     expect(groupTable.slice(1).map((l) => l.split(/ {2,}/)[1])).toEqual(['family', 'work']);
     expect(await cli(['tasks', 'list', '--json', '--group', 'none'])).toBe('');
   });

@@ -102,10 +102,13 @@ async function audit(h: CliHome, ...filter: string[]): Promise<AuditRecord[]> {
     .map((l) => JSON.parse(l) as AuditRecord);
 }
 
-async function newHome(config: object = {}): Promise<CliHome> {
+async function newHome(
+  config: object = {},
+  engine: 'claude-code' | 'lite' = 'claude-code',
+): Promise<CliHome> {
   fake = await startFakeModelServer({ script: [] });
   const h = makeCliHome({
-    NANOCLAW_ENGINE: 'claude-code',
+    NANOCLAW_ENGINE: engine,
     ANTHROPIC_API_KEY: KEY,
     ANTHROPIC_BASE_URL: fake.url,
   });
@@ -135,72 +138,79 @@ describe('a prompt-injected agent in a non-main group (real bwrap + Claude Code)
     for (const s of servers) s.close();
   });
 
-  it(
-    'finds no credential, no host file, no other group, no network and no privilege',
-    async () => {
-      home = await newHome();
-      const h = home;
-      const hostHome = h.dir;
-      const policyDir = h.env.NANOCLAW_CONFIG_DIR!;
-      // Secrets the agent must not reach, each with its own canary.
-      const canaries = {
-        ssh: `SSH-CANARY-${randomBytes(6).toString('hex')}`,
-        work: `WORK-CANARY-${randomBytes(6).toString('hex')}`,
-        session: `SESSION-CANARY-${randomBytes(6).toString('hex')}`,
-        policy: `POLICY-CANARY-${randomBytes(6).toString('hex')}`,
-      };
-      fs.writeFileSync(path.join(hostHome, '.env'), `ANTHROPIC_API_KEY=${KEY}\n`);
-      fs.mkdirSync(path.join(hostHome, '.ssh'), { mode: 0o700 });
-      fs.writeFileSync(path.join(hostHome, '.ssh', 'id_rsa'), canaries.ssh, { mode: 0o600 });
-      fs.mkdirSync(path.join(hostHome, 'groups', 'work'), { recursive: true });
-      fs.writeFileSync(path.join(hostHome, 'groups', 'work', 'secret.txt'), canaries.work);
-      fs.mkdirSync(path.join(hostHome, 'data', 'sessions', 'work'), { recursive: true });
-      fs.writeFileSync(path.join(hostHome, 'data', 'sessions', 'work', 'session.jsonl'), canaries.session);
-      fs.writeFileSync(path.join(policyDir, 'mount-allowlist.json'), JSON.stringify({ c: canaries.policy }));
+  // The same attack against both engines: lite's runner holds the model socket itself, no bridge.
+  for (const engine of ['claude-code', 'lite'] as const)
+    it(
+      `finds no credential, no host file, no other group, no network and no privilege (${engine})`,
+      async () => {
+        home = await newHome({}, engine);
+        const h = home;
+        const hostHome = h.dir;
+        const policyDir = h.env.NANOCLAW_CONFIG_DIR!;
+        // Secrets the agent must not reach, each with its own canary.
+        const canaries = {
+          ssh: `SSH-CANARY-${randomBytes(6).toString('hex')}`,
+          work: `WORK-CANARY-${randomBytes(6).toString('hex')}`,
+          session: `SESSION-CANARY-${randomBytes(6).toString('hex')}`,
+          policy: `POLICY-CANARY-${randomBytes(6).toString('hex')}`,
+        };
+        fs.writeFileSync(path.join(hostHome, '.env'), `ANTHROPIC_API_KEY=${KEY}\n`);
+        fs.mkdirSync(path.join(hostHome, '.ssh'), { mode: 0o700 });
+        fs.writeFileSync(path.join(hostHome, '.ssh', 'id_rsa'), canaries.ssh, { mode: 0o600 });
+        fs.mkdirSync(path.join(hostHome, 'groups', 'work'), { recursive: true });
+        fs.writeFileSync(path.join(hostHome, 'groups', 'work', 'secret.txt'), canaries.work);
+        fs.mkdirSync(path.join(hostHome, 'data', 'sessions', 'work'), { recursive: true });
+        fs.writeFileSync(path.join(hostHome, 'data', 'sessions', 'work', 'session.jsonl'), canaries.session);
+        fs.writeFileSync(
+          path.join(policyDir, 'mount-allowlist.json'),
+          JSON.stringify({ c: canaries.policy }),
+        );
 
-      // Host services the sandbox must not reach: loopback TCP and UDP, unix sockets, an abstract socket.
-      let tcpConnections = 0;
-      const tcp = net.createServer((s) => {
-        tcpConnections++;
-        s.destroy();
-      });
-      await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', r));
-      servers.push(tcp);
-      const tcpPort = (tcp.address() as net.AddressInfo).port;
-      let udpPackets = 0;
-      const udp = dgram.createSocket('udp4');
-      udp.on('message', () => udpPackets++);
-      await new Promise<void>((r) => udp.bind(0, '127.0.0.1', r));
-      servers.push(udp);
-      const udpPort = udp.address().port;
-      let unixConnections = 0;
-      const tmpSock = path.join(os.tmpdir(), `nc-sec-${randomBytes(4).toString('hex')}.sock`);
-      const dataSock = path.join(hostHome, 'data', 'host.sock');
-      const abstractName = `nc-sec-abstract-${randomBytes(4).toString('hex')}`;
-      for (const where of [tmpSock, dataSock, `\0${abstractName}`]) {
-        const srv = net.createServer((s) => {
-          unixConnections++;
+        // Host services the sandbox must not reach: loopback TCP and UDP, unix sockets, an abstract socket.
+        let tcpConnections = 0;
+        const tcp = net.createServer((s) => {
+          tcpConnections++;
           s.destroy();
         });
-        await new Promise<void>((r) => srv.listen(where, r));
-        if (!where.startsWith('\0')) fs.chmodSync(where, 0o777);
-        servers.push(srv);
-        // Sanity: the host itself can connect, so "unreachable" below means the sandbox.
-      }
-      const hostCanReach = await new Promise<boolean>((resolve) => {
-        const c = net.connect(`\0${abstractName}`, () => {
-          c.destroy();
-          resolve(true);
+        await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', r));
+        servers.push(tcp);
+        const tcpPort = (tcp.address() as net.AddressInfo).port;
+        let udpPackets = 0;
+        const udp = dgram.createSocket('udp4');
+        udp.on('message', () => udpPackets++);
+        await new Promise<void>((r) => udp.bind(0, '127.0.0.1', r));
+        servers.push(udp);
+        const udpPort = udp.address().port;
+        let unixConnections = 0;
+        const tmpSock = path.join(os.tmpdir(), `nc-sec-${randomBytes(4).toString('hex')}.sock`);
+        const dataSock = path.join(hostHome, 'data', 'host.sock');
+        const abstractName = `nc-sec-abstract-${randomBytes(4).toString('hex')}`;
+        for (const where of [tmpSock, dataSock, `\0${abstractName}`]) {
+          const srv = net.createServer((s) => {
+            unixConnections++;
+            s.destroy();
+          });
+          await new Promise<void>((r) => srv.listen(where, r));
+          if (!where.startsWith('\0')) fs.chmodSync(where, 0o777);
+          servers.push(srv);
+          // Sanity: the host itself can connect, so "unreachable" below means the sandbox.
+        }
+        const hostCanReach = await new Promise<boolean>((resolve) => {
+          const c = net.connect(`\0${abstractName}`, () => {
+            c.destroy();
+            resolve(true);
+          });
+          c.on('error', () => resolve(false));
         });
-        c.on('error', () => resolve(false));
-      });
-      expect(hostCanReach).toBe(true);
-      unixConnections = 0;
+        expect(hostCanReach).toBe(true);
+        unixConnections = 0;
 
-      const [c1, c2, c3, c4] = Object.values(canaries).map((c) => [c.slice(0, 8), c.slice(8)]);
-      const probeScript = String.raw`
+        const [c1, c2, c3, c4] = Object.values(canaries).map((c) => [c.slice(0, 8), c.slice(8)]);
+        const probeScript = String.raw`
 echo canary:start
 A='${KEY_A}'; B='${KEY_B}'
+# Claude Code reaches the broker through a loopback bridge named in its environment; lite through the socket.
+if [ -n "$ANTHROPIC_BASE_URL" ]; then MODEL="$ANTHROPIC_BASE_URL"; VIA=''; else MODEL=http://localhost; VIA='--unix-socket /run/nanoclaw/model.sock'; fi
 pats() { printf '%s%s\n' "$A" "$B" '${c1[0]}' '${c1[1]}' '${c2[0]}' '${c2[1]}' '${c3[0]}' '${c3[1]}' '${c4[0]}' '${c4[1]}'; }
 r() { if [ "$2" = 0 ]; then echo "probe|$1|ok|$3"; else echo "probe|$1|blocked|$3"; fi; }
 echo "info|uid|$(id -u)"
@@ -283,8 +293,8 @@ python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_RAW, socket
 python3 -c 'import socket; socket.socket(socket.AF_PACKET, socket.SOCK_RAW)' 2>/dev/null; r packet_socket $?
 timeout 3 node -e "const c=require('net').connect('\0${abstractName}');c.on('connect',()=>process.exit(0));c.on('error',()=>process.exit(1))" 2>/dev/null; r abstract_unix_socket $?
 timeout 3 node -e "const c=require('net').connect('${tmpSock}');c.on('connect',()=>process.exit(0));c.on('error',()=>process.exit(1))" 2>/dev/null; r host_unix_socket $?
-code=$(curl -s -o /dev/null -w '%{http_code}' -H "x-api-key: $ANTHROPIC_API_KEY" "$ANTHROPIC_BASE_URL/v1/models"); [ "$code" = 200 ]; r model_proxy_other_path $? "$code"
-code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'x-api-key: sk-ant-guessed' -H 'content-type: application/json' -d '{}' "$ANTHROPIC_BASE_URL/v1/messages"); [ "$code" = 200 ]; r model_proxy_wrong_key $? "$code"
+code=$(curl -s -o /dev/null -w '%{http_code}' $VIA -H "x-api-key: $ANTHROPIC_API_KEY" "$MODEL/v1/models"); [ "$code" = 200 ]; r model_proxy_other_path $? "$code"
+code=$(curl -s -o /dev/null -w '%{http_code}' $VIA -X POST -H 'x-api-key: sk-ant-guessed' -H 'content-type: application/json' -d '{}' "$MODEL/v1/messages"); [ "$code" = 200 ]; r model_proxy_wrong_key $? "$code"
 # --- privilege ----------------------------------------------------------------
 su -c id root </dev/null >/dev/null 2>&1; r setuid_su $?
 passwd -d agent </dev/null >/dev/null 2>&1; r setuid_passwd $?
@@ -298,90 +308,98 @@ hostprocs=$(for p in /proc/[0-9]*; do tr '\0' ' ' < $p/cmdline 2>/dev/null; echo
 [ "$hostprocs" -gt 0 ]; r see_host_processes $? "$hostprocs"
 echo canary:end
 `;
-      const run = await scriptedRun(
-        h,
-        [
-          { name: 'Bash', input: { command: probeScript, timeout: 120_000, description: 'checks' } },
-          { name: 'Read', input: { file_path: path.join(hostHome, '.env') } },
-          { name: 'Read', input: { file_path: path.join(hostHome, '.ssh', 'id_rsa') } },
-          { name: 'Read', input: { file_path: path.join(hostHome, 'groups', 'work', 'secret.txt') } },
-        ],
-        'local:family',
-      );
-      expect(run.results).toHaveLength(4);
-      const [bash, readEnv, readSsh, readWork] = run.results;
-      const probes = parseProbes(bash.text);
-      // The script really ran, from start to end.
-      expect(bash.text, bash.text).toContain('canary:start');
-      expect(bash.text, bash.text).toContain('canary:end');
+        const run = await scriptedRun(
+          h,
+          engine === 'lite'
+            ? [
+                { name: 'bash', input: { command: probeScript, timeout_ms: 120_000 } },
+                { name: 'read', input: { path: path.join(hostHome, '.env') } },
+                { name: 'read', input: { path: path.join(hostHome, '.ssh', 'id_rsa') } },
+                { name: 'read', input: { path: path.join(hostHome, 'groups', 'work', 'secret.txt') } },
+              ]
+            : [
+                { name: 'Bash', input: { command: probeScript, timeout: 120_000, description: 'checks' } },
+                { name: 'Read', input: { file_path: path.join(hostHome, '.env') } },
+                { name: 'Read', input: { file_path: path.join(hostHome, '.ssh', 'id_rsa') } },
+                { name: 'Read', input: { file_path: path.join(hostHome, 'groups', 'work', 'secret.txt') } },
+              ],
+          'local:family',
+        );
+        expect(run.results).toHaveLength(4);
+        const [bash, readEnv, readSsh, readWork] = run.results;
+        const probes = parseProbes(bash.text);
+        // The script really ran, from start to end.
+        expect(bash.text, bash.text).toContain('canary:start');
+        expect(bash.text, bash.text).toContain('canary:end');
 
-      // Who the agent is: uid 1000, no capabilities, no new privileges, only loopback.
-      expect(probes.get('uid')?.result).toBe('1000');
-      expect(probes.get('capeff')?.result).toBe('0000000000000000');
-      expect(probes.get('nonewprivs')?.result).toBe('1');
-      expect(probes.get('ifaces')?.result).toBe('lo,');
-      // bwrap is pid 1 and its environ is readable: it holds nothing but PATH (and the PWD node adds).
-      expect(probes.get('pid1_environ')?.result.trim()).toBe('PATH=/usr/bin:/bin PWD=/');
-      expect(probes.get('sockets')?.result).toBe('model.sock,');
-      expect(probes.get('workspace')?.result).toBe('global,group,');
-      expect(probes.get('home')?.result).toBe('agent,');
+        // Who the agent is: uid 1000, no capabilities, no new privileges, only loopback.
+        expect(probes.get('uid')?.result).toBe('1000');
+        expect(probes.get('capeff')?.result).toBe('0000000000000000');
+        expect(probes.get('nonewprivs')?.result).toBe('1');
+        expect(probes.get('ifaces')?.result).toBe('lo,');
+        // bwrap is pid 1 and its environ is readable: it holds nothing but PATH (and the PWD node adds).
+        expect(probes.get('pid1_environ')?.result.trim()).toBe('PATH=/usr/bin:/bin PWD=/');
+        expect(probes.get('sockets')?.result).toBe('model.sock,');
+        expect(probes.get('workspace')?.result).toBe('global,group,');
+        expect(probes.get('home')?.result).toBe('agent,');
 
-      const failed = [...probes]
-        .filter(([, p]) => p.result === 'ok')
-        .map(([name, p]) => `${name} ${p.detail}`);
-      const controls = failed.filter((f) => f.startsWith('control_'));
-      expect(controls.sort()).toEqual([
-        'control_grep_finds_planted ',
-        'control_hosts_file ',
-        'control_write_own_folder ',
-      ]);
-      expect(
-        failed.filter((f) => !f.startsWith('control_')),
-        bash.text,
-      ).toEqual([]);
-      // Every probe we meant to run reported (none was silently skipped).
-      const blocked = [...probes].filter(([, p]) => p.result === 'blocked').map(([n]) => n);
-      expect(blocked.length, bash.text).toBe(53);
-      expect(Number(probes.get('files_scanned')?.result)).toBeGreaterThan(1000);
-      // The memory scan read the runner, Claude Code and bwrap (pid 1), tens of MB.
-      expect(probes.get('mem_procs')?.result).toBe('bwrap,claude,node');
-      expect(Number(probes.get('mem_scanned')?.result)).toBeGreaterThan(50 * 1024 * 1024);
+        const failed = [...probes]
+          .filter(([, p]) => p.result === 'ok')
+          .map(([name, p]) => `${name} ${p.detail}`);
+        const controls = failed.filter((f) => f.startsWith('control_'));
+        expect(controls.sort()).toEqual([
+          'control_grep_finds_planted ',
+          'control_hosts_file ',
+          'control_write_own_folder ',
+        ]);
+        expect(
+          failed.filter((f) => !f.startsWith('control_')),
+          bash.text,
+        ).toEqual([]);
+        // Every probe we meant to run reported (none was silently skipped).
+        const blocked = [...probes].filter(([, p]) => p.result === 'blocked').map(([n]) => n);
+        expect(blocked.length, bash.text).toBe(53);
+        expect(Number(probes.get('files_scanned')?.result)).toBeGreaterThan(1000);
+        // The memory scan read the runner, Claude Code (not in lite) and bwrap (pid 1), tens of MB.
+        expect(probes.get('mem_procs')?.result).toBe(engine === 'lite' ? 'bwrap,node' : 'bwrap,claude,node');
+        expect(Number(probes.get('mem_scanned')?.result)).toBeGreaterThan(50 * 1024 * 1024);
 
-      // Nothing arrived at the host services.
-      expect(probes.get('udp_send_rc')?.result).toBe('0');
-      expect(tcpConnections).toBe(0);
-      expect(udpPackets).toBe(0);
-      expect(unixConnections).toBe(0);
+        // Nothing arrived at the host services.
+        expect(probes.get('udp_send_rc')?.result).toBe('0');
+        expect(tcpConnections).toBe(0);
+        expect(udpPackets).toBe(0);
+        expect(unixConnections).toBe(0);
 
-      // The Read tool sees no host path either.
-      for (const read of [readEnv, readSsh, readWork]) {
-        expect(read.isError).toBe(true);
-        expect(read.text).toMatch(/does not exist|not found|ENOENT/i);
-      }
-      const everything = run.results.map((r) => r.text).join('\n');
-      expect(everything).not.toContain(KEY);
-      for (const c of Object.values(canaries)) expect(everything).not.toContain(c);
+        // The Read tool sees no host path either.
+        for (const read of [readEnv, readSsh, readWork]) {
+          expect(read.isError).toBe(true);
+          expect(read.text).toMatch(/does not exist|not found|ENOENT/i);
+        }
+        const everything = run.results.map((r) => r.text).join('\n');
+        expect(everything).not.toContain(KEY);
+        for (const c of Object.values(canaries)) expect(everything).not.toContain(c);
 
-      // Nothing changed on the host; the run still answered.
-      expect(fs.readdirSync(path.join(hostHome, 'groups', 'work'))).toEqual(['secret.txt']);
-      expect(fs.existsSync(path.join(hostHome, 'groups', 'global', 'pwn'))).toBe(false);
-      expect(fs.readFileSync(path.join(hostHome, 'groups', 'family', 'own.txt'), 'utf8')).toBe('ok\n');
-      expect(run.stdout).toEqual([{ chat: 'local:family', text: 'all checks done' }]);
+        // Nothing changed on the host; the run still answered.
+        expect(fs.readdirSync(path.join(hostHome, 'groups', 'work'))).toEqual(['secret.txt']);
+        expect(fs.existsSync(path.join(hostHome, 'groups', 'global', 'pwn'))).toBe(false);
+        expect(fs.readFileSync(path.join(hostHome, 'groups', 'family', 'own.txt'), 'utf8')).toBe('ok\n');
+        expect(run.stdout).toEqual([{ chat: 'local:family', text: 'all checks done' }]);
 
-      // The broker injected the real key upstream; the sandbox only ever had a placeholder.
-      const conv = fake!.conversationRequests();
-      expect(conv.length).toBeGreaterThanOrEqual(5);
-      for (const req of fake!.requests) expect(req.headers['x-api-key']).toBe(KEY);
-      // Misuse of the model bridge is refused and audited, without payload.
-      const records = await audit(h, '--action', 'model_request');
-      expect(records.map((r) => [r.group, r.reason]).sort()).toEqual([
-        ['family', 'bad_placeholder_key'],
-        ['family', 'path_not_allowed'],
-      ]);
-      expect(JSON.stringify(records)).not.toContain(KEY);
-    },
-    RUN_TIMEOUT_MS + 10_000,
-  );
+        // The broker injected the real key upstream; the sandbox only ever had a placeholder.
+        const conv = fake!.conversationRequests();
+        expect(conv.length).toBeGreaterThanOrEqual(5);
+        for (const req of fake!.requests) expect(req.headers['x-api-key']).toBe(KEY);
+        // Misuse of the model bridge is refused and audited, without payload. Lite's shell has no
+        // placeholder key at all, so both probes fail on the key before their path is looked at.
+        const records = await audit(h, '--action', 'model_request');
+        expect(records.map((r) => [r.group, r.reason]).sort()).toEqual([
+          ['family', 'bad_placeholder_key'],
+          ['family', engine === 'lite' ? 'bad_placeholder_key' : 'path_not_allowed'],
+        ]);
+        expect(JSON.stringify(records)).not.toContain(KEY);
+      },
+      RUN_TIMEOUT_MS + 10_000,
+    );
 
   it(
     'a fork bomb hits the pids ceiling without hurting the host, and the run ends with a notice',

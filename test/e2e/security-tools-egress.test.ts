@@ -41,10 +41,10 @@ interface ToolOutcome {
   isError: boolean;
 }
 
-async function newHome(egress?: object): Promise<CliHome> {
+async function newHome(egress?: object, engine: 'claude-code' | 'lite' = 'claude-code'): Promise<CliHome> {
   fake = await startFakeModelServer({ script: [] });
   const h = makeCliHome({
-    NANOCLAW_ENGINE: 'claude-code',
+    NANOCLAW_ENGINE: engine,
     ANTHROPIC_API_KEY: `sk-ant-api03-${randomBytes(16).toString('hex')}`,
     ANTHROPIC_BASE_URL: fake.url,
   });
@@ -235,124 +235,151 @@ describe('cross-group attacks through the nanoclaw tools', () => {
   );
 });
 
+/** The engine's shell tool running `command`. */
+function shellTool(engine: 'claude-code' | 'lite', command: string): { name: string; input: object } {
+  return engine === 'lite'
+    ? { name: 'bash', input: { command, timeout_ms: 60_000 } }
+    : { name: 'Bash', input: { command, timeout: 60_000, description: 'egress' } };
+}
+
 describe('egress through the broker proxy', () => {
-  it(
-    'lets a listed loopback upstream through and refuses every other target, with audit records',
-    async () => {
-      const hits: string[] = [];
-      const upstream = http.createServer((req, res) => {
-        hits.push(`${req.method} ${req.url}`);
-        res.end('UPSTREAM-OK');
-      });
-      await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-      const port = (upstream.address() as AddressInfo).port;
-      try {
-        home = await newHome({
-          groups: {
-            family: [
-              'allowed.test',
-              '*.example.com',
-              'localhost',
-              { host: '127.0.0.1', allowPrivate: true, ports: [port] },
-            ],
-            work: ['*.example.com'],
-          },
+  for (const engine of ['claude-code', 'lite'] as const)
+    it(
+      `lets a listed loopback upstream through and refuses every other target, with audit records (${engine})`,
+      async () => {
+        const hits: string[] = [];
+        const upstream = http.createServer((req, res) => {
+          hits.push(`${req.method} ${req.url}`);
+          res.end('UPSTREAM-OK');
         });
-        // curl is used exactly as the agent would, with the proxy variables the runner set;
-        // `--noproxy ''` only overrides NO_PROXY=127.0.0.1 (the runner's own bridges).
-        const c = (name: string, args: string): string =>
-          `out=$(curl -sS --noproxy '' --max-time 5 ${args} 2>&1); echo "probe|${name}|$?|$(echo "$out" | tr '\\n|' '  ' | cut -c1-120)"`;
-        const familyScript = [
-          'echo canary:start',
-          'echo "probe|proxy_env|$HTTPS_PROXY|$HTTP_PROXY"',
-          c('allowed_http', `http://127.0.0.1:${port}/via-http`),
-          c('allowed_connect', `-p http://127.0.0.1:${port}/via-connect`),
-          c('unlisted_host', 'https://unlisted.test/'),
-          c('lookalike', 'https://evil-example.com/'),
-          c('suffix_bare', 'https://example.com/'),
-          c('public_ip_literal', 'https://93.184.216.34/'),
-          c('listed_resolves_loopback', 'http://localhost/'),
-          c('port_not_listed', `http://127.0.0.1:${port + 1}/`),
-          c('loopback_other', `http://127.0.0.2:${port}/`),
-          'echo canary:end',
-        ].join('\n');
-        const family = await scriptedRun(
-          home,
-          [{ name: 'Bash', input: { command: familyScript, timeout: 60_000, description: 'egress' } }],
-          'local:family',
-        );
-        const text = family.results[0]?.text ?? '';
-        expect(text, text).toContain('canary:end');
-        const probes = new Map(
-          text
-            .split('\n')
-            .filter((l) => l.startsWith('probe|'))
-            .map((l) => {
-              const [, name, rc, detail] = l.split('|');
-              return [name, { rc, detail: detail.trim() }] as const;
-            }),
-        );
-        expect(probes.get('proxy_env')?.rc).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-        expect(probes.get('allowed_http')).toEqual({ rc: '0', detail: 'UPSTREAM-OK' });
-        expect(probes.get('allowed_connect')).toEqual({ rc: '0', detail: 'UPSTREAM-OK' });
-        expect(hits).toEqual(['GET /via-http', 'GET /via-connect']);
-        for (const name of [
-          'unlisted_host',
-          'lookalike',
-          'suffix_bare',
-          'public_ip_literal',
-          'listed_resolves_loopback',
-          'port_not_listed',
-          'loopback_other',
-        ]) {
-          // curl fails (exit 56: CONNECT refused; 22/0 with a 403 body for plain HTTP).
-          const p = probes.get(name);
-          expect(p, text).toBeDefined();
-          expect(p!.detail, `${name}: ${text}`).not.toContain('UPSTREAM-OK');
-          expect(p!.detail, `${name}: ${text}`).toMatch(/403|egress refused/);
+        await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+        const port = (upstream.address() as AddressInfo).port;
+        try {
+          home = await newHome(
+            {
+              groups: {
+                family: [
+                  'allowed.test',
+                  '*.example.com',
+                  'localhost',
+                  { host: '127.0.0.1', allowPrivate: true, ports: [port] },
+                ],
+                work: ['*.example.com'],
+              },
+            },
+            engine,
+          );
+          // curl is used exactly as the agent would, with the proxy variables the runner set;
+          // `--noproxy ''` only overrides NO_PROXY=127.0.0.1 (the runner's own bridges).
+          const c = (name: string, args: string): string =>
+            `out=$(curl -sS --noproxy '' --max-time 5 ${args} 2>&1); echo "probe|${name}|$?|$(echo "$out" | tr '\\n|' '  ' | cut -c1-120)"`;
+          const familyScript = [
+            'echo canary:start',
+            'echo "probe|proxy_env|$HTTPS_PROXY|$HTTP_PROXY"',
+            c('allowed_http', `http://127.0.0.1:${port}/via-http`),
+            c('allowed_connect', `-p http://127.0.0.1:${port}/via-connect`),
+            c('unlisted_host', 'https://unlisted.test/'),
+            c('lookalike', 'https://evil-example.com/'),
+            c('suffix_bare', 'https://example.com/'),
+            c('public_ip_literal', 'https://93.184.216.34/'),
+            c('listed_resolves_loopback', 'http://localhost/'),
+            c('port_not_listed', `http://127.0.0.1:${port + 1}/`),
+            c('loopback_other', `http://127.0.0.2:${port}/`),
+            'echo canary:end',
+          ].join('\n');
+          const family = await scriptedRun(home, [shellTool(engine, familyScript)], 'local:family');
+          const text = family.results[0]?.text ?? '';
+          expect(text, text).toContain('canary:end');
+          const probes = new Map(
+            text
+              .split('\n')
+              .filter((l) => l.startsWith('probe|'))
+              .map((l) => {
+                const [, name, rc, detail] = l.split('|');
+                return [name, { rc, detail: detail.trim() }] as const;
+              }),
+          );
+          expect(probes.get('proxy_env')?.rc).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+          expect(probes.get('allowed_http')).toEqual({ rc: '0', detail: 'UPSTREAM-OK' });
+          expect(probes.get('allowed_connect')).toEqual({ rc: '0', detail: 'UPSTREAM-OK' });
+          expect(hits).toEqual(['GET /via-http', 'GET /via-connect']);
+          for (const name of [
+            'unlisted_host',
+            'lookalike',
+            'suffix_bare',
+            'public_ip_literal',
+            'listed_resolves_loopback',
+            'port_not_listed',
+            'loopback_other',
+          ]) {
+            // curl fails (exit 56: CONNECT refused; 22/0 with a 403 body for plain HTTP).
+            const p = probes.get(name);
+            expect(p, text).toBeDefined();
+            expect(p!.detail, `${name}: ${text}`).not.toContain('UPSTREAM-OK');
+            expect(p!.detail, `${name}: ${text}`).toMatch(/403|egress refused/);
+          }
+
+          // The work group: numeric spellings of loopback and the metadata address, none listed.
+          const workScript = [
+            'echo canary:start',
+            ...[
+              '127.1',
+              '2130706433',
+              '0x7f.0.0.1',
+              '0177.0.0.1',
+              '[::ffff:127.0.0.1]',
+              '169.254.169.254',
+            ].map((host, i) => c(`numeric_${i}`, `http://${host}:${port}/`)),
+            c('connect_numeric', `-p http://2130706433:${port}/`),
+            'echo canary:end',
+          ].join('\n');
+          const work = await scriptedRun(home, [shellTool(engine, workScript)], 'local:work');
+          const workText = work.results[0]?.text ?? '';
+          expect(workText, workText).toContain('canary:end');
+          expect(workText).not.toContain('UPSTREAM-OK');
+          expect(workText.match(/egress refused|403/g)?.length ?? 0).toBeGreaterThanOrEqual(7);
+          expect(hits).toHaveLength(2);
+
+          const familyRecords = await audit(home, '--group', 'family', '--action', 'egress');
+          expect(familyRecords.map((r) => `${r.reason} ${r.target}`)).toEqual([
+            'host_not_allowlisted unlisted.test:443',
+            'host_not_allowlisted evil-example.com:443',
+            'host_not_allowlisted example.com:443',
+            'host_not_allowlisted 93.184.216.34:443',
+            'private_address localhost:80',
+            `port_not_allowed 127.0.0.1:${port + 1}`,
+            `host_not_allowlisted 127.0.0.2:${port}`,
+          ]);
+          const workRecords = await audit(home, '--group', 'work', '--action', 'egress');
+          // Identical refusals of one run share a row (SPEC §10.8): the six loopback spellings are one canonical target.
+          expect(workRecords.map((r) => `${r.reason} ${r.target} ×${r.count}`)).toEqual([
+            `host_not_allowlisted 127.0.0.1:${port} ×6`,
+            `host_not_allowlisted 169.254.169.254:${port} ×1`,
+          ]);
+          for (const r of [...familyRecords, ...workRecords]) expect(r.runId).toMatch(/^(family|work)-/);
+
+          if (engine === 'lite') {
+            // lite's web_fetch goes the same way: the listed upstream answers, an unlisted host is refused.
+            const fetched = await scriptedRun(
+              home,
+              [
+                { name: 'web_fetch', input: { url: `http://127.0.0.1:${port}/via-fetch` } },
+                { name: 'web_fetch', input: { url: 'https://unlisted.test/' } },
+              ],
+              'local:family',
+            );
+            expect(fetched.results[0]).toEqual({
+              text: `200 http://127.0.0.1:${port}/via-fetch\n\nUPSTREAM-OK`,
+              isError: false,
+            });
+            expect(fetched.results[1].isError).toBe(true);
+            expect(fetched.results[1].text).toMatch(/unlisted\.test is not on this chat's egress allowlist/);
+            expect(hits).toEqual(['GET /via-http', 'GET /via-connect', 'GET /via-fetch']);
+          }
+        } finally {
+          upstream.close();
         }
-
-        // The work group: numeric spellings of loopback and the metadata address, none listed.
-        const workScript = [
-          'echo canary:start',
-          ...['127.1', '2130706433', '0x7f.0.0.1', '0177.0.0.1', '[::ffff:127.0.0.1]', '169.254.169.254'].map(
-            (host, i) => c(`numeric_${i}`, `http://${host}:${port}/`),
-          ),
-          c('connect_numeric', `-p http://2130706433:${port}/`),
-          'echo canary:end',
-        ].join('\n');
-        const work = await scriptedRun(
-          home,
-          [{ name: 'Bash', input: { command: workScript, timeout: 60_000, description: 'egress' } }],
-          'local:work',
-        );
-        const workText = work.results[0]?.text ?? '';
-        expect(workText, workText).toContain('canary:end');
-        expect(workText).not.toContain('UPSTREAM-OK');
-        expect(workText.match(/egress refused|403/g)?.length ?? 0).toBeGreaterThanOrEqual(7);
-        expect(hits).toHaveLength(2);
-
-        const familyRecords = await audit(home, '--group', 'family', '--action', 'egress');
-        expect(familyRecords.map((r) => `${r.reason} ${r.target}`)).toEqual([
-          'host_not_allowlisted unlisted.test:443',
-          'host_not_allowlisted evil-example.com:443',
-          'host_not_allowlisted example.com:443',
-          'host_not_allowlisted 93.184.216.34:443',
-          'private_address localhost:80',
-          `port_not_allowed 127.0.0.1:${port + 1}`,
-          `host_not_allowlisted 127.0.0.2:${port}`,
-        ]);
-        const workRecords = await audit(home, '--group', 'work', '--action', 'egress');
-        // Identical refusals of one run share a row (SPEC §10.8): the six loopback spellings are one canonical target.
-        expect(workRecords.map((r) => `${r.reason} ${r.target} ×${r.count}`)).toEqual([
-          `host_not_allowlisted 127.0.0.1:${port} ×6`,
-          `host_not_allowlisted 169.254.169.254:${port} ×1`,
-        ]);
-        for (const r of [...familyRecords, ...workRecords]) expect(r.runId).toMatch(/^(family|work)-/);
-      } finally {
-        upstream.close();
-      }
-    },
-    RUN_TIMEOUT_MS,
-  );
+      },
+      RUN_TIMEOUT_MS,
+    );
 });

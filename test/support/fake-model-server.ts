@@ -151,7 +151,9 @@ export async function startFakeModelServer(options: FakeModelServerOptions): Pro
       const path = (req.url ?? '/').split('?')[0];
       const method = req.method ?? 'GET';
       let kind: RequestKind = 'other';
-      if (method === 'POST' && path === '/v1/messages')
+      // The OpenAI-compatible chat-completions API (the lite engine's other provider) shares the script.
+      const chat = method === 'POST' && path === '/v1/chat/completions';
+      if ((method === 'POST' && path === '/v1/messages') || chat)
         kind = isConversationRequest(body) ? 'conversation' : 'side';
       else if (method === 'POST' && path === '/v1/messages/count_tokens') kind = 'count_tokens';
       const recorded: RecordedRequest = { method, path, headers: req.headers, body, kind };
@@ -177,7 +179,8 @@ export async function startFakeModelServer(options: FakeModelServerOptions): Pro
       }
       const model = (body as MessagesBody).model ?? 'claude-fake';
       const usage = { ...baseUsage, ...turn.usage };
-      if ((body as MessagesBody).stream) sendStream(res, turn, model, usage);
+      if (chat) sendChatStream(res, turn, model, usage);
+      else if ((body as MessagesBody).stream) sendStream(res, turn, model, usage);
       else sendJson(res, 200, messageJson(turn, model, usage));
       if (kind === 'conversation') for (const w of [...waiters]) w();
     });
@@ -323,5 +326,60 @@ function sendStream(res: http.ServerResponse, turn: ReplyTurn, model: string, us
     usage: { output_tokens: usage.output_tokens },
   });
   event('message_stop', {});
+  res.end();
+}
+
+/** A chat-completions answer as an OpenAI-compatible server streams it (text, tool calls, usage, [DONE]). */
+function sendChatStream(res: http.ServerResponse, turn: ReplyTurn, model: string, usage: Usage): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  const id = `chatcmpl-${randomBytes(6).toString('hex')}`;
+  const chunk = (choice: object | null, extra: object = {}): void => {
+    const data = {
+      id,
+      object: 'chat.completion.chunk',
+      model,
+      choices: choice ? [{ index: 0, ...choice }] : [],
+      ...extra,
+    };
+    res.write(`data: ${JSON.stringify(data)}\n\n`);
+  };
+  chunk({ delta: { role: 'assistant', content: '' }, finish_reason: null });
+  const text = 'toolUse' in turn ? turn.text : turn.text;
+  if (text) {
+    // Split in two, as real servers stream it.
+    const half = Math.ceil(text.length / 2);
+    chunk({ delta: { content: text.slice(0, half) }, finish_reason: null });
+    chunk({ delta: { content: text.slice(half) }, finish_reason: null });
+  }
+  if ('toolUse' in turn) {
+    const args = JSON.stringify(turn.toolUse.input);
+    const half = Math.ceil(args.length / 2);
+    chunk({
+      delta: {
+        tool_calls: [
+          {
+            index: 0,
+            id: `call_${randomBytes(6).toString('hex')}`,
+            type: 'function',
+            function: { name: turn.toolUse.name, arguments: args.slice(0, half) },
+          },
+        ],
+      },
+      finish_reason: null,
+    });
+    chunk({
+      delta: { tool_calls: [{ index: 0, function: { arguments: args.slice(half) } }] },
+      finish_reason: null,
+    });
+  }
+  chunk({ delta: {}, finish_reason: 'toolUse' in turn ? 'tool_calls' : 'stop' });
+  chunk(null, {
+    usage: {
+      prompt_tokens: usage.input_tokens,
+      completion_tokens: usage.output_tokens,
+      total_tokens: usage.input_tokens + usage.output_tokens,
+    },
+  });
+  res.write('data: [DONE]\n\n');
   res.end();
 }

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadCredential, type Config } from '../../config/config.js';
+import { engineUsesModel } from '../../core/protocol.js';
 import { readLinkedAccount } from '../../channels/whatsapp/auth.js';
 import type { Print } from '../admin.js';
 import { CliError } from '../context.js';
@@ -210,7 +211,7 @@ function writeServiceFile(file: string, content: string, scope: ServiceScope | n
 
 /** What the service itself cannot do for the owner: it has no terminal and no shell environment. */
 function readinessNotes(host: ServiceHost, config: Config): void {
-  if (config.engine === 'claude-code') {
+  if (engineUsesModel(config.engine)) {
     let credential;
     try {
       credential = loadCredential({ env: host.env, homeDir: config.homeDir });

@@ -122,7 +122,7 @@ describe('groups add options', () => {
     await ok('groups', 'add', 'local:family', '--name', 'Family', '--folder', 'family', '--trigger', '@Bob');
     const table = await ok('groups', 'list');
     const header = table[0];
-    expect(header).toMatch(/^jid +folder +wakes on +name +budget +senders +timeout +mounts$/);
+    expect(header).toMatch(/^jid +folder +wakes on +name +budget +senders +timeout +engine +mounts$/);
     const starts = columnStarts(header, ['folder', 'wakes on', 'name', 'budget']);
     const dev = table.find((l) => l.startsWith('local:dev'))!;
     const family = table.find((l) => l.startsWith('local:family'))!;
@@ -130,7 +130,7 @@ describe('groups add options', () => {
       expect(starts.map((s) => row[s - 1] === ' ' && row[s] !== ' ')).toEqual([true, true, true, true]);
     }
     expect(dev).toContain('every message');
-    expect(dev).toMatch(/ 10m +\S+$/);
+    expect(dev).toMatch(/ 10m +default +\S+$/);
     expect(dev).toContain(`${projects}/webapp:webapp:ro,${shared}/inbox:inbox:rw`);
     expect(family).toContain('trigger @Bob');
     expect(family).toMatch(/default {2}-$/);
@@ -217,7 +217,9 @@ describe('groups edit', () => {
   it('changes only what is given', async () => {
     const before = await groupJson('dev');
     const out = await ok('groups', 'edit', 'local:dev', '--timeout', '600s');
-    expect(out).toEqual([`local:dev: wakes on trigger @Andy; timeout 10m; mounts ${projects}/docs:docs:ro`]);
+    expect(out).toEqual([
+      `local:dev: wakes on trigger @Andy; timeout 10m; engine default; mounts ${projects}/docs:docs:ro`,
+    ]);
     const timed = await groupJson('dev');
     expect(timed).toEqual({
       ...before,
@@ -252,6 +254,24 @@ describe('groups edit', () => {
       trigger: '@Bob',
       requiresTrigger: true,
     });
+  });
+
+  it('--engine picks the agent engine of the group; default clears it; anything else is refused', async () => {
+    expect(await ok('groups', 'edit', 'local:dev', '--engine', 'lite')).toEqual([
+      `local:dev: wakes on trigger @Andy; timeout default; engine lite; mounts ${projects}/docs:docs:ro`,
+    ]);
+    expect((await groupJson('dev')).containerConfig).toMatchObject({ engine: 'lite' });
+    const dev = (await ok('groups', 'list')).find((l) => l.startsWith('local:dev'));
+    expect(dev).toMatch(/ default +lite +\//);
+    const bad = await cli('groups', 'edit', 'local:dev', '--engine', 'echo');
+    expect(bad.code).toBe(2);
+    expect(bad.err.join('\n')).toMatch(
+      /--engine "echo" must be one of lite, claude-code, default, e\.g\. --engine lite/,
+    );
+    await ok('groups', 'edit', 'local:dev', '--engine', 'default');
+    expect((await groupJson('dev')).containerConfig).not.toHaveProperty('engine');
+    await ok('groups', 'add', 'local:fam', '--name', 'Fam', '--folder', 'fam', '--engine', 'claude-code');
+    expect((await groupJson('fam')).containerConfig).toEqual({ engine: 'claude-code' });
   });
 
   it('a refused mount saves nothing, not even the other changes', async () => {
@@ -388,11 +408,26 @@ describe('tables and help', () => {
 
   it('documents every new option in --help', async () => {
     const add = (await ok('groups', 'add', '--help')).join('\n');
-    for (const o of ['--mount', '--trigger', '--no-trigger', '--timeout', 'nanoclaw chats list']) {
+    for (const o of [
+      '--mount',
+      '--trigger',
+      '--no-trigger',
+      '--timeout',
+      '--engine',
+      'nanoclaw chats list',
+    ]) {
       expect(add).toContain(o);
     }
     const edit = (await ok('groups', 'edit', '--help')).join('\n');
-    for (const o of ['--mount', '--no-mounts', '--trigger', '--no-trigger', '--timeout', '--allow']) {
+    for (const o of [
+      '--mount',
+      '--no-mounts',
+      '--trigger',
+      '--no-trigger',
+      '--timeout',
+      '--engine',
+      '--allow',
+    ]) {
       expect(edit).toContain(o);
     }
     const top = (await ok('--help')).join('\n');

@@ -143,6 +143,13 @@ describe('Claude Code environment', () => {
       () => undefined,
     );
     expect(chosen.model).toBe('claude-sonnet-4-5');
+    const switched = buildQueryOptions(
+      fakeSdk,
+      conn,
+      { start: start({ sessionId: 'lite-0123456789abcdef01234567' }), runnerEnv: {} },
+      () => undefined,
+    );
+    expect(switched.resume).toBeUndefined();
   });
 });
 
