@@ -14,7 +14,6 @@ const benches: Array<[string, () => Promise<Bench>]> = [
   ['broker', async () => (await import('./broker.js')).benchBroker],
   ['runs', async () => (await import('./runs.js')).benchRuns],
   ['runs-lite', async () => (await import('./runs-lite.js')).benchRunsLite],
-  ['install-size', async () => (await import('./install-size.js')).benchInstallSize],
   ['recovery', async () => (await import('./recovery.js')).benchRecovery],
   ['owner-notice', async () => (await import('./owner-notice.js')).benchOwnerNotice],
   ['media', async () => (await import('./media.js')).benchMedia],
