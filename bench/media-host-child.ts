@@ -7,12 +7,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { WhatsAppChannel } from '../src/channels/whatsapp/channel.js';
 import { silentLogger } from '../src/core/logger.js';
 import { createHost } from '../src/host.js';
 import { FakeBaileys } from '../test/support/fake-baileys.js';
 import { FakeRuns } from '../test/support/fake-runs.js';
 import { makeTestConfig } from '../test/support/test-host.js';
+import { fakeWhatsAppChannel, linkFakeAccount } from '../test/support/fake-whatsapp.js';
 
 const GROUP = '120363000000000001@g.us';
 const IMAGES = 20;
@@ -20,29 +20,12 @@ const IMAGE_BYTES = 1024 * 1024;
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nanoclaw-bench-media-'));
 const config = makeTestConfig(dir, { groupMediaQuotaMb: 1024 });
-fs.mkdirSync(config.paths.authDir, { recursive: true });
-fs.writeFileSync(
-  path.join(config.paths.authDir, 'creds.json'),
-  JSON.stringify({ me: { id: '15550001111:7@s.whatsapp.net' }, account: {} }),
-);
+linkFakeAccount(config);
 const fake = new FakeBaileys(undefined, (socket) => setImmediate(() => socket.open()));
 const host = createHost({
   config,
   logger: silentLogger(),
-  makeChannels: (events) => [
-    new WhatsAppChannel({
-      authDir: config.paths.authDir,
-      events,
-      socketFactory: fake.factory,
-      logger: silentLogger(),
-      now: Date.now,
-      setTimer: (fn, ms) => setTimeout(fn, ms),
-      clearTimer: (timer) => clearTimeout(timer as ReturnType<typeof setTimeout>),
-      random: () => 0.5,
-      assistantName: config.assistantName,
-      reconnect: { baseMs: 10, maxMs: 50 },
-    }),
-  ],
+  makeChannels: (events) => [fakeWhatsAppChannel(config, events, fake)],
   makeRuns: () => new FakeRuns((run) => run.finish({ ok: true })),
 });
 host.store.addGroup({

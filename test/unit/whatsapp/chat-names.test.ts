@@ -6,7 +6,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WhatsAppChannel } from '../../../src/channels/whatsapp/channel.js';
 import { chatsCommand } from '../../../src/cli/commands/chats.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { createHost, type Host } from '../../../src/host.js';
@@ -14,6 +13,7 @@ import { FakeBaileys } from '../../support/fake-baileys.js';
 import { FakeRuns } from '../../support/fake-runs.js';
 import { makeTestConfig } from '../../support/test-host.js';
 import { until } from '../../support/until.js';
+import { fakeWhatsAppChannel, linkFakeAccount } from '../../support/fake-whatsapp.js';
 
 const FAMILY = '120363000000000001@g.us';
 const CLUB = '120363000000000002@g.us';
@@ -31,11 +31,7 @@ describe('chats list after the WhatsApp channel connected', () => {
   it('lists group names from the connect sync, renames and joins; activity orders them, names do not', async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nanoclaw-wa-chats-'));
     const config = makeTestConfig(dir);
-    fs.mkdirSync(config.paths.authDir, { recursive: true });
-    fs.writeFileSync(
-      path.join(config.paths.authDir, 'creds.json'),
-      JSON.stringify({ me: { id: '15550001111:7@s.whatsapp.net' }, account: {} }),
-    );
+    linkFakeAccount(config);
     const fake = new FakeBaileys(undefined, (socket) => {
       socket.groups = {
         [FAMILY]: { id: FAMILY, subject: 'Family' },
@@ -46,20 +42,7 @@ describe('chats list after the WhatsApp channel connected', () => {
     host = createHost({
       config,
       logger: silentLogger(),
-      makeChannels: (events) => [
-        new WhatsAppChannel({
-          authDir: config.paths.authDir,
-          events,
-          socketFactory: fake.factory,
-          logger: silentLogger(),
-          now: Date.now,
-          setTimer: (fn, ms) => setTimeout(fn, ms),
-          clearTimer: (timer) => clearTimeout(timer as ReturnType<typeof setTimeout>),
-          random: () => 0.5,
-          assistantName: config.assistantName,
-          reconnect: { baseMs: 10, maxMs: 50 },
-        }),
-      ],
+      makeChannels: (events) => [fakeWhatsAppChannel(config, events, fake)],
       makeRuns: () => new FakeRuns(),
     });
     await host.start();

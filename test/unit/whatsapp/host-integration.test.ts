@@ -6,13 +6,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WhatsAppChannel, WHATSAPP_MAX_MESSAGE_LENGTH } from '../../../src/channels/whatsapp/channel.js';
+import { WHATSAPP_MAX_MESSAGE_LENGTH } from '../../../src/channels/whatsapp/channel.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { createHost, type Host } from '../../../src/host.js';
 import { FakeBaileys } from '../../support/fake-baileys.js';
 import { FakeRuns } from '../../support/fake-runs.js';
 import { makeTestConfig } from '../../support/test-host.js';
 import { until } from '../../support/until.js';
+import { fakeWhatsAppChannel, linkFakeAccount } from '../../support/fake-whatsapp.js';
 
 const OWNER = '15550001111@s.whatsapp.net';
 const FAMILY = '120363000000000001@g.us';
@@ -28,29 +29,12 @@ afterEach(async () => {
 function build(runs: FakeRuns): { host: Host; fake: FakeBaileys } {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nanoclaw-wa-'));
   const config = makeTestConfig(dir);
-  fs.mkdirSync(config.paths.authDir, { recursive: true });
-  fs.writeFileSync(
-    path.join(config.paths.authDir, 'creds.json'),
-    JSON.stringify({ me: { id: '15550001111:7@s.whatsapp.net' }, account: {} }),
-  );
+  linkFakeAccount(config);
   const fake = new FakeBaileys(undefined, (socket) => setImmediate(() => socket.open()));
   const built = createHost({
     config,
     logger: silentLogger(),
-    makeChannels: (events) => [
-      new WhatsAppChannel({
-        authDir: config.paths.authDir,
-        events,
-        socketFactory: fake.factory,
-        logger: silentLogger(),
-        now: Date.now,
-        setTimer: (fn, ms) => setTimeout(fn, ms),
-        clearTimer: (timer) => clearTimeout(timer as ReturnType<typeof setTimeout>),
-        random: () => 0.5,
-        assistantName: config.assistantName,
-        reconnect: { baseMs: 10, maxMs: 50 },
-      }),
-    ],
+    makeChannels: (events) => [fakeWhatsAppChannel(config, events, fake)],
     makeRuns: () => runs,
   });
   const group = (jid: string, folder: string, isMain: boolean) =>

@@ -7,7 +7,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WhatsAppChannel } from '../../../src/channels/whatsapp/channel.js';
 import type { WAContentLike } from '../../../src/channels/whatsapp/types.js';
 import type { Config } from '../../../src/config/config.js';
 import { silentLogger } from '../../../src/core/logger.js';
@@ -16,6 +15,7 @@ import { FakeBaileys } from '../../support/fake-baileys.js';
 import { FakeRuns } from '../../support/fake-runs.js';
 import { makeTestConfig } from '../../support/test-host.js';
 import { until } from '../../support/until.js';
+import { fakeWhatsAppChannel, linkFakeAccount } from '../../support/fake-whatsapp.js';
 
 const FAMILY = '120363000000000001@g.us';
 const STRANGER = '15550009999@s.whatsapp.net';
@@ -33,11 +33,7 @@ afterEach(async () => {
 async function start(overrides: Partial<Config> = {}) {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nanoclaw-wa-media-'));
   const config = makeTestConfig(dir, overrides);
-  fs.mkdirSync(config.paths.authDir, { recursive: true });
-  fs.writeFileSync(
-    path.join(config.paths.authDir, 'creds.json'),
-    JSON.stringify({ me: { id: '15550001111:7@s.whatsapp.net' }, account: {} }),
-  );
+  linkFakeAccount(config);
   const fake = new FakeBaileys(undefined, (socket) => setImmediate(() => socket.open()));
   const runs = new FakeRuns(async (run) => {
     await run.output('seen');
@@ -46,20 +42,7 @@ async function start(overrides: Partial<Config> = {}) {
   const built = createHost({
     config,
     logger: silentLogger(),
-    makeChannels: (events) => [
-      new WhatsAppChannel({
-        authDir: config.paths.authDir,
-        events,
-        socketFactory: fake.factory,
-        logger: silentLogger(),
-        now: Date.now,
-        setTimer: (fn, ms) => setTimeout(fn, ms),
-        clearTimer: (timer) => clearTimeout(timer as ReturnType<typeof setTimeout>),
-        random: () => 0.5,
-        assistantName: config.assistantName,
-        reconnect: { baseMs: 10, maxMs: 50 },
-      }),
-    ],
+    makeChannels: (events) => [fakeWhatsAppChannel(config, events, fake)],
     makeRuns: () => runs,
   });
   built.store.addGroup({
