@@ -61,3 +61,22 @@ export function makeFileLogger(level: string, file: string): Logger {
 export function makeLogger(level: string): Logger {
   return pino({ level, base: undefined }, pino.destination({ fd: 2, sync: false }));
 }
+
+/** Who holds a data dir's host lock, as its pid file says (for messages only). */
+export interface LockHolder {
+  pid: number;
+  startedAt: string;
+}
+
+/** The data dir's host lock is held: by a running host, one starting, or a command working on the data dir. */
+export class HostLockedError extends CliError {
+  constructor(
+    readonly holder: LockHolder | null,
+    dataDir: string,
+    what: string,
+  ) {
+    const who = holder ? `pid ${holder.pid}` : 'pid unknown';
+    const stop = holder ? `stop it first (kill ${holder.pid})` : 'stop it first';
+    super(`nanoclaw: another nanoclaw host is running (${who}) on ${dataDir}; ${stop} ${what}`, 2);
+  }
+}

@@ -16,7 +16,7 @@ import {
   type ControlReply,
   type ControlRequest,
 } from '../core/control.js';
-import { CliError } from './context.js';
+import { CliError, HostLockedError } from './context.js';
 import { onControlLines, writeControlLine } from './control-lines.js';
 import { controlSocketPath } from './control-server.js';
 
@@ -50,15 +50,27 @@ export async function connectToHost(dataDir: string): Promise<net.Socket | null>
 /** How long a command waits for a host that holds the lock but is not listening yet (starting up). */
 export const HOST_STARTING_WAIT_MS = 30_000;
 
-/** For a host that holds the lock and is still starting: its socket appears within seconds. */
-export async function waitForHost(
+/**
+ * Runs `viaHost` on the running host when there is one, else `locally` (which
+ * takes the host lock). The lock can be busy with nobody to talk to — a host
+ * still starting, or another command working on the data dir — and both clear
+ * within seconds, so both ways are tried again until one works or time is up.
+ */
+export async function onHostOrLocally<T>(
   dataDir: string,
-  timeoutMs = HOST_STARTING_WAIT_MS,
-): Promise<net.Socket | null> {
-  const deadline = Date.now() + timeoutMs;
+  viaHost: (socket: net.Socket) => Promise<T>,
+  locally: () => Promise<T>,
+  waitMs = HOST_STARTING_WAIT_MS,
+): Promise<T> {
+  const deadline = Date.now() + waitMs;
   for (;;) {
     const socket = await connectToHost(dataDir);
-    if (socket || Date.now() >= deadline) return socket;
+    if (socket) return viaHost(socket);
+    try {
+      return await locally();
+    } catch (err) {
+      if (!(err instanceof HostLockedError) || Date.now() >= deadline) throw err;
+    }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }

@@ -11,32 +11,17 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { writeFileAtomic } from '../runs/files.js';
 import { storageProblem } from '../store/errors.js';
-import { CliError } from './context.js';
+import { HostLockedError, type LockHolder } from './context.js';
+
+export { HostLockedError };
 
 export const LOCK_FILE = 'host.lock';
 export const HOLDER_FILE = 'host.pid';
-
-export interface LockHolder {
-  pid: number;
-  startedAt: string;
-}
 
 export interface HostLock {
   readonly holder: LockHolder;
   /** Idempotent; the kernel releases the lock anyway when the process ends. */
   release(): void;
-}
-
-export class HostLockedError extends CliError {
-  constructor(
-    readonly holder: LockHolder | null,
-    dataDir: string,
-    what: string,
-  ) {
-    const who = holder ? `pid ${holder.pid}` : 'pid unknown';
-    const stop = holder ? `stop it first (kill ${holder.pid})` : 'stop it first';
-    super(`nanoclaw: another nanoclaw host is running (${who}) on ${dataDir}; ${stop} ${what}`, 2);
-  }
 }
 
 export interface AcquireOptions {

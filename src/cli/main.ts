@@ -10,9 +10,7 @@ import { GroupConflictError, StoreInputError, StoreOpenError, StoreVersionError 
 import { closestName, wantsHelp } from './commands/args.js';
 import { COMMANDS, type Command, type HostAccess } from './commands/index.js';
 import { CliError, loadCliConfig } from './context.js';
-import type { Socket } from 'node:net';
-import { connectToHost, runInHost, waitForHost } from './control-client.js';
-import { HostLockedError } from './lock.js';
+import { onHostOrLocally, runInHost } from './control-client.js';
 import { findPackageRoot } from './package-root.js';
 
 export interface MainIo {
@@ -106,24 +104,15 @@ export async function main(
 
 /** Inside the running host if there is one; otherwise here, on the data dir under the host lock. */
 async function runViaHost(command: Command, argv: string[], rest: string[], io: MainIo): Promise<number> {
-  const dataDir = loadCliConfig(io.env).paths.dataDir;
-  const forward = async (socket: Socket | null): Promise<number | null> => {
-    if (!socket) return null;
-    const output = await runInHost(socket, argv);
-    for (const line of output.lines) (line.stream === 'out' ? io.print : io.errors)(line.text);
-    return output.exitCode;
-  };
-  const forwarded = await forward(await connectToHost(dataDir));
-  if (forwarded !== null) return forwarded;
-  try {
-    return await command.run(rest, { print: io.print, env: io.env });
-  } catch (err) {
-    // A host took the lock between our look at the socket and our try: it answers once started.
-    if (!(err instanceof HostLockedError)) throw err;
-    const late = await forward(await waitForHost(dataDir));
-    if (late === null) throw err;
-    return late;
-  }
+  return onHostOrLocally(
+    loadCliConfig(io.env).paths.dataDir,
+    async (socket) => {
+      const output = await runInHost(socket, argv);
+      for (const line of output.lines) (line.stream === 'out' ? io.print : io.errors)(line.text);
+      return output.exitCode;
+    },
+    () => command.run(rest, { print: io.print, env: io.env }),
+  );
 }
 
 function reportError(err: unknown, io: MainIo): number {

@@ -27,7 +27,7 @@ import { addGroup } from './admin.js';
 import type { HostAccess } from './commands/index.js';
 import { loadCliConfig, makeFileLogger, makeLogger } from './context.js';
 import { logFile as logFileOf } from './commands/logs.js';
-import { attachToHost, connectToHost, waitForHost } from './control-client.js';
+import { attachToHost, onHostOrLocally } from './control-client.js';
 import {
   clearStaleSocket,
   controlSocketPath,
@@ -36,7 +36,7 @@ import {
   type ControlHandlers,
   type ControlServer,
 } from './control-server.js';
-import { acquireHostLock, HostLockedError } from './lock.js';
+import { acquireHostLock } from './lock.js';
 import { findPackageRoot, runnerPaths } from './package-root.js';
 
 /** Runs one CLI command inside this host (the control socket's `command`). */
@@ -342,30 +342,26 @@ export async function chatCommand(options: {
       `Talking to ${assistantName} in ${mainName} (${where}). Type /exit or press Ctrl-D to quit.\n`,
     );
   };
-  const attach = async (socket: Socket | null): Promise<number | null> => {
-    if (!socket) return null;
-    return attachToHost(socket, {
+  const attach = (socket: Socket): Promise<number> =>
+    attachToHost(socket, {
       input,
       output,
       errors,
       json: options.json,
       onAttached: (info) => greet(info.assistantName, info.mainName, 'through the running host'),
     });
-  };
-  const attached = await attach(await connectToHost(config.paths.dataDir));
-  if (attached !== null) return attached;
 
-  // No host runs: this process is the host, and the terminal its console. A
+  // With no host, this process is the host and the terminal its console. A
   // conversation on screen gets no log lines: they go to a file; JSON mode keeps
   // warnings on stderr, where scripts look for them.
-  const logFile = logFileOf(config);
-  const logger = options.json
-    ? makeLogger(options.env.LOG_LEVEL ? config.logLevel : 'warn')
-    : makeFileLogger(config.logLevel, logFile);
-  let inputEnded: () => void = () => undefined;
-  const ended = new Promise<void>((resolve) => (inputEnded = resolve));
-  try {
-    return await runHost({
+  const ownHost = (): Promise<number> => {
+    const logFile = logFileOf(config);
+    const logger = options.json
+      ? makeLogger(options.env.LOG_LEVEL ? config.logLevel : 'warn')
+      : makeFileLogger(config.logLevel, logFile);
+    let inputEnded: () => void = () => undefined;
+    const ended = new Promise<void>((resolve) => (inputEnded = resolve));
+    return runHost({
       config,
       logger,
       env: options.env,
@@ -395,13 +391,8 @@ export async function chatCommand(options: {
         return 0;
       },
     });
-  } catch (err) {
-    // A host started between our look at the socket and our try at the lock: talk to it.
-    if (!(err instanceof HostLockedError)) throw err;
-    const late = await attach(await waitForHost(config.paths.dataDir));
-    if (late === null) throw err;
-    return late;
-  }
+  };
+  return onHostOrLocally(config.paths.dataDir, attach, ownHost);
 }
 
 /** On a terminal, a "> " prompt after each thing printed; elsewhere the text alone. */

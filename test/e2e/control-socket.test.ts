@@ -82,6 +82,7 @@ describe('the control socket of a running host', () => {
 
   it('a task added, paused and resumed from the CLI reaches the running scheduler without a restart', async () => {
     home = makeCliHome();
+    home.writeConfig({ minTaskIntervalMs: 1_000 });
     const host = await runningHost();
     const dueAt = new Date(Date.now() + 3_000).toISOString();
     const added = await runCli(
@@ -92,22 +93,34 @@ describe('the control socket of a running host', () => {
     // Nothing else wakes the scheduler: only the re-armed timer can fire this one.
     await host.waitFor((lines) => lines.some((l) => l.text.includes('first-task-ping')), 30_000);
 
-    const later = new Date(Date.now() + 2_000).toISOString();
-    const second = await runCli(
-      ['tasks', 'add', '--group', 'main', '--prompt', 'second-task-ping', '--at', later],
+    // Pause and resume an interval task. Judged by the runs the host records, so a slow CLI on a
+    // loaded machine cannot make it flaky: no run of the task may start after the pause returned.
+    const every = await runCli(
+      ['tasks', 'add', '--group', 'main', '--prompt', 'interval-ping', '--every', '2s'],
       home.env,
     );
-    expect(second.code, second.stderr).toBe(0);
-    const id = /scheduled (\S+) in main/.exec(second.stdout)?.[1] ?? '';
+    expect(every.code, every.stderr).toBe(0);
+    const id = /scheduled (\S+) in main/.exec(every.stdout)?.[1] ?? '';
     expect(id).not.toBe('');
+    const pings = (): number => host.lines.filter((l) => l.text.includes('interval-ping')).length;
+    await host.waitFor(() => pings() > 0, 30_000);
     const paused = await runCli(['tasks', 'pause', id], home.env);
     expect(paused.code, paused.stderr).toBe(0);
-    // Well past its time: a paused task must not run.
-    await new Promise((resolve) => setTimeout(resolve, 5_000));
-    expect(host.lines.some((l) => l.text.includes('second-task-ping'))).toBe(false);
+    const pausedAtMs = Date.now();
+    // Three periods of the task: a running scheduler would have started it again by now.
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    const runs = await runCli(['runs', '--json', '--limit', '500'], home.env);
+    expect(runs.code, runs.stderr).toBe(0);
+    const startedAfterPause = runs.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { taskId: string | null; startedAtMs: number })
+      .filter((r) => r.taskId === id && r.startedAtMs > pausedAtMs);
+    expect(startedAfterPause).toEqual([]);
+    const before = pings();
     const resumed = await runCli(['tasks', 'resume', id], home.env);
     expect(resumed.code, resumed.stderr).toBe(0);
-    await host.waitFor((lines) => lines.some((l) => l.text.includes('second-task-ping')), 30_000);
+    await host.waitFor(() => pings() > before, 30_000);
     expect(await host.end()).toBe(0);
   }, 90_000);
 
