@@ -3,11 +3,12 @@
 // ends it after the current turn. Claude Code gets an explicit minimal
 // environment: nothing of the runner's own environment leaks into it.
 
-import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Options, SDKMessage, SDKUserMessage } from '@anthropic-ai/claude-agent-sdk';
 import type { StartLine } from '../src/core/protocol.js';
 import { archiveHooks } from './archive.js';
+import { globalMemory } from './memory.js';
 import { isLiteSessionId } from './lite/session.js';
 import type { Bridge } from './bridge.js';
 import type { HostConnection } from './protocol-io.js';
@@ -81,19 +82,6 @@ export function buildClaudeEnv({
     env.no_proxy = '127.0.0.1,localhost';
   }
   return env;
-}
-
-/** Shared memory for non-main groups: global/CLAUDE.md appended to the system prompt. */
-export function globalMemory(start: StartLine): string | undefined {
-  if (start.group.isMain) return undefined;
-  const file = path.join(start.paths.globalDir, 'CLAUDE.md');
-  if (!existsSync(file)) return undefined;
-  try {
-    const text = readFileSync(file, 'utf8').trim();
-    return text === '' ? undefined : text;
-  } catch {
-    return undefined;
-  }
 }
 
 export function buildQueryOptions(

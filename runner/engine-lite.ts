@@ -8,7 +8,7 @@ import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import type { StartLine } from '../src/core/protocol.js';
 import type { Bridge } from './bridge.js';
-import { globalMemory } from './engine-claude.js';
+import { globalMemory } from './memory.js';
 import {
   DEFAULT_LIMITS,
   LOCAL_TOOL_DEFINITIONS,

@@ -4,9 +4,6 @@
 
 import { HostConnection } from './protocol-io.js';
 import { startBridge, type Bridge } from './bridge.js';
-import { runEchoEngine } from './engine-echo.js';
-import { runClaudeEngine } from './engine-claude.js';
-import { runLiteEngine } from './engine-lite.js';
 
 async function main(): Promise<number> {
   // Anything a dependency prints must not corrupt the protocol stream.
@@ -29,15 +26,18 @@ async function main(): Promise<number> {
     return 1;
   }
 
-  if (start.engine === 'echo') return runEchoEngine(conn, start);
+  // Engines load on demand: a lite or echo run never evaluates claude-code's
+  // MCP tool shapes and zod (~13 MB of a lite run's memory).
+  if (start.engine === 'echo') return (await import('./engine-echo.js')).runEchoEngine(conn, start);
 
   const bridges: { model?: Bridge; egress?: Bridge } = {};
   try {
     // lite reaches the model socket directly; only its bash tool needs a TCP proxy.
     if (start.model && start.engine !== 'lite') bridges.model = await startBridge(start.model.socketPath);
     if (start.egress) bridges.egress = await startBridge(start.egress.socketPath);
-    if (start.engine === 'lite') return await runLiteEngine(conn, start, bridges);
-    return await runClaudeEngine(conn, start, bridges);
+    if (start.engine === 'lite')
+      return await (await import('./engine-lite.js')).runLiteEngine(conn, start, bridges);
+    return await (await import('./engine-claude.js')).runClaudeEngine(conn, start, bridges);
   } catch (err) {
     await conn.send({ type: 'done', error: err instanceof Error ? err.message : String(err) });
     return 1;

@@ -3,15 +3,9 @@
 // and fanned out to whichever engine is running.
 
 import type { Readable, Writable } from 'node:stream';
-import {
-  LineSplitter,
-  MAX_LINE_BYTES,
-  encodeLine,
-  parseHostLine,
-  type HostToRunnerLine,
-  type RunnerToHostLine,
-  type StartLine,
-} from '../src/core/protocol.js';
+import { LineSplitter, MAX_LINE_BYTES, encodeLine } from '../src/core/protocol-frame.js';
+import type { HostToRunnerLine, RunnerToHostLine, StartLine } from '../src/core/protocol.js';
+import { parseHostLine } from './host-lines.js';
 
 export type ToolOutcome = { ok: true; result: unknown } | { ok: false; error: string };
 

@@ -4,8 +4,9 @@
 
 import type { createSdkMcpServer, tool } from '@anthropic-ai/claude-agent-sdk';
 import { z } from 'zod';
-import { TOOL_NAMES, type ToolName } from '../src/core/protocol.js';
+import { TOOL_NAMES, type ToolName } from '../src/core/protocol-frame.js';
 import type { ToolOutcome } from './protocol-io.js';
+import { TOOL_SCHEMAS } from './tool-schemas.js';
 
 export const MCP_SERVER_NAME = 'nanoclaw';
 
@@ -19,21 +20,17 @@ const contextMode = z
   .describe("group: the task sees this chat's conversation; isolated: a fresh session each run");
 const taskId = { task_id: z.string().describe('The task id, as returned by schedule_task or list_tasks') };
 
-/** Input shapes and descriptions, keyed by tool name; `satisfies` keeps it in step with TOOL_NAMES. */
+/** Input shapes (descriptions shared with lite), keyed by tool name; `satisfies` keeps it in step with TOOL_NAMES. */
 export const TOOL_SPECS = {
   send_message: {
-    description:
-      'Send a message to the chat right away, e.g. a progress update while you keep working. ' +
-      'Without chat_jid it goes to the chat this conversation belongs to.',
+    description: TOOL_SCHEMAS.send_message.description,
     shape: {
       text: z.string().describe('The message text'),
       chat_jid: z.string().optional().describe('Target chat id; only the main group may send elsewhere'),
     },
   },
   schedule_task: {
-    description:
-      'Schedule a prompt to run later or repeatedly. Examples: cron "0 9 * * 1-5" (weekdays 9:00), ' +
-      'interval "3600000" (hourly), once "2030-01-01T09:00:00". Its output is sent to the chat.',
+    description: TOOL_SCHEMAS.schedule_task.description,
     shape: {
       prompt: z.string().describe('What the agent should do when the task runs'),
       schedule_type: scheduleType,
@@ -45,10 +42,10 @@ export const TOOL_SPECS = {
         .describe("Another group's folder; only the main group may schedule for other groups"),
     },
   },
-  list_tasks: { description: 'List the scheduled tasks this chat may see.', shape: {} },
-  get_task: { description: 'Show one scheduled task with its recent runs.', shape: taskId },
+  list_tasks: { description: TOOL_SCHEMAS.list_tasks.description, shape: {} },
+  get_task: { description: TOOL_SCHEMAS.get_task.description, shape: taskId },
   update_task: {
-    description: "Change a scheduled task's prompt or schedule.",
+    description: TOOL_SCHEMAS.update_task.description,
     shape: {
       ...taskId,
       prompt: z.string().optional(),
@@ -57,18 +54,15 @@ export const TOOL_SPECS = {
       context_mode: contextMode.optional(),
     },
   },
-  pause_task: { description: 'Pause a scheduled task until it is resumed.', shape: taskId },
-  resume_task: { description: 'Resume a paused task.', shape: taskId },
-  cancel_task: { description: 'Delete a scheduled task for good.', shape: taskId },
+  pause_task: { description: TOOL_SCHEMAS.pause_task.description, shape: taskId },
+  resume_task: { description: TOOL_SCHEMAS.resume_task.description, shape: taskId },
+  cancel_task: { description: TOOL_SCHEMAS.cancel_task.description, shape: taskId },
   list_groups: {
-    description:
-      'List the chats seen on the channels, newest activity first, with their ids, names, channel and, ' +
-      'for registered ones, folder, trigger, mounts and run timeout (main group only). ' +
-      'Use it to find the jid for register_group.',
+    description: TOOL_SCHEMAS.list_groups.description,
     shape: {},
   },
   register_group: {
-    description: 'Register a chat so the assistant answers there (main group only).',
+    description: TOOL_SCHEMAS.register_group.description,
     shape: {
       jid: z.string().describe('The chat id, e.g. from list_groups'),
       name: z.string().describe('Display name'),
@@ -106,17 +100,15 @@ export const TOOL_SPECS = {
     },
   },
   unregister_group: {
-    description: 'Stop answering in a registered chat (main group only).',
+    description: TOOL_SCHEMAS.unregister_group.description,
     shape: { jid: z.string().describe('The chat id') },
   },
   read_egress_allowlist: {
-    description: 'Show which internet hosts this sandbox may reach through the proxy.',
+    description: TOOL_SCHEMAS.read_egress_allowlist.description,
     shape: {},
   },
   send_file: {
-    description:
-      'Send a file from your working directory (the group folder) to the chat: images go as photos, ' +
-      'anything else as a document. Without chat_jid it goes to the chat this conversation belongs to.',
+    description: TOOL_SCHEMAS.send_file.description,
     shape: {
       path: z
         .string()

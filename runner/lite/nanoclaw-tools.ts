@@ -1,19 +1,15 @@
 // The nanoclaw tools (send_message, schedule_task, …) as Messages API tool
-// definitions, derived from the same specs the claude-code engine's MCP server
-// uses, so both engines offer the same tools with the same wording. Calls go to
-// the host over the protocol, which validates and authorizes them.
+// definitions, from the plain JSON schemas the claude-code engine's zod shapes
+// are checked against, so both engines offer the same tools with the same
+// wording without lite loading zod. Calls go to the host over the protocol,
+// which validates and authorizes them.
 
-import { z } from 'zod';
-import { TOOL_NAMES, type ToolName } from '../../src/core/protocol.js';
-import { TOOL_SPECS } from '../tools.js';
+import { TOOL_NAMES, type ToolName } from '../../src/core/protocol-frame.js';
+import { TOOL_SCHEMAS } from '../tool-schemas.js';
 import type { ToolDefinition } from './messages-api.js';
 
 export function nanoclawToolDefinitions(): ToolDefinition[] {
-  return TOOL_NAMES.map((name) => {
-    const spec: { description: string; shape: z.ZodRawShape } = TOOL_SPECS[name];
-    const { $schema: _schema, ...schema } = z.toJSONSchema(z.object(spec.shape), { io: 'input' });
-    return { name, description: spec.description, input_schema: schema };
-  });
+  return TOOL_NAMES.map((name) => ({ name, ...structuredClone(TOOL_SCHEMAS[name]) }));
 }
 
 export function isNanoclawTool(name: string): name is ToolName {

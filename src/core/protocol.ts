@@ -1,37 +1,25 @@
-// The host ↔ runner protocol: JSON Lines over the runner's stdin/stdout. Shared
-// by both sides (the runner bundles it). Every received line is validated here;
+// The host ↔ runner protocol: JSON Lines over the runner's stdin/stdout. The
+// host validates with these zod schemas; the runner takes only their types and
+// the zod-free framing (protocol-frame.ts) and checks host lines with its own
+// validator (runner/host-lines.ts, kept equal by a unit test). Every received line is validated;
 // the host never trusts an identity the runner claims — it knows the run's group
 // because it started the run.
 
 import { z } from 'zod';
 
-/** Longest accepted line in either direction, in bytes. */
-export const MAX_LINE_BYTES = 256 * 1024;
-
-export const ENGINES = ['claude-code', 'lite', 'echo'] as const;
-export type Engine = (typeof ENGINES)[number];
-
-/** Every engine but the scripted `echo` talks to the model through the broker. */
-export function engineUsesModel(engine: Engine): boolean {
-  return engine !== 'echo';
-}
-
-export const TOOL_NAMES = [
-  'send_message',
-  'schedule_task',
-  'list_tasks',
-  'get_task',
-  'update_task',
-  'pause_task',
-  'resume_task',
-  'cancel_task',
-  'list_groups',
-  'register_group',
-  'unregister_group',
-  'read_egress_allowlist',
-  'send_file',
-] as const;
-export type ToolName = (typeof TOOL_NAMES)[number];
+export {
+  ENGINES,
+  KNOWN_LINE_TYPES,
+  LineSplitter,
+  MAX_LINE_BYTES,
+  TOOL_NAMES,
+  encodeLine,
+  engineUsesModel,
+  type Engine,
+  type ParsedLine,
+  type ToolName,
+} from './protocol-frame.js';
+import { ENGINES, KNOWN_LINE_TYPES, MAX_LINE_BYTES, type ParsedLine } from './protocol-frame.js';
 
 // ---- host → runner -------------------------------------------------------
 
@@ -117,9 +105,6 @@ export const runnerToHostLine = z.discriminatedUnion('type', [
 ]);
 export type RunnerToHostLine = z.infer<typeof runnerToHostLine>;
 
-export type ParsedLine<T> =
-  { ok: true; line: T } | { ok: false; reason: 'malformed_line' | 'unknown_message_type'; detail: string };
-
 function parseWith<T>(schema: z.ZodType<T>, raw: string): ParsedLine<T> {
   if (Buffer.byteLength(raw, 'utf8') > MAX_LINE_BYTES) {
     return { ok: false, reason: 'malformed_line', detail: 'line too long' };
@@ -133,11 +118,7 @@ function parseWith<T>(schema: z.ZodType<T>, raw: string): ParsedLine<T> {
   const result = schema.safeParse(value);
   if (result.success) return { ok: true, line: result.data };
   const type = (value as { type?: unknown } | null)?.type;
-  const known =
-    typeof type === 'string' &&
-    ['ready', 'tool_call', 'output', 'log', 'done', 'start', 'message', 'tool_result', 'close'].includes(
-      type,
-    );
+  const known = typeof type === 'string' && KNOWN_LINE_TYPES.includes(type);
   return {
     ok: false,
     reason: known ? 'malformed_line' : 'unknown_message_type',
@@ -151,63 +132,4 @@ export function parseRunnerLine(raw: string): ParsedLine<RunnerToHostLine> {
 
 export function parseHostLine(raw: string): ParsedLine<HostToRunnerLine> {
   return parseWith(hostToRunnerLine, raw);
-}
-
-// Framing shared by both ends: a line over the cap is dropped as it streams in,
-// never buffered whole, so a runaway writer cannot grow the reader's memory.
-/** Splits a byte stream into lines, dropping (not buffering) any line over `maxLineBytes`. */
-export class LineSplitter {
-  private chunks: Buffer[] = [];
-  private pendingBytes = 0;
-  private discarding = false;
-
-  constructor(
-    private readonly maxLineBytes: number,
-    private readonly onLine: (line: string) => void,
-    private readonly onOverlong: () => void,
-  ) {}
-
-  push(chunk: Buffer): void {
-    let start = 0;
-    while (start < chunk.length) {
-      const nl = chunk.indexOf(0x0a, start);
-      const end = nl === -1 ? chunk.length : nl;
-      const piece = chunk.subarray(start, end);
-      if (!this.discarding) {
-        if (this.pendingBytes + piece.length > this.maxLineBytes) {
-          this.discarding = true;
-          this.chunks = [];
-          this.pendingBytes = 0;
-          this.onOverlong();
-        } else if (piece.length > 0) {
-          this.chunks.push(piece);
-          this.pendingBytes += piece.length;
-        }
-      }
-      if (nl === -1) break;
-      if (!this.discarding) {
-        const line = Buffer.concat(this.chunks).toString('utf8');
-        this.chunks = [];
-        this.pendingBytes = 0;
-        if (line.trim() !== '') this.onLine(line);
-      }
-      this.discarding = false;
-      start = nl + 1;
-    }
-  }
-
-  /** Delivers a final unterminated line, if any. */
-  end(): void {
-    if (!this.discarding && this.pendingBytes > 0) {
-      const line = Buffer.concat(this.chunks).toString('utf8');
-      if (line.trim() !== '') this.onLine(line);
-    }
-    this.chunks = [];
-    this.pendingBytes = 0;
-    this.discarding = false;
-  }
-}
-
-export function encodeLine(line: HostToRunnerLine | RunnerToHostLine): string {
-  return JSON.stringify(line) + '\n';
 }

@@ -50,6 +50,7 @@ import {
 import {
   AGENT_GID,
   AGENT_UID,
+  RUNNER_CLAUDE_FILE,
   SANDBOX_PATHS,
   SANDBOX_VIEW,
   assertRunId,
@@ -273,8 +274,14 @@ export class BwrapBackend implements SandboxBackend {
     // The mount policy ran a moment ago; a path swapped for a symlink since then is refused here.
     assertMountsUnchanged(spec.mounts);
     this.writeEtcFiles();
+    // Absent only where a test runs a probe script as the runner; a built install always has it.
+    const claudeEngine = path.join(path.dirname(path.resolve(spec.runnerEntry)), RUNNER_CLAUDE_FILE);
+    const hasClaudeEngine = fs.existsSync(claudeEngine);
     const blocked = this.checkAccess([
       { path: spec.runnerEntry, need: 'read', what: 'the runner bundle' },
+      ...(hasClaudeEngine
+        ? [{ path: claudeEngine, need: 'read', what: "the runner's claude-code engine" } as const]
+        : []),
       { path: spec.runnerNodeModules, need: 'read', what: "the runner's node_modules" },
       { path: socketDir, need: 'traverse', what: "the run's socket directory" },
       { path: this.nodePath, need: 'traverse', what: 'the node binary' },
@@ -304,6 +311,7 @@ export class BwrapBackend implements SandboxBackend {
       args.push('--ro-bind', this.nodePath, nodeInside);
     }
     args.push('--ro-bind', path.resolve(spec.runnerEntry), SANDBOX_PATHS.runnerEntry);
+    if (hasClaudeEngine) args.push('--ro-bind', claudeEngine, SANDBOX_PATHS.runnerClaude);
     args.push('--ro-bind', path.resolve(spec.runnerNodeModules), SANDBOX_PATHS.runnerNodeModules);
     // Connecting to a unix socket is allowed on a read-only mount; nothing else is needed there.
     args.push('--ro-bind', socketDir, SANDBOX_PATHS.socketDir);

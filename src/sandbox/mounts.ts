@@ -20,8 +20,13 @@ export const SANDBOX_PATHS = {
   socketDir: '/run/nanoclaw',
   optDir: '/opt/nanoclaw',
   runnerEntry: '/opt/nanoclaw/runner.mjs',
+  /** The claude-code engine, bundled apart so other engines never load it (scripts/bundle-runner.mjs). */
+  runnerClaude: '/opt/nanoclaw/runner-claude.mjs',
   runnerNodeModules: '/opt/nanoclaw/node_modules',
 } as const;
+
+/** The claude-code engine's bundle, always beside the runner entry (runner.mjs imports it by relative path). */
+export const RUNNER_CLAUDE_FILE = 'runner-claude.mjs';
 
 /** The uid/gid the agent runs as inside every sandbox. */
 /** What the runner is told about its paths in every isolating backend (the `start` line). */

@@ -20,7 +20,7 @@ export const CLI = path.join(REPO_ROOT, 'bin', 'nanoclaw.mjs');
 
 /** Fails loudly when the build is missing: these tests exercise the shipped bundle. */
 export function assertBuilt(): void {
-  for (const file of ['dist/host/main.mjs', 'dist/runner.mjs']) {
+  for (const file of ['dist/host/main.mjs', 'dist/runner.mjs', 'dist/runner-claude.mjs']) {
     if (!fs.existsSync(path.join(REPO_ROOT, file)))
       throw new Error(`${file} is missing: run npm run build first`);
   }

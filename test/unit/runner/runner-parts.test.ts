@@ -12,10 +12,10 @@ import {
   buildClaudeEnv,
   buildQueryOptions,
   checkWritableDirs,
-  globalMemory,
   PromptStream,
 } from '../../../runner/engine-claude.js';
 import { promptText } from '../../../runner/engine-echo.js';
+import { globalMemory } from '../../../runner/memory.js';
 import { HostConnection } from '../../../runner/protocol-io.js';
 import { TOOL_SPECS, toToolResult, type McpSdk } from '../../../runner/tools.js';
 import { PassThrough } from 'node:stream';

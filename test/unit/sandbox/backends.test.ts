@@ -244,6 +244,19 @@ describe('sandbox backends (argv)', () => {
       expect(runIdFromArgv(visibleArgv, w.runsDir)).toBe('run1');
     });
 
+    it("binds the claude-code engine's bundle read-only beside the runner when the build made one", () => {
+      const bindPairs = (a: string[]): string[] =>
+        a.flatMap((x, i) => (x === '--ro-bind' ? [`${a[i + 1]} -> ${a[i + 2]}`] : []));
+      const engine = path.join(w.root, 'runner-claude.mjs');
+      expect(bindPairs(unwrapSpawn(b().buildSpawn(spec())).options).join('\n')).not.toContain(
+        'runner-claude',
+      );
+      fs.writeFileSync(engine, 'export {};\n', { mode: 0o644 });
+      expect(bindPairs(unwrapSpawn(b().buildSpawn(spec())).options)).toContain(
+        `${engine} -> /opt/nanoclaw/runner-claude.mjs`,
+      );
+    });
+
     it('takes the sandbox open-files limit from the spec', () => {
       const s = b().buildSpawn({ ...spec(), limits: { ...spec().limits, openFiles: 77 } });
       expect(unwrapSpawn(s).visibleArgv).toContain('--nofile=77');
@@ -288,6 +301,7 @@ describe('sandbox backends (argv)', () => {
     const lines = df.split('\n').filter((l) => !l.trim().startsWith('#'));
     const text = lines.join('\n');
     expect(text).toMatch(/^COPY dist\/runner\.mjs \/opt\/nanoclaw\/runner\.mjs$/m);
+    expect(text).toMatch(/^COPY dist\/runner-claude\.mjs \/opt\/nanoclaw\/runner-claude\.mjs$/m);
     expect(text).toMatch(/npm install --omit=dev/);
     expect(text).not.toMatch(/\b(tsc|esbuild|npm run build|npm ci)\b/);
     expect(text).not.toMatch(/COPY (src|\.)\b/);
@@ -295,7 +309,11 @@ describe('sandbox backends (argv)', () => {
     expect(user).toBe('USER 1000:1000');
     expect(text).toMatch(/CMD \["node", "\/opt\/nanoclaw\/runner\.mjs"\]/);
     const ignore = fs.readFileSync(path.resolve('container/Dockerfile.dockerignore'), 'utf8');
-    expect(ignore.split('\n').filter((l) => l && !l.startsWith('#'))).toEqual(['*', '!dist/runner.mjs']);
+    expect(ignore.split('\n').filter((l) => l && !l.startsWith('#'))).toEqual([
+      '*',
+      '!dist/runner.mjs',
+      '!dist/runner-claude.mjs',
+    ]);
   });
 });
 
