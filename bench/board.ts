@@ -170,6 +170,14 @@ function pssKb(pid: number): number {
   }
 }
 
+function rssKb(pid: number): number {
+  try {
+    return Number(/^VmRSS:\s+(\d+) kB/m.exec(read(`/proc/${pid}/status`))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
 interface ChildEvent {
   event: string;
   at: number;
@@ -280,6 +288,7 @@ async function boardOnce(
   const events: ChildEvent[] = [];
   const peakPss = new Map<number, number>();
   let maxLiveSandboxes = 0;
+  let peakRssSumKb = 0;
   let child: ReturnType<typeof spawn> | null = null;
   let sampler: NodeJS.Timeout | null = null;
   let oomKills = 0;
@@ -324,6 +333,8 @@ async function boardOnce(
         peakPss.set(top, Math.max(peakPss.get(top) ?? 0, total));
       }
       maxLiveSandboxes = Math.max(maxLiveSandboxes, live);
+      const rssSum = subtree(hostPid, children).reduce((sum, pid) => sum + rssKb(pid), 0);
+      peakRssSumKb = Math.max(peakRssSumKb, rssSum);
     }, PSS_SAMPLE_MS);
     const code = await new Promise<number | null>((resolve) => child?.on('exit', resolve));
     if (code !== 0 || !events.some((e) => e.event === 'done')) {
@@ -369,6 +380,9 @@ async function boardOnce(
   };
   add('host_idle_rss_mb', [idle / 1024], 'MB');
   add('peak_total_memory_mb', [peakBytes === null ? NaN : peakBytes / 1024 ** 2], 'MB');
+  // The cgroup's charge leaves out file pages another cgroup of this shared machine faulted in
+  // first (the node binary, libc); the RSS sum counts them once per process. A board is between.
+  add('peak_rss_sum_mb', [peakRssSumKb / 1024], 'MB');
   // Every run's peak, a queued one's included: it ran while an earlier one was ending.
   add('run_peak_pss_mb', runPss, 'MB');
   add('first_model_request_ms', sorted.slice(0, plan.slots), 'ms');
