@@ -49,7 +49,7 @@ export function boardVerdict(plan: BoardPlan, rounds: BoardCheck[]): { ok: boole
   const ooms = rounds.reduce((sum, r) => sum + r.oomKills, 0);
   const ok = concurrent === rounds.length && queued === rounds.length && ooms === 0;
   const parts = [
-    `${expected} runs live at once in ${concurrent}/${rounds.length} rounds`,
+    `${expected} run${expected === 1 ? '' : 's'} live at once in ${concurrent}/${rounds.length} rounds`,
     ...(plan.chats > plan.slots ? [`extra chats waited for a slot in ${queued}/${rounds.length}`] : []),
     `${ooms} OOM kills`,
   ];
