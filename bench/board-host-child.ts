@@ -1,9 +1,10 @@
-// Child process of the 1 GB board profile (`npm run bench -- --board 1gb`),
+// Child process of the board profiles (`npm run bench -- --board 1gb`),
 // started inside the cgroup: the real host (store, router, queue, broker,
-// ProcessRuns with Claude Code in bwrap) on the fake channel, talking to the
-// parent's scripted model server. It reports on stdout, one JSON line each:
-// ready, idle (its RSS), and when three groups' messages have been answered,
-// whether the third waited for a slot. The parent drives nothing but the clock.
+// ProcessRuns with the parent's engine in bwrap) on the fake channel, talking
+// to the parent's scripted model server. It reports on stdout, one JSON line
+// each: ready, idle (its RSS), and when every chat's message has been
+// answered, how many runs were active at once and whether a chat beyond the
+// slots waited for one. The parent drives nothing but the clock.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,12 +14,16 @@ import { silentLogger } from '../src/core/logger.js';
 import { createHost } from '../src/host.js';
 import { ProcessRuns } from '../src/runs/process-runs.js';
 import { BwrapBackend } from '../src/sandbox/bwrap.js';
+import { boardFolders } from './board-plan.js';
 import { FakeChannel } from '../test/support/fake-channel.js';
 import { makeGroup } from '../test/support/groups.js';
 import { makeTestConfig } from '../test/support/test-host.js';
 
 const dir = process.env.BOARD_DIR ?? '';
 const modelUrl = process.env.BOARD_MODEL_URL ?? '';
+const engine = process.env.BOARD_ENGINE === 'lite' ? 'lite' : 'claude-code';
+const slots = Number(process.env.BOARD_SLOTS ?? 2);
+const chats = Number(process.env.BOARD_CHATS ?? 3);
 const idleSettleMs = 3_000;
 
 function say(event: string, extra: Record<string, unknown> = {}): void {
@@ -42,10 +47,10 @@ async function until(condition: () => boolean, what: string, timeoutMs = 120_000
 
 // The shipped defaults, except a short idle timeout so a finished run frees its slot in the bench's time.
 const config = makeTestConfig(dir, {
-  engine: 'claude-code',
+  engine,
   upstreamBaseUrl: modelUrl,
   sandbox: 'bwrap',
-  maxConcurrentRuns: 2,
+  maxConcurrentRuns: slots,
   idleTimeoutMs: 2_000,
   shutdownGraceMs: 5_000,
 });
@@ -78,7 +83,7 @@ const host = createHost({
 });
 const fake = channel as FakeChannel | null;
 if (!fake) throw new Error('board: channel not built');
-const groups = ['board-a', 'board-b', 'board-c'].map((folder) =>
+const groups = boardFolders(chats).map((folder) =>
   makeGroup(folder, { jid: `fake:${folder}`, requiresTrigger: false }),
 );
 for (const group of groups) host.store.addGroup(group);
@@ -87,23 +92,23 @@ say('ready', { rssKb: rssKb() });
 await new Promise((resolve) => setTimeout(resolve, idleSettleMs));
 say('idle', { rssKb: rssKb() });
 
-// Three chats at once with two slots: two runs start, the third must queue.
+// Every chat at once: as many runs start as there are slots, the rest must queue.
 for (const group of groups) {
   say('stored', { folder: group.folder });
   fake.receive(group.jid, `board run for ${group.folder}`);
 }
 let maxActive = 0;
-let thirdWaited = false;
+let queuedWaited = false;
 const watch = setInterval(() => {
   const active = host.queue.activeCount();
   maxActive = Math.max(maxActive, active);
-  if (active === 2 && host.queue.pendingCount() > 0) thirdWaited = true;
+  if (active === slots && host.queue.pendingCount() > 0) queuedWaited = true;
 }, 5);
-await until(() => groups.every((g) => fake.sent.some((m) => m.jid === g.jid)), 'three replies');
+await until(() => groups.every((g) => fake.sent.some((m) => m.jid === g.jid)), 'every reply');
 clearInterval(watch);
 host.router.closeLiveRuns();
 await host.settled();
-say('done', { maxActive, thirdWaited, replies: fake.sent.length });
+say('done', { maxActive, queuedWaited, replies: fake.sent.length });
 const runIds = host.store.listRuns({ limit: 100 }).map((run) => run.runId);
 await host.stop();
 // Our runs' cgroups live in the machine-wide parent: drop them now, not at another host's sweep.

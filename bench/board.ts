@@ -1,11 +1,12 @@
-// The 1 GB board profile (`npm run bench -- --board 1gb`): the host and two
-// concurrent real agent runs (Claude Code in bwrap, the scripted fake model)
-// inside a cgroup limited to 1 GiB of memory and one CPU's worth of quota, on
-// cgroup v2 or v1, whichever this machine has (root needed). The limit is
-// emulated: the machine's own cores and memory bandwidth are not a board's.
-// Reports the host's idle RSS, the cgroup's peak memory, each run's peak PSS,
-// message → first model request, whether the third chat waited for a slot, and
-// the OOM kills the cgroup saw (which must be 0).
+// The board profiles (`npm run bench -- --board 1gb [--engine lite]`): the
+// host and its concurrent real agent runs (Claude Code or the lite engine in
+// bwrap, the scripted fake model) inside a cgroup limited to the board's memory
+// and one CPU's worth of quota, on cgroup v2 or v1, whichever this machine has
+// (root needed). The limit is emulated: the machine's own cores and memory
+// bandwidth are not a board's. Reports the host's idle RSS, the cgroup's peak
+// memory, each run's peak PSS, message → first model request, whether all
+// runs were live at once (or the extra chat waited for a slot), and the OOM
+// kills the cgroup saw (which must be 0).
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -19,6 +20,15 @@ import {
   type StaticTurn,
 } from '../test/support/fake-model-server.js';
 import { medianFigure, type BenchFigure } from './figure.js';
+import {
+  PLANS,
+  boardFolders,
+  boardSuffix,
+  boardVerdict,
+  type BoardCheck,
+  type BoardEngine,
+  type BoardPlan,
+} from './board-plan.js';
 import { cliNodeFlags } from './host-process.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -35,6 +45,7 @@ export interface BoardProfile {
 
 export const BOARDS: Record<string, BoardProfile> = {
   '1gb': { memoryBytes: 1024 ** 3, cpuQuotaUs: 100_000, cpuPeriodUs: 100_000 },
+  '512mb': { memoryBytes: 512 * 1024 ** 2, cpuQuotaUs: 100_000, cpuPeriodUs: 100_000 },
 };
 
 /** One cgroup (v2) or one memory + one cpu cgroup (v1), made for this bench and removed after. */
@@ -159,22 +170,41 @@ function pssKb(pid: number): number {
   }
 }
 
+function rssKb(pid: number): number {
+  try {
+    return Number(/^VmRSS:\s+(\d+) kB/m.exec(read(`/proc/${pid}/status`))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
 interface ChildEvent {
   event: string;
   at: number;
   rssKb?: number;
   folder?: string;
   maxActive?: number;
-  thirdWaited?: boolean;
+  queuedWaited?: boolean;
 }
 
-/** Each conversation runs a short shell command first, so the two runs overlap. */
-function route(request: RecordedRequest): StaticTurn {
-  const messages = (request.body as { messages?: Array<{ content: unknown }> }).messages ?? [];
-  const last = messages.at(-1)?.content;
-  const answersTool = Array.isArray(last) && last.some((b: { type?: string }) => b.type === 'tool_result');
-  return answersTool
-    ? { text: 'done on the board' }
+/** Whether the model is being answered a tool result (Messages API, or chat completions' `tool` role). */
+function answersTool(request: RecordedRequest): boolean {
+  const messages = (request.body as { messages?: Array<{ role?: string; content: unknown }> }).messages ?? [];
+  const last = messages.at(-1);
+  if (last?.role === 'tool') return true;
+  const content = last?.content;
+  return Array.isArray(content) && content.some((b: { type?: string }) => b.type === 'tool_result');
+}
+
+/**
+ * Each conversation runs a shell command first, so the runs overlap. Lite's
+ * six cold starts share one CPU of quota, so its runs hold their slot longer:
+ * the last one starts while the first is still in its command.
+ */
+function route(engine: BoardEngine, request: RecordedRequest): StaticTurn {
+  if (answersTool(request)) return { text: 'done on the board' };
+  return engine === 'lite'
+    ? { toolUse: { name: 'bash', input: { command: 'sleep 6; ls /workspace' } } }
     : {
         toolUse: {
           name: 'Bash',
@@ -183,27 +213,53 @@ function route(request: RecordedRequest): StaticTurn {
       };
 }
 
+/** Whether a sandbox tree runs the runner (a node process), not the start-up probe's /bin/true. */
+function runsNode(pids: number[]): boolean {
+  return pids.some((pid) => {
+    try {
+      return read(`/proc/${pid}/comm`).trim() === 'node';
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** One profile run's figures by name: value and unit. */
 type Round = Map<string, { values: number[]; unit: string }>;
 
-/** The profile, run `rounds` times (each a fresh host and cgroup); every figure gets its spread. */
-export async function benchBoard(boardName: string, rounds = 3): Promise<BenchFigure[]> {
+/**
+ * The profile, run `rounds` times (each a fresh host and cgroup); every figure
+ * gets its spread. The verdict (all runs live at once, no OOM kill) goes to
+ * stderr, beside the figures that show it.
+ */
+export async function benchBoard(
+  boardName: string,
+  engine: BoardEngine = 'claude-code',
+  rounds = 3,
+): Promise<BenchFigure[]> {
   const board = BOARDS[boardName];
   if (!board) throw new Error(`unknown board "${boardName}"; known: ${Object.keys(BOARDS).join(', ')}`);
+  const plan = PLANS[engine]?.[boardName];
+  if (!plan)
+    throw new Error(`no ${engine} plan for board "${boardName}"; engines: ${Object.keys(PLANS).join(', ')}`);
   if (process.getuid?.() !== 0) throw new Error('the board profile needs root (it makes cgroups)');
   if (!fs.existsSync(CHILD)) throw new Error(`${CHILD} is missing: run npm run build first`);
   const all: Round = new Map();
+  const checks: BoardCheck[] = [];
   let version = 0;
   for (let i = 0; i < rounds; i++) {
-    const round = await boardOnce(boardName, board);
+    const round = await boardOnce(boardName, board, engine, plan);
     version = round.version;
+    checks.push(round.check);
     for (const [name, { values, unit }] of round.figures) {
       const entry = all.get(name) ?? { values: [], unit };
       entry.values.push(...values);
       all.set(name, entry);
     }
   }
-  const note = `${NOTE} (cgroup v${version}, ${board.memoryBytes / 1024 ** 2} MiB, cpu ${board.cpuQuotaUs}/${board.cpuPeriodUs} us)`;
+  const verdict = boardVerdict(plan, checks);
+  process.stderr.write(`board ${boardName} ${engine}: ${verdict.text}\n`);
+  const note = `${NOTE} (cgroup v${version}, ${board.memoryBytes / 1024 ** 2} MiB, cpu ${board.cpuQuotaUs}/${board.cpuPeriodUs} us, ${engine}, ${plan.slots} slots, ${plan.chats} chats)`;
   return [...all].map(([name, { values, unit }]) => ({
     ...medianFigure(name, values, unit, unit === 'ms' ? 0 : 1),
     note,
@@ -213,7 +269,9 @@ export async function benchBoard(boardName: string, rounds = 3): Promise<BenchFi
 async function boardOnce(
   boardName: string,
   board: BoardProfile,
-): Promise<{ version: 1 | 2; figures: Round }> {
+  engine: BoardEngine,
+  plan: BoardPlan,
+): Promise<{ version: 1 | 2; figures: Round; check: BoardCheck }> {
   const firstRequestAt = new Map<string, number>();
   const fake = await startFakeModelServer({
     script: Array.from({ length: 200 }, () => (request: RecordedRequest) => {
@@ -221,7 +279,7 @@ async function boardOnce(
       const text = JSON.stringify((request.body as { messages?: unknown }).messages ?? '');
       const folder = /board run for (board-[a-z])/.exec(text)?.[1];
       if (folder && !firstRequestAt.has(folder)) firstRequestAt.set(folder, at);
-      return route(request);
+      return route(engine, request);
     }),
   });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nanoclaw-board-'));
@@ -229,6 +287,8 @@ async function boardOnce(
   const cgroup = makeCgroup(`nanoclaw-board-${process.pid}`, board);
   const events: ChildEvent[] = [];
   const peakPss = new Map<number, number>();
+  let maxLiveSandboxes = 0;
+  let peakRssSumKb = 0;
   let child: ReturnType<typeof spawn> | null = null;
   let sampler: NodeJS.Timeout | null = null;
   let oomKills = 0;
@@ -238,7 +298,14 @@ async function boardOnce(
       '/bin/sh',
       ['-c', `${cgroup.enterCommand} && exec "$0" "$@"`, process.execPath, ...cliNodeFlags(), CHILD],
       {
-        env: { ...process.env, BOARD_DIR: dir, BOARD_MODEL_URL: fake.url },
+        env: {
+          ...process.env,
+          BOARD_DIR: dir,
+          BOARD_MODEL_URL: fake.url,
+          BOARD_ENGINE: engine,
+          BOARD_SLOTS: String(plan.slots),
+          BOARD_CHATS: String(plan.chats),
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
@@ -253,13 +320,21 @@ async function boardOnce(
         buffered = buffered.slice(nl + 1);
       }
     });
-    // Per run: the PSS of each sandbox tree hanging off the host (one bwrap per run).
+    // Per run: the PSS of each sandbox tree hanging off the host (one bwrap per run),
+    // and how many run trees were alive in the same sample.
     sampler = setInterval(() => {
       const children = childrenOf();
+      let live = 0;
       for (const top of children.get(hostPid) ?? []) {
-        const total = subtree(top, children).reduce((sum, pid) => sum + pssKb(pid), 0);
+        const tree = subtree(top, children);
+        if (!runsNode(tree)) continue;
+        live++;
+        const total = tree.reduce((sum, pid) => sum + pssKb(pid), 0);
         peakPss.set(top, Math.max(peakPss.get(top) ?? 0, total));
       }
+      maxLiveSandboxes = Math.max(maxLiveSandboxes, live);
+      const rssSum = subtree(hostPid, children).reduce((sum, pid) => sum + rssKb(pid), 0);
+      peakRssSumKb = Math.max(peakRssSumKb, rssSum);
     }, PSS_SAMPLE_MS);
     const code = await new Promise<number | null>((resolve) => child?.on('exit', resolve));
     if (code !== 0 || !events.some((e) => e.event === 'done')) {
@@ -289,28 +364,42 @@ async function boardOnce(
   };
   const idle = events.find((e) => e.event === 'idle')?.rssKb ?? NaN;
   const done = events.find((e) => e.event === 'done');
-  const firstRequestMs = ['board-a', 'board-b', 'board-c'].map((folder) => {
+  const firstRequestMs = boardFolders(plan.chats).map((folder) => {
     const requested = firstRequestAt.get(folder);
     if (requested === undefined) throw new Error(`board: ${folder} never reached the model`);
     return requested - at('stored', folder);
   });
-  // The two runs that started at once, and the one that waited for a slot.
+  // The runs that started at once, and the ones that waited for a slot.
   const sorted = [...firstRequestMs].sort((a, b) => a - b);
-  // Sandbox trees shorter than a run (the sandbox probe's) are left out by size.
-  const runPss = [...peakPss.values()].filter((kb) => kb > 20 * 1024).map((kb) => kb / 1024);
-  const suffix = `_board_${boardName}`;
+  const runPss = [...peakPss.values()].map((kb) => kb / 1024);
+  const maxActive = done?.maxActive ?? NaN;
+  const queuedWaited = done?.queuedWaited === true;
   const figures: Round = new Map();
   const add = (name: string, values: number[], unit: string): void => {
-    figures.set(`${name}${suffix}`, { values, unit });
+    figures.set(`${name}${boardSuffix(boardName, engine)}`, { values, unit });
   };
   add('host_idle_rss_mb', [idle / 1024], 'MB');
   add('peak_total_memory_mb', [peakBytes === null ? NaN : peakBytes / 1024 ** 2], 'MB');
-  // Every run's peak, the third's included: it ran while one of the first two was ending.
+  // The cgroup's charge leaves out file pages another cgroup of this shared machine faulted in
+  // first (the node binary, libc); the RSS sum counts them once per process. A board is between.
+  add('peak_rss_sum_mb', [peakRssSumKb / 1024], 'MB');
+  // Every run's peak, a queued one's included: it ran while an earlier one was ending.
   add('run_peak_pss_mb', runPss, 'MB');
-  add('first_model_request_ms', sorted.slice(0, 2), 'ms');
-  add('third_run_first_request_ms', [sorted[2]], 'ms');
-  add('third_run_waited_for_slot', [done?.thirdWaited ? 1 : 0], 'bool');
-  add('max_concurrent_runs', [done?.maxActive ?? NaN], 'runs');
+  add('first_model_request_ms', sorted.slice(0, plan.slots), 'ms');
+  if (plan.chats > plan.slots) {
+    // Claude Code's 1 GB names as they were: its third chat is the one that queues.
+    const queued = plan.slots === 2 && plan.chats === 3 ? 'third_run' : 'queued_run';
+    add(`${queued}_first_request_ms`, sorted.slice(plan.slots), 'ms');
+    add(`${queued}_waited_for_slot`, [queuedWaited ? 1 : 0], 'bool');
+  } else {
+    add('all_runs_concurrent', [maxActive >= plan.chats && maxLiveSandboxes >= plan.chats ? 1 : 0], 'bool');
+  }
+  add('max_concurrent_runs', [maxActive], 'runs');
+  add('max_live_sandboxes', [maxLiveSandboxes], 'runs');
   add('oom_kills', [oomKills], 'count');
-  return { version: cgroup.version, figures };
+  return {
+    version: cgroup.version,
+    figures,
+    check: { maxActive, maxLiveSandboxes, queuedWaited, oomKills },
+  };
 }

@@ -21,17 +21,23 @@ const benches: Array<[string, () => Promise<Bench>]> = [
   ['install-size', async () => (await import('./install-size.js')).benchInstallSize],
 ];
 
-// `--board 1gb` runs the board profile instead (see bench/board.ts); other words pick benches by name.
+// `--board 1gb|512mb [--engine lite]` runs a board profile instead (see bench/board.ts; Claude Code
+// unless `--engine` says otherwise); other words pick benches by name.
 const argv = process.argv.slice(2);
 const boardAt = argv.indexOf('--board');
 const only = boardAt >= 0 ? [] : argv;
 if (boardAt >= 0) {
   const board = argv[boardAt + 1] ?? '1gb';
+  const engineAt = argv.indexOf('--engine');
+  const engine = engineAt >= 0 ? argv[engineAt + 1] : 'claude-code';
   benches.splice(0, benches.length, [
-    `board ${board}`,
+    `board ${board} ${engine}`,
     async () => {
       const { benchBoard } = await import('./board.js');
-      return () => benchBoard(board);
+      if (engine !== 'claude-code' && engine !== 'lite') {
+        throw new Error(`--engine must be claude-code or lite, not "${engine ?? ''}"`);
+      }
+      return () => benchBoard(board, engine);
     },
   ]);
 }
