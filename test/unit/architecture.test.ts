@@ -21,8 +21,8 @@ const ALLOWED: Record<string, string[]> = {
   channels: ['core'],
   cli: ['core', 'config', 'store', 'queue', 'scheduler', 'sandbox', 'broker', 'runs', 'channels', 'host'],
   host: ['core', 'config', 'store', 'queue', 'scheduler', 'sandbox', 'broker', 'runs', 'channels'],
-  // The runner knows nothing of the host but the protocol types.
-  runner: ['core/protocol'],
+  // The runner knows nothing of the host but the protocol (its types, and the zod-free framing).
+  runner: ['core/protocol', 'core/protocol-frame'],
 };
 
 function moduleOf(file: string): string {
