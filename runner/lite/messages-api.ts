@@ -4,7 +4,7 @@
 // or unreachable. The broker swaps the placeholder key for the real credential.
 
 import http from 'node:http';
-import { SseParser } from './sse.js';
+import { readEventStream } from './sse.js';
 
 export type TextBlock = { type: 'text'; text: string; cache_control?: CacheControl };
 export type ToolUseBlock = { type: 'tool_use'; id: string; name: string; input: unknown };
@@ -144,24 +144,11 @@ export function streamMessage(endpoint: ModelEndpoint, request: MessagesRequest)
           return;
         }
         const reply = new ReplyBuilder();
-        const parser = new SseParser(({ event, data }) => {
-          try {
-            reply.apply(event, data);
-          } catch (err) {
-            res.destroy();
-            reject(err);
-          }
-        });
-        res.on('data', (c: Buffer) => parser.push(c));
-        res.on('end', () => {
-          parser.end();
-          try {
-            resolve(reply.finish());
-          } catch (err) {
-            reject(err);
-          }
-        });
-        res.on('error', (err) => reject(networkError(err)));
+        readEventStream(
+          res,
+          { apply: ({ event, data }) => reply.apply(event, data), finish: () => reply.finish() },
+          { resolve, reject, onError: networkError },
+        );
       },
     );
     req.on('error', (err) => reject(networkError(err)));

@@ -17,7 +17,7 @@ import {
   type ToolResultBlock,
   type ToolUseBlock,
 } from './messages-api.js';
-import { SseParser } from './sse.js';
+import { readEventStream } from './sse.js';
 
 type ChatContentPart = { type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string } };
 
@@ -236,24 +236,15 @@ export function streamChatCompletion(
           return;
         }
         const reply = new ChatReplyBuilder();
-        const parser = new SseParser(({ data }) => {
-          try {
-            reply.apply(data);
-          } catch (err) {
-            res.destroy();
-            reject(err);
-          }
-        });
-        res.on('data', (c: Buffer) => parser.push(c));
-        res.on('end', () => {
-          parser.end();
-          try {
-            resolve(reply.finish());
-          } catch (err) {
-            reject(err);
-          }
-        });
-        res.on('error', (err) => reject(new ModelApiError(`model unreachable: ${err.message}`, null, true)));
+        readEventStream(
+          res,
+          { apply: ({ data }) => reply.apply(data), finish: () => reply.finish() },
+          {
+            resolve,
+            reject,
+            onError: (err) => new ModelApiError(`model unreachable: ${err.message}`, null, true),
+          },
+        );
       },
     );
     req.on('error', (err) => reject(new ModelApiError(`model unreachable: ${err.message}`, null, true)));

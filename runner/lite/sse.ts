@@ -2,6 +2,8 @@
 // line, `event:` and `data:` fields. Fed byte chunks as they arrive, so a field
 // cut across two TCP packets is joined before it is parsed.
 
+import type { IncomingMessage } from 'node:http';
+
 export interface SseEvent {
   event: string;
   data: string;
@@ -45,4 +47,35 @@ export class SseParser {
     }
     if (data.length > 0) this.onEvent({ event, data: data.join('\n') });
   }
+}
+
+/**
+ * Reads a 200 streamed response into a builder: each event is applied as it
+ * arrives, and the builder's `finish()` settles the promise at the end. A bad
+ * event stops the stream and rejects; so does a broken connection (`onError`
+ * names it).
+ */
+export function readEventStream<T>(
+  res: IncomingMessage,
+  builder: { apply(event: SseEvent): void; finish(): T },
+  settle: { resolve(value: T): void; reject(err: unknown): void; onError(err: Error): unknown },
+): void {
+  const parser = new SseParser((event) => {
+    try {
+      builder.apply(event);
+    } catch (err) {
+      res.destroy();
+      settle.reject(err);
+    }
+  });
+  res.on('data', (c: Buffer) => parser.push(c));
+  res.on('end', () => {
+    parser.end();
+    try {
+      settle.resolve(builder.finish());
+    } catch (err) {
+      settle.reject(err);
+    }
+  });
+  res.on('error', (err) => settle.reject(settle.onError(err)));
 }
