@@ -16,6 +16,7 @@ import {
   auditRecords,
   lastUserText,
   REAL_KEY,
+  shellTool,
   useAgentFixture,
 } from './agent-support.js';
 
@@ -53,7 +54,8 @@ function probes(text: string): Map<string, string[]> {
  */
 const FLOOD_SCRIPT = String.raw`node - <<'JS'
 const net = require('net');
-const bridgePort = Number(new URL(process.env.ANTHROPIC_BASE_URL).port);
+// Claude Code's loopback bridge is its model bridge; lite has none, so its egress bridge stands in.
+const bridgePort = Number(new URL(process.env.ANTHROPIC_BASE_URL || process.env.HTTPS_PROXY).port);
 const targets = [
   ['model_sock', () => net.connect('/run/nanoclaw/model.sock'), 3000],
   ['egress_sock', () => net.connect('/run/nanoclaw/egress.sock'), 3000],
@@ -84,67 +86,68 @@ const targets = [
 JS`;
 
 describe('broker connection flood (issue 9 item 1)', () => {
-  it(
-    'caps each broker socket per run, audits one record per socket, and the host and other groups go on',
-    async () => {
-      let floodResult = '';
-      const { home } = await fixture.setUp((request: RecordedRequest): StaticTurn => {
-        const result = answeredToolResult(request);
-        if (result) {
-          floodResult = result.text;
-          return { text: 'family survived' };
+  for (const engine of ['claude-code', 'lite'] as const)
+    it(
+      `caps each broker socket per run, audits one record per socket, and the host and other groups go on (${engine})`,
+      async () => {
+        let floodResult = '';
+        const { home } = await fixture.setUp((request: RecordedRequest): StaticTurn => {
+          const result = answeredToolResult(request);
+          if (result) {
+            floodResult = result.text;
+            return { text: 'family survived' };
+          }
+          if (lastUserText(request).includes('flood the broker'))
+            return { toolUse: shellTool(engine, FLOOD_SCRIPT, 120_000) };
+          if (lastUserText(request).includes('hello work')) return { text: 'work answer' };
+          return { text: 'ok' };
+        }, engine);
+        home.writeConfig({ maxRetries: 0, retryBaseMs: 50, maxBrokerConnectionsPerRun: CONNECTION_CAP });
+        fs.writeFileSync(
+          path.join(home.env.NANOCLAW_CONFIG_DIR!, 'egress-allowlist.json'),
+          JSON.stringify({ groups: { family: ['allowed.test'] } }),
+        );
+        await addGroups(home, 'family', 'work');
+
+        const chat = fixture.chat({ ...home.env, LOG_LEVEL: 'info' });
+        chat.send({ text: 'flood the broker', chat: 'local:family' });
+        await chat.waitFor((lines) => lines.some((l) => l.chat === 'local:family'), RUN_TIMEOUT_MS);
+        // The same host process, after the attack: another group's run still works.
+        chat.send({ text: 'hello work', chat: 'local:work' });
+        await chat.waitFor((lines) => lines.some((l) => l.chat === 'local:work'), RUN_TIMEOUT_MS);
+        expect(await chat.end()).toBe(0);
+        expect(chat.lines).toContainEqual({ chat: 'local:family', text: 'family survived' });
+        expect(chat.lines).toContainEqual({ chat: 'local:work', text: 'work answer' });
+
+        expect(floodResult, floodResult).toContain('canary:end');
+        const seen = probes(floodResult);
+        for (const name of ['model_sock', 'egress_sock', 'bridge']) {
+          const [attempted, connected, alive] = (seen.get(name) ?? []).map(Number);
+          expect(attempted, `${name}: ${floodResult}`).toBeGreaterThanOrEqual(300);
+          // The flood really reached the broker, and the broker kept no more than the cap open.
+          expect(connected, `${name}: ${floodResult}`).toBeGreaterThan(CONNECTION_CAP);
+          expect(alive, `${name}: ${floodResult}`).toBeGreaterThan(0);
+          expect(alive, `${name}: ${floodResult}`).toBeLessThanOrEqual(CONNECTION_CAP);
         }
-        if (lastUserText(request).includes('flood the broker'))
-          return { toolUse: { name: 'Bash', input: { command: FLOOD_SCRIPT, timeout: 120_000 } } };
-        if (lastUserText(request).includes('hello work')) return { text: 'work answer' };
-        return { text: 'ok' };
-      });
-      home.writeConfig({ maxRetries: 0, retryBaseMs: 50, maxBrokerConnectionsPerRun: CONNECTION_CAP });
-      fs.writeFileSync(
-        path.join(home.env.NANOCLAW_CONFIG_DIR!, 'egress-allowlist.json'),
-        JSON.stringify({ groups: { family: ['allowed.test'] } }),
-      );
-      await addGroups(home, 'family', 'work');
 
-      const chat = fixture.chat({ ...home.env, LOG_LEVEL: 'info' });
-      chat.send({ text: 'flood the broker', chat: 'local:family' });
-      await chat.waitFor((lines) => lines.some((l) => l.chat === 'local:family'), RUN_TIMEOUT_MS);
-      // The same host process, after the attack: another group's run still works.
-      chat.send({ text: 'hello work', chat: 'local:work' });
-      await chat.waitFor((lines) => lines.some((l) => l.chat === 'local:work'), RUN_TIMEOUT_MS);
-      expect(await chat.end()).toBe(0);
-      expect(chat.lines).toContainEqual({ chat: 'local:family', text: 'family survived' });
-      expect(chat.lines).toContainEqual({ chat: 'local:work', text: 'work answer' });
-
-      expect(floodResult, floodResult).toContain('canary:end');
-      const seen = probes(floodResult);
-      for (const name of ['model_sock', 'egress_sock', 'bridge']) {
-        const [attempted, connected, alive] = (seen.get(name) ?? []).map(Number);
-        expect(attempted, `${name}: ${floodResult}`).toBeGreaterThanOrEqual(300);
-        // The flood really reached the broker, and the broker kept no more than the cap open.
-        expect(connected, `${name}: ${floodResult}`).toBeGreaterThan(CONNECTION_CAP);
-        expect(alive, `${name}: ${floodResult}`).toBeGreaterThan(0);
-        expect(alive, `${name}: ${floodResult}`).toBeLessThanOrEqual(CONNECTION_CAP);
-      }
-
-      // One record per run and socket, however many connections were refused; the count is in the log.
-      const records = (await auditRecords(home)).filter((r) => r.reason === 'connection_limit');
-      expect(records.map((r) => [r.group, r.action, r.target])).toEqual([
-        ['family', 'model_request', null],
-        ['family', 'egress', null],
-      ]);
-      expect(new Set(records.map((r) => r.runId)).size).toBe(1);
-      const summaries = chat.stderr
-        .split('\n')
-        .filter((l) => l.includes('broker refusals in this run'))
-        .map((l) => JSON.parse(l) as { action: string; reason: string; refused: number });
-      const refused = (action: string): number =>
-        summaries.find((s) => s.action === action && s.reason === 'connection_limit')?.refused ?? 0;
-      expect(refused('model_request'), chat.stderr.slice(-2000)).toBeGreaterThan(100);
-      expect(refused('egress'), chat.stderr.slice(-2000)).toBeGreaterThan(100);
-    },
-    RUN_TIMEOUT_MS * 2,
-  );
+        // One record per run and socket, however many connections were refused; the count is in the log.
+        const records = (await auditRecords(home)).filter((r) => r.reason === 'connection_limit');
+        expect(records.map((r) => [r.group, r.action, r.target])).toEqual([
+          ['family', 'model_request', null],
+          ['family', 'egress', null],
+        ]);
+        expect(new Set(records.map((r) => r.runId)).size).toBe(1);
+        const summaries = chat.stderr
+          .split('\n')
+          .filter((l) => l.includes('broker refusals in this run'))
+          .map((l) => JSON.parse(l) as { action: string; reason: string; refused: number });
+        const refused = (action: string): number =>
+          summaries.find((s) => s.action === action && s.reason === 'connection_limit')?.refused ?? 0;
+        expect(refused('model_request'), chat.stderr.slice(-2000)).toBeGreaterThan(100);
+        expect(refused('egress'), chat.stderr.slice(-2000)).toBeGreaterThan(100);
+      },
+      RUN_TIMEOUT_MS * 2,
+    );
 });
 
 /**
