@@ -236,6 +236,54 @@ describe('daily token budget enforced per model request (issue 9 item 5)', () =>
   );
 });
 
+describe('daily token budget enforced per model request, lite engine (issue 9 item 5, issue 14)', () => {
+  // lite's shell has no model key to spend with (the placeholder stays in the runner), so here the
+  // agent spends through its own turns: a tool loop that never ends by itself.
+  it(
+    'stops a looping lite agent at the first request over budget, tells the chat, audits once, no overspend',
+    async () => {
+      const budget = 2_000;
+      const perRequest = 135;
+      const { fake, home } = await fixture.setUp((request: RecordedRequest): StaticTurn => {
+        if (answeredToolResult(request) || lastUserText(request).includes('spend it all'))
+          return { toolUse: shellTool('lite', 'echo spent') };
+        return { text: 'ok' };
+      }, 'lite');
+      home.writeConfig({ maxRetries: 0, retryBaseMs: 50 });
+      await addGroups(home, 'family');
+      const set = await runCli(['groups', 'budget', 'local:family', String(budget)], home.env);
+      expect(set.code, set.stderr).toBe(0);
+
+      const chat = fixture.chat(home.env);
+      chat.send({ text: 'spend it all', chat: 'local:family' });
+      await chat.waitFor((lines) => lines.some((l) => l.chat === 'local:family'), RUN_TIMEOUT_MS);
+      expect(await chat.end()).toBe(0);
+      expect(chat.lines.map((l) => l.chat)).toEqual(['local:family']);
+      expect(chat.lines[0].text, chat.stderr.slice(-3000)).toContain(
+        `the daily token budget of this chat (${budget} tokens) is used up`,
+      );
+
+      const usage = await runCli(['usage', '--json', '--group', 'family'], home.env);
+      const [row] = usage.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as UsageRow);
+      const total = row.inputTokens + row.outputTokens + row.cacheReadTokens + row.cacheWriteTokens;
+      expect(total).toBeGreaterThanOrEqual(budget);
+      expect(total).toBeLessThan(budget + perRequest);
+      const answered = fake.requests.filter((r) => r.path === '/v1/messages').length;
+      expect(row.requests).toBe(answered);
+      expect(total).toBe(answered * perRequest);
+
+      const records = (await auditRecords(home)).filter((r) => r.reason === 'budget_exceeded');
+      expect(records.map((r) => [r.group, r.action, r.target])).toEqual([
+        ['family', 'model_request', '/v1/messages'],
+      ]);
+    },
+    RUN_TIMEOUT_MS,
+  );
+});
+
 /**
  * An upstream in front of the fake model that misbehaves on request: for a body
  * carrying a marker it echoes the headers it received (the real key among them)
