@@ -1,7 +1,8 @@
 // Adversarial end to end for the broker (issue 9, round 2): a prompt-injected
 // agent in a non-main group floods its broker sockets with connections, and
 // spends tokens by calling the model proxy directly, through the real CLI host,
-// bubblewrap, runner and Claude Code, with the fake model scripting it.
+// bubblewrap, runner and engine (Claude Code, and lite where the engine matters),
+// with the fake model scripting it.
 
 import fs from 'node:fs';
 import http from 'node:http';
@@ -419,6 +420,84 @@ describe('model proxy protocol attacks from the agent (issue 9 items 10, 11, 12)
         expect(records.map((r) => [r.group, r.reason, r.target])).toEqual([
           // Stored canonical and short (no attacker-chosen query string), per the audit rules.
           ['family', 'path_not_allowed', '/v1/messages'],
+          ['family', 'bad_request', null],
+        ]);
+      } finally {
+        echo.close();
+      }
+    },
+    RUN_TIMEOUT_MS,
+  );
+});
+
+/**
+ * lite's shell holds no model key and has no TCP bridge to the model, so it talks raw HTTP to the
+ * broker's model socket: an off-path query and a smuggled request.
+ */
+const LITE_PROTOCOL_SCRIPT = String.raw`node - <<'JS'
+const net = require('net');
+const send = (name, raw) => new Promise((resolve) => {
+  const s = net.connect('/run/nanoclaw/model.sock');
+  let out = '';
+  s.on('connect', () => s.write(raw));
+  s.on('data', (d) => (out += d));
+  s.on('error', (e) => (out += 'error ' + e.code));
+  s.on('close', () => { console.log('== ' + name + '\n' + out); resolve(); });
+  setTimeout(() => s.destroy(), 10000).unref();
+});
+(async () => {
+  await send('path', 'POST /v1/messages?x=/../../v1/models HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}');
+  await send('smuggle', 'POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n');
+  console.log('== end');
+})();
+JS`;
+
+describe('model proxy protocol attacks, lite engine (issue 9 items 10, 12, issue 14)', () => {
+  // Item 11 (scrubbing echoed credentials) is the broker's alone and observed through Claude Code's
+  // shell above; lite's shell holds no key, so the upstream never answers it anything to echo.
+  it(
+    "refuses the lite shell's keyless off-path and smuggled requests to the model socket, and audits both",
+    async () => {
+      let toolText = '';
+      const { fake, home } = await fixture.setUp((request: RecordedRequest): StaticTurn => {
+        const result = answeredToolResult(request);
+        if (result) {
+          toolText = result.text;
+          return { text: 'probed' };
+        }
+        if (lastUserText(request).includes('probe the proxy'))
+          return { toolUse: shellTool('lite', LITE_PROTOCOL_SCRIPT) };
+        return { text: 'ok' };
+      }, 'lite');
+      const echo = await startEchoingUpstream(fake.url);
+      try {
+        home.env.ANTHROPIC_BASE_URL = echo.url;
+        home.writeConfig({ maxRetries: 0, retryBaseMs: 50 });
+        await addGroups(home, 'family');
+        const chat = fixture.chat(home.env);
+        chat.send({ text: 'probe the proxy', chat: 'local:family' });
+        await chat.waitFor((lines) => lines.some((l) => l.chat === 'local:family'), RUN_TIMEOUT_MS);
+        expect(await chat.end()).toBe(0);
+        expect(chat.lines, chat.stderr.slice(-3000)).toContainEqual({ chat: 'local:family', text: 'probed' });
+
+        expect(toolText, toolText).toContain('== end');
+        expect(toolText).not.toContain(REAL_KEY);
+        const section = (name: string): string =>
+          toolText.slice(
+            toolText.indexOf(`== ${name}`),
+            toolText.indexOf('== ', toolText.indexOf(`== ${name}`) + 3),
+          );
+        // Item 12: without the run's key the off-path query is refused before its path is even looked at.
+        expect(section('path')).toMatch(/^HTTP\/1\.1 401/m);
+        // Only the runner's own two turns reached the upstream, at the canonical path.
+        expect(echo.urls).toEqual(['/v1/messages', '/v1/messages']);
+        // Item 10: a request Node's parser rejects gets a 400 and an audit record.
+        expect(section('smuggle')).toMatch(/^HTTP\/1\.1 400/m);
+        expect(section('smuggle')).toContain('malformed HTTP request');
+
+        const records = (await auditRecords(home)).filter((r) => r.action === 'model_request');
+        expect(records.map((r) => [r.group, r.reason, r.target])).toEqual([
+          ['family', 'bad_placeholder_key', '/v1/messages'],
           ['family', 'bad_request', null],
         ]);
       } finally {
