@@ -42,7 +42,7 @@ export function assertAgentPrerequisites(): void {
   }
 }
 
-/** A CLI home running the real Claude Code engine against the fake model. */
+/** A CLI home running a real engine (Claude Code unless extraEnv names another) against the fake model. */
 export function makeAgentHome(fake: FakeModelServer, extraEnv: NodeJS.ProcessEnv = {}): CliHome {
   return makeCliHome({
     NANOCLAW_ENGINE: 'claude-code',
