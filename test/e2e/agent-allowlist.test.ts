@@ -11,52 +11,53 @@ import { lastUserText, useAgentFixture } from './agent-support.js';
 const fixture = useAgentFixture();
 
 describe('sender allowlist through nanoclaw groups edit and chat --json', () => {
-  it('does not answer a non-listed sender; the next listed sender gets that message as context', async () => {
-    const { fake, home } = await fixture.setUp((req) => {
-      const text = lastUserText(req);
-      if (text.includes('ping from main')) return { text: 'pong' };
-      // Echo what the agent was shown, so the answer itself proves the context.
-      if (text.includes('what did mallory ask')) {
-        return { text: `club reply; saw pizza: ${text.includes('order pizza for everyone')}` };
-      }
-      return { text: 'unexpected request' };
+  for (const engine of ['claude-code', 'lite'] as const)
+    it(`does not answer a non-listed sender; the next listed sender gets that message as context (${engine})`, async () => {
+      const { fake, home } = await fixture.setUp((req) => {
+        const text = lastUserText(req);
+        if (text.includes('ping from main')) return { text: 'pong' };
+        // Echo what the agent was shown, so the answer itself proves the context.
+        if (text.includes('what did mallory ask')) {
+          return { text: `club reply; saw pizza: ${text.includes('order pizza for everyone')}` };
+        }
+        return { text: 'unexpected request' };
+      }, engine);
+      const added = await runCli(
+        ['groups', 'add', 'local:club', '--name', 'Club', '--folder', 'club', '--trigger', '@Andy'],
+        home.env,
+      );
+      expect(added.code, added.stderr).toBe(0);
+      const edited = await runCli(['groups', 'edit', 'local:club', '--allow', 'local:alice'], home.env);
+      expect(edited.code, edited.stderr).toBe(0);
+      expect(edited.stdout).toContain('local:club: allow local:alice');
+      const listed = await runCli(['groups', 'list'], home.env);
+      expect(listed.stdout).toMatch(/^local:club +club +.* +allow local:alice /m);
+
+      const chat = fixture.chat(home.env);
+      chat.send({ text: '@Andy order pizza for everyone', sender: 'mallory', chat: 'local:club' });
+      // A barrier: main always wakes. By its reply a run woken by mallory would have
+      // had as long as main's to reach the model.
+      chat.send({ text: 'ping from main' });
+      await chat.waitFor((lines) => lines.some((l) => l.text === 'pong'));
+      expect(fake.conversationRequests().map((r) => requestText(r))).toEqual([
+        expect.stringContaining('ping from main'),
+      ]);
+
+      chat.send({ text: '@Andy what did mallory ask?', sender: 'alice', chat: 'local:club' });
+      await chat.waitFor((lines) => lines.some((l) => l.chat === 'local:club'));
+      expect(await chat.end()).toBe(0);
+
+      expect(chat.lines.filter((l) => l.chat === 'local:club')).toEqual([
+        { chat: 'local:club', text: 'club reply; saw pizza: true' },
+      ]);
+      const clubRequests = fake.conversationRequests().filter((r) => requestText(r).includes('order pizza'));
+      expect(clubRequests).toHaveLength(1);
+      const prompt = lastUserText(clubRequests[0]);
+      expect(prompt).toMatch(
+        /<message sender="mallory" time="[^"]+">@Andy order pizza for everyone<\/message>/,
+      );
+      expect(prompt.indexOf('order pizza')).toBeLessThan(prompt.indexOf('what did mallory ask'));
     });
-    const added = await runCli(
-      ['groups', 'add', 'local:club', '--name', 'Club', '--folder', 'club', '--trigger', '@Andy'],
-      home.env,
-    );
-    expect(added.code, added.stderr).toBe(0);
-    const edited = await runCli(['groups', 'edit', 'local:club', '--allow', 'local:alice'], home.env);
-    expect(edited.code, edited.stderr).toBe(0);
-    expect(edited.stdout).toContain('local:club: allow local:alice');
-    const listed = await runCli(['groups', 'list'], home.env);
-    expect(listed.stdout).toMatch(/^local:club +club +.* +allow local:alice /m);
-
-    const chat = fixture.chat(home.env);
-    chat.send({ text: '@Andy order pizza for everyone', sender: 'mallory', chat: 'local:club' });
-    // A barrier: main always wakes. By its reply a run woken by mallory would have
-    // had as long as main's to reach the model.
-    chat.send({ text: 'ping from main' });
-    await chat.waitFor((lines) => lines.some((l) => l.text === 'pong'));
-    expect(fake.conversationRequests().map((r) => requestText(r))).toEqual([
-      expect.stringContaining('ping from main'),
-    ]);
-
-    chat.send({ text: '@Andy what did mallory ask?', sender: 'alice', chat: 'local:club' });
-    await chat.waitFor((lines) => lines.some((l) => l.chat === 'local:club'));
-    expect(await chat.end()).toBe(0);
-
-    expect(chat.lines.filter((l) => l.chat === 'local:club')).toEqual([
-      { chat: 'local:club', text: 'club reply; saw pizza: true' },
-    ]);
-    const clubRequests = fake.conversationRequests().filter((r) => requestText(r).includes('order pizza'));
-    expect(clubRequests).toHaveLength(1);
-    const prompt = lastUserText(clubRequests[0]);
-    expect(prompt).toMatch(
-      /<message sender="mallory" time="[^"]+">@Andy order pizza for everyone<\/message>/,
-    );
-    expect(prompt.indexOf('order pizza')).toBeLessThan(prompt.indexOf('what did mallory ask'));
-  });
 
   it('explains groups edit with --help and refuses a bad sender in one line', async () => {
     const { home } = await fixture.setUp(() => ({ text: 'unused' }));

@@ -19,6 +19,7 @@ import {
   makeAgentHome,
   openHomeStore,
   routed,
+  shellTool,
 } from './agent-support.js';
 
 let home: CliHome | undefined;
@@ -51,93 +52,94 @@ function makeUserHome(): string {
 }
 
 describe('run start gates', () => {
-  it('refuses mounts outside the allowlist or through a symlink into ~/.ssh; an allowed one is read-only inside', async () => {
-    userHome = makeUserHome();
-    const command =
-      'cat /workspace/extra/docs/readme.txt; ls /workspace/extra; ' +
-      'touch /workspace/extra/docs/written.txt 2>&1; echo "touch rc=$?"';
-    fake = await startFakeModelServer({
-      script: routed((req) => {
-        const result = answeredToolResult(req);
-        if (result) return { text: `inside: ${result.text}` };
-        if (lastUserText(req).includes('read the docs'))
-          return { toolUse: { name: 'Bash', input: { command, description: 'read the mounted docs' } } };
-        return { text: 'unexpected request' };
-      }),
-    });
-    home = makeAgentHome(fake, { HOME: userHome });
-    fs.writeFileSync(
-      path.join(home.env.NANOCLAW_CONFIG_DIR!, 'mount-allowlist.json'),
-      JSON.stringify({ allowedRoots: [{ path: '~/projects', allowReadWrite: false }] }),
-    );
-    const store = openHomeStore(home);
-    const groups: Array<[string, AdditionalMount]> = [
-      ['outside', { hostPath: path.join(userHome, 'elsewhere') }],
-      ['sneaky', { hostPath: '~/projects/link', containerPath: 'link' }],
-      ['docs', { hostPath: '~/projects/docs', containerPath: 'docs' }],
-    ];
-    for (const [folder, mount] of groups) {
-      store.addGroup({
-        jid: `local:${folder}`,
-        name: folder,
-        folder,
-        trigger: '@Andy',
-        requiresTrigger: false,
-        isMain: false,
-        containerConfig: { additionalMounts: [mount] },
-        dailyTokenBudget: null,
-        allowedSenders: null,
-        addedAt: new Date().toISOString(),
+  // The agent reads the allowed mount, so this runs per engine; the credential gate is the host's alone.
+  for (const engine of ['claude-code', 'lite'] as const)
+    it(`refuses mounts outside the allowlist or through a symlink into ~/.ssh; an allowed one is read-only inside (${engine})`, async () => {
+      userHome = makeUserHome();
+      const command =
+        'cat /workspace/extra/docs/readme.txt; ls /workspace/extra; ' +
+        'touch /workspace/extra/docs/written.txt 2>&1; echo "touch rc=$?"';
+      fake = await startFakeModelServer({
+        script: routed((req) => {
+          const result = answeredToolResult(req);
+          if (result) return { text: `inside: ${result.text}` };
+          if (lastUserText(req).includes('read the docs')) return { toolUse: shellTool(engine, command) };
+          return { text: 'unexpected request' };
+        }),
       });
-    }
-    store.close();
+      home = makeAgentHome(fake, { HOME: userHome, NANOCLAW_ENGINE: engine });
+      fs.writeFileSync(
+        path.join(home.env.NANOCLAW_CONFIG_DIR!, 'mount-allowlist.json'),
+        JSON.stringify({ allowedRoots: [{ path: '~/projects', allowReadWrite: false }] }),
+      );
+      const store = openHomeStore(home);
+      const groups: Array<[string, AdditionalMount]> = [
+        ['outside', { hostPath: path.join(userHome, 'elsewhere') }],
+        ['sneaky', { hostPath: '~/projects/link', containerPath: 'link' }],
+        ['docs', { hostPath: '~/projects/docs', containerPath: 'docs' }],
+      ];
+      for (const [folder, mount] of groups) {
+        store.addGroup({
+          jid: `local:${folder}`,
+          name: folder,
+          folder,
+          trigger: '@Andy',
+          requiresTrigger: false,
+          isMain: false,
+          containerConfig: { additionalMounts: [mount] },
+          dailyTokenBudget: null,
+          allowedSenders: null,
+          addedAt: new Date().toISOString(),
+        });
+      }
+      store.close();
 
-    const input = [
-      { text: 'outside: read the notes', chat: 'local:outside' },
-      { text: 'sneaky: read the key', chat: 'local:sneaky' },
-      { text: 'please read the docs', chat: 'local:docs' },
-    ];
-    const result = await runCli(
-      ['chat', '--json'],
-      home.env,
-      input.map((m) => `${JSON.stringify(m)}\n`).join(''),
-    );
-    expect(result.code, result.stderr).toBe(0);
-    const lines = chatLines(result.stdout);
-    const said = (chat: string): string[] => lines.filter((l) => l.chat === chat).map((l) => l.text);
+      const input = [
+        { text: 'outside: read the notes', chat: 'local:outside' },
+        { text: 'sneaky: read the key', chat: 'local:sneaky' },
+        { text: 'please read the docs', chat: 'local:docs' },
+      ];
+      const result = await runCli(
+        ['chat', '--json'],
+        home.env,
+        input.map((m) => `${JSON.stringify(m)}\n`).join(''),
+      );
+      expect(result.code, result.stderr).toBe(0);
+      const lines = chatLines(result.stdout);
+      const said = (chat: string): string[] => lines.filter((l) => l.chat === chat).map((l) => l.text);
 
-    // (a) outside the allowed root, (b) a symlink under the root that resolves into ~/.ssh.
-    expect(said('local:outside')).toEqual([expect.stringMatching(/^I couldn't start: Mount refused/)]);
-    expect(said('local:outside')[0]).toContain(
-      `"${path.join(userHome, 'elsewhere')}" is not under an allowed root`,
-    );
-    expect(said('local:sneaky')).toEqual([expect.stringMatching(/^I couldn't start: Mount refused/)]);
-    expect(said('local:sneaky')[0]).toMatch(
-      /"~\/projects\/link" is refused: it resolves to a path containing "\.ssh"/,
-    );
+      // (a) outside the allowed root, (b) a symlink under the root that resolves into ~/.ssh.
+      expect(said('local:outside')).toEqual([expect.stringMatching(/^I couldn't start: Mount refused/)]);
+      expect(said('local:outside')[0]).toContain(
+        `"${path.join(userHome, 'elsewhere')}" is not under an allowed root`,
+      );
+      expect(said('local:sneaky')).toEqual([expect.stringMatching(/^I couldn't start: Mount refused/)]);
+      expect(said('local:sneaky')[0]).toMatch(
+        /"~\/projects\/link" is refused: it resolves to a path containing "\.ssh"/,
+      );
 
-    // Neither refused group reached the model; only the docs run did.
-    const requests = fake.conversationRequests();
-    expect(requests).toHaveLength(2);
-    for (const req of requests) {
-      expect(requestText(req)).toContain('please read the docs');
-      expect(requestText(req)).not.toMatch(/outside: read|sneaky: read|PRIVATE-KEY-MATERIAL/);
-    }
-    const mountAudit = (await auditRecords(home)).filter((r) => r.action === 'mount');
-    expect(mountAudit.map((r) => [r.group, r.reason, r.target]).sort()).toEqual([
-      ['outside', 'outside_allowed_roots', path.join(userHome, 'elsewhere')],
-      ['sneaky', 'blocked_pattern', '~/projects/link'],
-    ]);
+      // Neither refused group reached the model; only the docs run did.
+      const requests = fake.conversationRequests();
+      expect(requests).toHaveLength(2);
+      for (const req of requests) {
+        expect(requestText(req)).toContain('please read the docs');
+        expect(requestText(req)).not.toMatch(/outside: read|sneaky: read|PRIVATE-KEY-MATERIAL/);
+      }
+      const mountAudit = (await auditRecords(home)).filter((r) => r.action === 'mount');
+      expect(mountAudit.map((r) => [r.group, r.reason, r.target]).sort()).toEqual([
+        ['outside', 'outside_allowed_roots', path.join(userHome, 'elsewhere')],
+        ['sneaky', 'blocked_pattern', '~/projects/link'],
+      ]);
 
-    // (c) the allowed mount is there, read-only, and nothing else of the root is.
-    expect(said('local:docs')).toHaveLength(1);
-    const inside = said('local:docs')[0];
-    expect(inside).toContain('DOCS-CONTENT-42');
-    expect(inside).toMatch(/Read-only file system/);
-    expect(inside).toMatch(/touch rc=1/);
-    expect(inside).not.toContain('link');
-    expect(fs.existsSync(path.join(userHome, 'projects', 'docs', 'written.txt'))).toBe(false);
-  });
+      // (c) the allowed mount is there, read-only, and nothing else of the root is.
+      expect(said('local:docs')).toHaveLength(1);
+      const inside = said('local:docs')[0];
+      expect(inside).toContain('DOCS-CONTENT-42');
+      expect(inside).toMatch(/Read-only file system/);
+      expect(inside).toMatch(/touch rc=1/);
+      expect(inside).not.toContain('link');
+      expect(fs.existsSync(path.join(userHome, 'projects', 'docs', 'written.txt'))).toBe(false);
+    });
 
   it('refuses to start without a model credential, tells the chat, and audits it', async () => {
     fake = await startFakeModelServer({ script: [{ text: 'must not be asked' }] });

@@ -21,6 +21,17 @@ import {
 /** The host's model credential; it must reach the fake model and nothing else. */
 export const REAL_KEY = 'sk-ant-api03-REAL-host-credential-e2e-7f3c9a';
 
+/** The engine's shell tool running `command`, as the scripted model asks for it. */
+export function shellTool(
+  engine: 'claude-code' | 'lite',
+  command: string,
+  timeoutMs = 60_000,
+): { name: string; input: object } {
+  return engine === 'lite'
+    ? { name: 'bash', input: { command, timeout_ms: timeoutMs } }
+    : { name: 'Bash', input: { command, timeout: timeoutMs, description: 'shell' } };
+}
+
 /** Fails loudly when the build or bubblewrap is missing: these tests run the real thing. */
 export function assertAgentPrerequisites(): void {
   assertBuilt();
@@ -31,7 +42,7 @@ export function assertAgentPrerequisites(): void {
   }
 }
 
-/** A CLI home running the real Claude Code engine against the fake model. */
+/** A CLI home running a real engine (Claude Code unless extraEnv names another) against the fake model. */
 export function makeAgentHome(fake: FakeModelServer, extraEnv: NodeJS.ProcessEnv = {}): CliHome {
   return makeCliHome({
     NANOCLAW_ENGINE: 'claude-code',

@@ -1,7 +1,8 @@
 // Adversarial end to end for the broker (issue 9, round 2): a prompt-injected
 // agent in a non-main group floods its broker sockets with connections, and
 // spends tokens by calling the model proxy directly, through the real CLI host,
-// bubblewrap, runner and Claude Code, with the fake model scripting it.
+// bubblewrap, runner and engine (Claude Code, and lite where the engine matters),
+// with the fake model scripting it.
 
 import fs from 'node:fs';
 import http from 'node:http';
@@ -16,6 +17,7 @@ import {
   auditRecords,
   lastUserText,
   REAL_KEY,
+  shellTool,
   useAgentFixture,
 } from './agent-support.js';
 
@@ -53,7 +55,8 @@ function probes(text: string): Map<string, string[]> {
  */
 const FLOOD_SCRIPT = String.raw`node - <<'JS'
 const net = require('net');
-const bridgePort = Number(new URL(process.env.ANTHROPIC_BASE_URL).port);
+// Claude Code's loopback bridge is its model bridge; lite has none, so its egress bridge stands in.
+const bridgePort = Number(new URL(process.env.ANTHROPIC_BASE_URL || process.env.HTTPS_PROXY).port);
 const targets = [
   ['model_sock', () => net.connect('/run/nanoclaw/model.sock'), 3000],
   ['egress_sock', () => net.connect('/run/nanoclaw/egress.sock'), 3000],
@@ -84,67 +87,68 @@ const targets = [
 JS`;
 
 describe('broker connection flood (issue 9 item 1)', () => {
-  it(
-    'caps each broker socket per run, audits one record per socket, and the host and other groups go on',
-    async () => {
-      let floodResult = '';
-      const { home } = await fixture.setUp((request: RecordedRequest): StaticTurn => {
-        const result = answeredToolResult(request);
-        if (result) {
-          floodResult = result.text;
-          return { text: 'family survived' };
+  for (const engine of ['claude-code', 'lite'] as const)
+    it(
+      `caps each broker socket per run, audits one record per socket, and the host and other groups go on (${engine})`,
+      async () => {
+        let floodResult = '';
+        const { home } = await fixture.setUp((request: RecordedRequest): StaticTurn => {
+          const result = answeredToolResult(request);
+          if (result) {
+            floodResult = result.text;
+            return { text: 'family survived' };
+          }
+          if (lastUserText(request).includes('flood the broker'))
+            return { toolUse: shellTool(engine, FLOOD_SCRIPT, 120_000) };
+          if (lastUserText(request).includes('hello work')) return { text: 'work answer' };
+          return { text: 'ok' };
+        }, engine);
+        home.writeConfig({ maxRetries: 0, retryBaseMs: 50, maxBrokerConnectionsPerRun: CONNECTION_CAP });
+        fs.writeFileSync(
+          path.join(home.env.NANOCLAW_CONFIG_DIR!, 'egress-allowlist.json'),
+          JSON.stringify({ groups: { family: ['allowed.test'] } }),
+        );
+        await addGroups(home, 'family', 'work');
+
+        const chat = fixture.chat({ ...home.env, LOG_LEVEL: 'info' });
+        chat.send({ text: 'flood the broker', chat: 'local:family' });
+        await chat.waitFor((lines) => lines.some((l) => l.chat === 'local:family'), RUN_TIMEOUT_MS);
+        // The same host process, after the attack: another group's run still works.
+        chat.send({ text: 'hello work', chat: 'local:work' });
+        await chat.waitFor((lines) => lines.some((l) => l.chat === 'local:work'), RUN_TIMEOUT_MS);
+        expect(await chat.end()).toBe(0);
+        expect(chat.lines).toContainEqual({ chat: 'local:family', text: 'family survived' });
+        expect(chat.lines).toContainEqual({ chat: 'local:work', text: 'work answer' });
+
+        expect(floodResult, floodResult).toContain('canary:end');
+        const seen = probes(floodResult);
+        for (const name of ['model_sock', 'egress_sock', 'bridge']) {
+          const [attempted, connected, alive] = (seen.get(name) ?? []).map(Number);
+          expect(attempted, `${name}: ${floodResult}`).toBeGreaterThanOrEqual(300);
+          // The flood really reached the broker, and the broker kept no more than the cap open.
+          expect(connected, `${name}: ${floodResult}`).toBeGreaterThan(CONNECTION_CAP);
+          expect(alive, `${name}: ${floodResult}`).toBeGreaterThan(0);
+          expect(alive, `${name}: ${floodResult}`).toBeLessThanOrEqual(CONNECTION_CAP);
         }
-        if (lastUserText(request).includes('flood the broker'))
-          return { toolUse: { name: 'Bash', input: { command: FLOOD_SCRIPT, timeout: 120_000 } } };
-        if (lastUserText(request).includes('hello work')) return { text: 'work answer' };
-        return { text: 'ok' };
-      });
-      home.writeConfig({ maxRetries: 0, retryBaseMs: 50, maxBrokerConnectionsPerRun: CONNECTION_CAP });
-      fs.writeFileSync(
-        path.join(home.env.NANOCLAW_CONFIG_DIR!, 'egress-allowlist.json'),
-        JSON.stringify({ groups: { family: ['allowed.test'] } }),
-      );
-      await addGroups(home, 'family', 'work');
 
-      const chat = fixture.chat({ ...home.env, LOG_LEVEL: 'info' });
-      chat.send({ text: 'flood the broker', chat: 'local:family' });
-      await chat.waitFor((lines) => lines.some((l) => l.chat === 'local:family'), RUN_TIMEOUT_MS);
-      // The same host process, after the attack: another group's run still works.
-      chat.send({ text: 'hello work', chat: 'local:work' });
-      await chat.waitFor((lines) => lines.some((l) => l.chat === 'local:work'), RUN_TIMEOUT_MS);
-      expect(await chat.end()).toBe(0);
-      expect(chat.lines).toContainEqual({ chat: 'local:family', text: 'family survived' });
-      expect(chat.lines).toContainEqual({ chat: 'local:work', text: 'work answer' });
-
-      expect(floodResult, floodResult).toContain('canary:end');
-      const seen = probes(floodResult);
-      for (const name of ['model_sock', 'egress_sock', 'bridge']) {
-        const [attempted, connected, alive] = (seen.get(name) ?? []).map(Number);
-        expect(attempted, `${name}: ${floodResult}`).toBeGreaterThanOrEqual(300);
-        // The flood really reached the broker, and the broker kept no more than the cap open.
-        expect(connected, `${name}: ${floodResult}`).toBeGreaterThan(CONNECTION_CAP);
-        expect(alive, `${name}: ${floodResult}`).toBeGreaterThan(0);
-        expect(alive, `${name}: ${floodResult}`).toBeLessThanOrEqual(CONNECTION_CAP);
-      }
-
-      // One record per run and socket, however many connections were refused; the count is in the log.
-      const records = (await auditRecords(home)).filter((r) => r.reason === 'connection_limit');
-      expect(records.map((r) => [r.group, r.action, r.target])).toEqual([
-        ['family', 'model_request', null],
-        ['family', 'egress', null],
-      ]);
-      expect(new Set(records.map((r) => r.runId)).size).toBe(1);
-      const summaries = chat.stderr
-        .split('\n')
-        .filter((l) => l.includes('broker refusals in this run'))
-        .map((l) => JSON.parse(l) as { action: string; reason: string; refused: number });
-      const refused = (action: string): number =>
-        summaries.find((s) => s.action === action && s.reason === 'connection_limit')?.refused ?? 0;
-      expect(refused('model_request'), chat.stderr.slice(-2000)).toBeGreaterThan(100);
-      expect(refused('egress'), chat.stderr.slice(-2000)).toBeGreaterThan(100);
-    },
-    RUN_TIMEOUT_MS * 2,
-  );
+        // One record per run and socket, however many connections were refused; the count is in the log.
+        const records = (await auditRecords(home)).filter((r) => r.reason === 'connection_limit');
+        expect(records.map((r) => [r.group, r.action, r.target])).toEqual([
+          ['family', 'model_request', null],
+          ['family', 'egress', null],
+        ]);
+        expect(new Set(records.map((r) => r.runId)).size).toBe(1);
+        const summaries = chat.stderr
+          .split('\n')
+          .filter((l) => l.includes('broker refusals in this run'))
+          .map((l) => JSON.parse(l) as { action: string; reason: string; refused: number });
+        const refused = (action: string): number =>
+          summaries.find((s) => s.action === action && s.reason === 'connection_limit')?.refused ?? 0;
+        expect(refused('model_request'), chat.stderr.slice(-2000)).toBeGreaterThan(100);
+        expect(refused('egress'), chat.stderr.slice(-2000)).toBeGreaterThan(100);
+      },
+      RUN_TIMEOUT_MS * 2,
+    );
 });
 
 /**
@@ -212,6 +216,54 @@ describe('daily token budget enforced per model request (issue 9 item 5)', () =>
       });
 
       // Usage stops within one request of the budget (the one that crossed it), and matches what the model saw.
+      const usage = await runCli(['usage', '--json', '--group', 'family'], home.env);
+      const [row] = usage.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as UsageRow);
+      const total = row.inputTokens + row.outputTokens + row.cacheReadTokens + row.cacheWriteTokens;
+      expect(total).toBeGreaterThanOrEqual(budget);
+      expect(total).toBeLessThan(budget + perRequest);
+      const answered = fake.requests.filter((r) => r.path === '/v1/messages').length;
+      expect(row.requests).toBe(answered);
+      expect(total).toBe(answered * perRequest);
+
+      const records = (await auditRecords(home)).filter((r) => r.reason === 'budget_exceeded');
+      expect(records.map((r) => [r.group, r.action, r.target])).toEqual([
+        ['family', 'model_request', '/v1/messages'],
+      ]);
+    },
+    RUN_TIMEOUT_MS,
+  );
+});
+
+describe('daily token budget enforced per model request, lite engine (issue 9 item 5, issue 14)', () => {
+  // lite's shell has no model key to spend with (the placeholder stays in the runner), so here the
+  // agent spends through its own turns: a tool loop that never ends by itself.
+  it(
+    'stops a looping lite agent at the first request over budget, tells the chat, audits once, no overspend',
+    async () => {
+      const budget = 2_000;
+      const perRequest = 135;
+      const { fake, home } = await fixture.setUp((request: RecordedRequest): StaticTurn => {
+        if (answeredToolResult(request) || lastUserText(request).includes('spend it all'))
+          return { toolUse: shellTool('lite', 'echo spent') };
+        return { text: 'ok' };
+      }, 'lite');
+      home.writeConfig({ maxRetries: 0, retryBaseMs: 50 });
+      await addGroups(home, 'family');
+      const set = await runCli(['groups', 'budget', 'local:family', String(budget)], home.env);
+      expect(set.code, set.stderr).toBe(0);
+
+      const chat = fixture.chat(home.env);
+      chat.send({ text: 'spend it all', chat: 'local:family' });
+      await chat.waitFor((lines) => lines.some((l) => l.chat === 'local:family'), RUN_TIMEOUT_MS);
+      expect(await chat.end()).toBe(0);
+      expect(chat.lines.map((l) => l.chat)).toEqual(['local:family']);
+      expect(chat.lines[0].text, chat.stderr.slice(-3000)).toContain(
+        `the daily token budget of this chat (${budget} tokens) is used up`,
+      );
+
       const usage = await runCli(['usage', '--json', '--group', 'family'], home.env);
       const [row] = usage.stdout
         .trim()
@@ -368,6 +420,84 @@ describe('model proxy protocol attacks from the agent (issue 9 items 10, 11, 12)
         expect(records.map((r) => [r.group, r.reason, r.target])).toEqual([
           // Stored canonical and short (no attacker-chosen query string), per the audit rules.
           ['family', 'path_not_allowed', '/v1/messages'],
+          ['family', 'bad_request', null],
+        ]);
+      } finally {
+        echo.close();
+      }
+    },
+    RUN_TIMEOUT_MS,
+  );
+});
+
+/**
+ * lite's shell holds no model key and has no TCP bridge to the model, so it talks raw HTTP to the
+ * broker's model socket: an off-path query and a smuggled request.
+ */
+const LITE_PROTOCOL_SCRIPT = String.raw`node - <<'JS'
+const net = require('net');
+const send = (name, raw) => new Promise((resolve) => {
+  const s = net.connect('/run/nanoclaw/model.sock');
+  let out = '';
+  s.on('connect', () => s.write(raw));
+  s.on('data', (d) => (out += d));
+  s.on('error', (e) => (out += 'error ' + e.code));
+  s.on('close', () => { console.log('== ' + name + '\n' + out); resolve(); });
+  setTimeout(() => s.destroy(), 10000).unref();
+});
+(async () => {
+  await send('path', 'POST /v1/messages?x=/../../v1/models HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}');
+  await send('smuggle', 'POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n');
+  console.log('== end');
+})();
+JS`;
+
+describe('model proxy protocol attacks, lite engine (issue 9 items 10, 12, issue 14)', () => {
+  // Item 11 (scrubbing echoed credentials) is the broker's alone and observed through Claude Code's
+  // shell above; lite's shell holds no key, so the upstream never answers it anything to echo.
+  it(
+    "refuses the lite shell's keyless off-path and smuggled requests to the model socket, and audits both",
+    async () => {
+      let toolText = '';
+      const { fake, home } = await fixture.setUp((request: RecordedRequest): StaticTurn => {
+        const result = answeredToolResult(request);
+        if (result) {
+          toolText = result.text;
+          return { text: 'probed' };
+        }
+        if (lastUserText(request).includes('probe the proxy'))
+          return { toolUse: shellTool('lite', LITE_PROTOCOL_SCRIPT) };
+        return { text: 'ok' };
+      }, 'lite');
+      const echo = await startEchoingUpstream(fake.url);
+      try {
+        home.env.ANTHROPIC_BASE_URL = echo.url;
+        home.writeConfig({ maxRetries: 0, retryBaseMs: 50 });
+        await addGroups(home, 'family');
+        const chat = fixture.chat(home.env);
+        chat.send({ text: 'probe the proxy', chat: 'local:family' });
+        await chat.waitFor((lines) => lines.some((l) => l.chat === 'local:family'), RUN_TIMEOUT_MS);
+        expect(await chat.end()).toBe(0);
+        expect(chat.lines, chat.stderr.slice(-3000)).toContainEqual({ chat: 'local:family', text: 'probed' });
+
+        expect(toolText, toolText).toContain('== end');
+        expect(toolText).not.toContain(REAL_KEY);
+        const section = (name: string): string =>
+          toolText.slice(
+            toolText.indexOf(`== ${name}`),
+            toolText.indexOf('== ', toolText.indexOf(`== ${name}`) + 3),
+          );
+        // Item 12: without the run's key the off-path query is refused before its path is even looked at.
+        expect(section('path')).toMatch(/^HTTP\/1\.1 401/m);
+        // Only the runner's own two turns reached the upstream, at the canonical path.
+        expect(echo.urls).toEqual(['/v1/messages', '/v1/messages']);
+        // Item 10: a request Node's parser rejects gets a 400 and an audit record.
+        expect(section('smuggle')).toMatch(/^HTTP\/1\.1 400/m);
+        expect(section('smuggle')).toContain('malformed HTTP request');
+
+        const records = (await auditRecords(home)).filter((r) => r.action === 'model_request');
+        expect(records.map((r) => [r.group, r.reason, r.target])).toEqual([
+          ['family', 'bad_placeholder_key', '/v1/messages'],
           ['family', 'bad_request', null],
         ]);
       } finally {

@@ -1,6 +1,6 @@
 // Adversarial end to end: the real CLI host, real bubblewrap, the real runner and
-// Claude Code, with the fake model playing a prompt-injected agent that runs
-// attack scripts through the Bash and Read tools. Each probe prints one line
+// each engine (Claude Code, lite), with the fake model playing a prompt-injected agent that runs
+// attack scripts through the shell and read tools. Each probe prints one line
 // `probe|<name>|<ok|blocked>|<detail>` ("ok" = the attack worked) and the test
 // asserts on the tool result the model receives next.
 
@@ -14,7 +14,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../src/core/audit.js';
 import { assertBuilt, makeCliHome, REPO_ROOT, runCli, type CliHome } from '../support/cli.js';
-import { chatLines } from './agent-support.js';
+import { chatLines, shellTool } from './agent-support.js';
 import {
   lastToolResult,
   startFakeModelServer,
@@ -132,7 +132,7 @@ function hostProcesses(marker: string): string[] {
   return out.split('\n').filter((l) => l.includes(marker) && !l.includes('ps -eo'));
 }
 
-describe('a prompt-injected agent in a non-main group (real bwrap + Claude Code)', () => {
+describe('a prompt-injected agent in a non-main group (real bwrap, each engine)', () => {
   const servers: Array<{ close(): void }> = [];
   afterAll(() => {
     for (const s of servers) s.close();
@@ -401,128 +401,120 @@ echo canary:end
       RUN_TIMEOUT_MS + 10_000,
     );
 
-  it(
-    'a fork bomb hits the pids ceiling without hurting the host, and the run ends with a notice',
-    async () => {
-      home = await newHome({ sandboxLimits: { pids: 200 } });
-      const marker = `ncbomb${randomBytes(4).toString('hex')}`;
-      const script = `echo canary:start; setsid bash -c ': ${marker}; b() { b | b & }; b' >/dev/null 2>&1 & sleep 8; echo canary:end`;
-      // Watch from the host: the bomb's size, the host's event loop, and that the host can still fork.
-      let maxBomb = 0;
-      let maxLagMs = 0;
-      let hostSpawnFailures = 0;
-      let last = Date.now();
-      const watcher = setInterval(() => {
-        maxLagMs = Math.max(maxLagMs, Date.now() - last - 250);
-        maxBomb = Math.max(maxBomb, hostProcesses(marker).length);
-        if (spawnSync('/bin/true').status !== 0) hostSpawnFailures++;
-        last = Date.now();
-      }, 250);
-      let run: ScriptedRun;
-      try {
-        run = await scriptedRun(
-          home,
-          [{ name: 'Bash', input: { command: script, timeout: 60_000, description: 'bomb' } }],
-          'local:family',
+  for (const engine of ['claude-code', 'lite'] as const)
+    it(
+      `a fork bomb hits the pids ceiling without hurting the host, and the run ends with a notice (${engine})`,
+      async () => {
+        home = await newHome({ sandboxLimits: { pids: 200 } }, engine);
+        const marker = `ncbomb${randomBytes(4).toString('hex')}`;
+        const script = `echo canary:start; setsid bash -c ': ${marker}; b() { b | b & }; b' >/dev/null 2>&1 & sleep 8; echo canary:end`;
+        // Watch from the host: the bomb's size, the host's event loop, and that the host can still fork.
+        let maxBomb = 0;
+        let maxLagMs = 0;
+        let hostSpawnFailures = 0;
+        let last = Date.now();
+        const watcher = setInterval(() => {
+          maxLagMs = Math.max(maxLagMs, Date.now() - last - 250);
+          maxBomb = Math.max(maxBomb, hostProcesses(marker).length);
+          if (spawnSync('/bin/true').status !== 0) hostSpawnFailures++;
+          last = Date.now();
+        }, 250);
+        let run: ScriptedRun;
+        try {
+          run = await scriptedRun(home, [shellTool(engine, script)], 'local:family');
+        } finally {
+          clearInterval(watcher);
+        }
+        // The bomb really multiplied, and the run's ceiling (rlimit nproc + cgroup pids) held.
+        expect(maxBomb).toBeGreaterThan(50);
+        expect(maxBomb).toBeLessThanOrEqual(200);
+        expect(hostSpawnFailures).toBe(0);
+        expect(maxLagMs).toBeLessThan(2000);
+        // Inside, the bomb may starve the agent too (Claude Code cannot start threads and aborts),
+        // so the run fails and the chat gets one plain notice; nothing of the bomb survives it.
+        expect(run.stdout).toHaveLength(1);
+        expect(run.stdout[0].chat).toBe('local:family');
+        expect(run.stdout[0].text).toMatch(/couldn't process your last messages|all checks done/);
+        expect(hostProcesses(marker)).toEqual([]);
+      },
+      RUN_TIMEOUT_MS,
+    );
+
+  for (const engine of ['claude-code', 'lite'] as const)
+    it(
+      `processes the agent leaves behind (nohup, setsid, double fork) die with the run (${engine})`,
+      async () => {
+        home = await newHome({}, engine);
+        const secs = String(900_000 + Math.floor(Math.random() * 90_000));
+        const script = [
+          'echo canary:start',
+          `nohup sleep ${secs} >/dev/null 2>&1 &`,
+          `setsid sleep ${secs} >/dev/null 2>&1 < /dev/null &`,
+          `(setsid bash -c 'sleep ${secs}' >/dev/null 2>&1 < /dev/null &)`,
+          'sleep 0.5',
+          `echo "info|left_behind|$(pgrep -c -x -f 'sleep ${secs}')"`,
+          'echo canary:end',
+        ].join('\n');
+        const run = await scriptedRun(home, [shellTool(engine, script)], 'local:family');
+        const text = run.results[0]?.text ?? '';
+        expect(text, text).toContain('canary:end');
+        expect(parseProbes(text).get('left_behind')?.result).toBe('3');
+        expect(run.stdout).toEqual([{ chat: 'local:family', text: 'all checks done' }]);
+        // `chat --json` has exited, so the run is over: no uid-1000 sleeper is left on the host.
+        expect(hostProcesses(`sleep ${secs}`)).toEqual([]);
+      },
+      RUN_TIMEOUT_MS,
+    );
+
+  for (const engine of ['claude-code', 'lite'] as const)
+    it(
+      `a memory hog is stopped by the run memory ceiling; the host is unaffected and the chat hears back (${engine})`,
+      async () => {
+        home = await newHome({ sandboxLimits: { memoryMb: 400 } }, engine);
+        const script = `echo canary:start; python3 -c 'a = b"x" * (1536 << 20); print("hog-" + "alive")'; echo "hog-rc=$?"`;
+        const run = await scriptedRun(home, [shellTool(engine, script)], 'local:family');
+        const seen = JSON.stringify(run);
+        expect(seen).not.toContain('hog-alive');
+        // The kernel's OOM killer, confined to the run's cgroup, takes the largest task in
+        // it at that moment: either the hog (the tool reports exit 137 and the agent goes on)
+        // or the engine (the run fails and, after the zero retries, the chat is told).
+        expect(run.stdout).toHaveLength(1);
+        expect(run.stdout[0].chat).toBe('local:family');
+        if (run.stdout[0].text === 'all checks done') {
+          expect(run.results[0].text).toContain('canary:start');
+          expect(run.results[0].text).toMatch(/Killed|hog-rc=137/);
+        } else {
+          expect(run.stdout[0].text).toMatch(/couldn't process your last messages.*SIGKILL/);
+        }
+        expect(spawnSync('/bin/true').status).toBe(0);
+      },
+      RUN_TIMEOUT_MS,
+    );
+
+  for (const engine of ['claude-code', 'lite'] as const)
+    it(
+      `an output flood past maxOutputBytes kills the run, audited as output_limit; nothing of it is delivered (${engine})`,
+      async () => {
+        home = await newHome({ maxOutputBytes: 65_536 }, engine);
+        fake!.setScript([{ text: `FLOOD${'A'.repeat(200_000)}` }]);
+        const res = await runCli(
+          ['chat', '--json'],
+          home.env,
+          `${JSON.stringify({ text: 'flood', chat: 'local:family' })}\n`,
+          RUN_TIMEOUT_MS,
         );
-      } finally {
-        clearInterval(watcher);
-      }
-      // The bomb really multiplied, and the run's ceiling (rlimit nproc + cgroup pids) held.
-      expect(maxBomb).toBeGreaterThan(50);
-      expect(maxBomb).toBeLessThanOrEqual(200);
-      expect(hostSpawnFailures).toBe(0);
-      expect(maxLagMs).toBeLessThan(2000);
-      // Inside, the bomb starves the agent too (Claude Code cannot start threads and aborts),
-      // so the run fails and the chat gets one plain notice; nothing of the bomb survives it.
-      expect(run.stdout).toHaveLength(1);
-      expect(run.stdout[0].chat).toBe('local:family');
-      expect(run.stdout[0].text).toMatch(/couldn't process your last messages|all checks done/);
-      expect(hostProcesses(marker)).toEqual([]);
-    },
-    RUN_TIMEOUT_MS,
-  );
-
-  it(
-    'processes the agent leaves behind (nohup, setsid, double fork) die with the run',
-    async () => {
-      home = await newHome();
-      const secs = String(900_000 + Math.floor(Math.random() * 90_000));
-      const script = [
-        'echo canary:start',
-        `nohup sleep ${secs} >/dev/null 2>&1 &`,
-        `setsid sleep ${secs} >/dev/null 2>&1 < /dev/null &`,
-        `(setsid bash -c 'sleep ${secs}' >/dev/null 2>&1 < /dev/null &)`,
-        'sleep 0.5',
-        `echo "info|left_behind|$(pgrep -c -x -f 'sleep ${secs}')"`,
-        'echo canary:end',
-      ].join('\n');
-      const run = await scriptedRun(
-        home,
-        [{ name: 'Bash', input: { command: script, timeout: 60_000, description: 'daemons' } }],
-        'local:family',
-      );
-      const text = run.results[0]?.text ?? '';
-      expect(text, text).toContain('canary:end');
-      expect(parseProbes(text).get('left_behind')?.result).toBe('3');
-      expect(run.stdout).toEqual([{ chat: 'local:family', text: 'all checks done' }]);
-      // `chat --json` has exited, so the run is over: no uid-1000 sleeper is left on the host.
-      expect(hostProcesses(`sleep ${secs}`)).toEqual([]);
-    },
-    RUN_TIMEOUT_MS,
-  );
-
-  it(
-    'a memory hog is stopped by the run memory ceiling; the host is unaffected and the chat hears back',
-    async () => {
-      home = await newHome({ sandboxLimits: { memoryMb: 400 } });
-      const script = `echo canary:start; python3 -c 'a = b"x" * (1536 << 20); print("hog-" + "alive")'; echo "hog-rc=$?"`;
-      const run = await scriptedRun(
-        home,
-        [{ name: 'Bash', input: { command: script, timeout: 60_000, description: 'hog' } }],
-        'local:family',
-      );
-      const seen = JSON.stringify(run);
-      expect(seen).not.toContain('hog-alive');
-      // The kernel's OOM killer, confined to the run's cgroup, takes the largest task in
-      // it at that moment: either the hog (the tool reports exit 137 and the agent goes on)
-      // or Claude Code (the run fails and, after the zero retries, the chat is told).
-      expect(run.stdout).toHaveLength(1);
-      expect(run.stdout[0].chat).toBe('local:family');
-      if (run.stdout[0].text === 'all checks done') {
-        expect(run.results[0].text).toContain('canary:start');
-        expect(run.results[0].text).toMatch(/Killed|hog-rc=137/);
-      } else {
-        expect(run.stdout[0].text).toMatch(/couldn't process your last messages.*SIGKILL/);
-      }
-      expect(spawnSync('/bin/true').status).toBe(0);
-    },
-    RUN_TIMEOUT_MS,
-  );
-
-  it(
-    'an output flood past maxOutputBytes kills the run, audited as output_limit; nothing of it is delivered',
-    async () => {
-      home = await newHome({ maxOutputBytes: 65_536 });
-      fake!.setScript([{ text: `FLOOD${'A'.repeat(200_000)}` }]);
-      const res = await runCli(
-        ['chat', '--json'],
-        home.env,
-        `${JSON.stringify({ text: 'flood', chat: 'local:family' })}\n`,
-        RUN_TIMEOUT_MS,
-      );
-      expect(res.code).toBe(0);
-      expect(res.stdout).not.toContain('FLOOD');
-      const lines = res.stdout
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as { chat: string; text: string });
-      expect(lines).toHaveLength(1);
-      expect(lines[0].text).toMatch(/couldn't process your last messages.*output limit/);
-      const records = await audit(home, '--action', 'protocol', '--group', 'family');
-      expect(records.map((r) => [r.reason, r.target])).toEqual([['output_limit', null]]);
-      expect(records[0].runId).toMatch(/^family-/);
-    },
-    RUN_TIMEOUT_MS,
-  );
+        expect(res.code).toBe(0);
+        expect(res.stdout).not.toContain('FLOOD');
+        const lines = res.stdout
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { chat: string; text: string });
+        expect(lines).toHaveLength(1);
+        expect(lines[0].text).toMatch(/couldn't process your last messages.*output limit/);
+        const records = await audit(home, '--action', 'protocol', '--group', 'family');
+        expect(records.map((r) => [r.reason, r.target])).toEqual([['output_limit', null]]);
+        expect(records[0].runId).toMatch(/^family-/);
+      },
+      RUN_TIMEOUT_MS,
+    );
 });

@@ -18,7 +18,7 @@ import {
   type FakeModelServer,
   type Turn,
 } from '../support/fake-model-server.js';
-import { chatLines } from './agent-support.js';
+import { chatLines, shellTool } from './agent-support.js';
 
 for (const bin of ['/usr/bin/bwrap', '/usr/bin/curl']) {
   if (!fs.existsSync(bin)) throw new Error(`${bin} is required by the security suite; install it`);
@@ -234,13 +234,6 @@ describe('cross-group attacks through the nanoclaw tools', () => {
     RUN_TIMEOUT_MS,
   );
 });
-
-/** The engine's shell tool running `command`. */
-function shellTool(engine: 'claude-code' | 'lite', command: string): { name: string; input: object } {
-  return engine === 'lite'
-    ? { name: 'bash', input: { command, timeout_ms: 60_000 } }
-    : { name: 'Bash', input: { command, timeout: 60_000, description: 'egress' } };
-}
 
 describe('egress through the broker proxy', () => {
   for (const engine of ['claude-code', 'lite'] as const)
