@@ -105,134 +105,146 @@ async function audit(h: CliHome, ...filter: string[]): Promise<AuditRecord[]> {
     .map((l) => JSON.parse(l) as AuditRecord);
 }
 
-const mcp = (name: string, input: object): { name: string; input: object } => ({
-  name: `mcp__nanoclaw__${name}`,
-  input,
-});
-
 describe('cross-group attacks through the nanoclaw tools', () => {
-  it(
-    "cannot list, read, change or cancel another group's tasks, message its chat or act as main",
-    async () => {
-      home = await newHome();
-      const store = openStore(path.join(home.dir, 'store', 'nanoclaw.db'));
-      const later = Date.now() + 86_400_000;
-      const base = { prompt: 'p', scheduleType: 'cron' as const, scheduleValue: '0 9 * * *' };
-      store.createTask({
-        ...base,
-        id: 'task-work-1',
-        groupFolder: 'work',
-        chatJid: 'local:work',
-        prompt: 'WORK-TASK-PROMPT',
-        contextMode: 'group',
-        nextRunAt: later,
-      });
-      store.createTask({
-        ...base,
-        id: 'task-family-1',
-        groupFolder: 'family',
-        chatJid: 'local:family',
-        contextMode: 'group',
-        nextRunAt: later,
-      });
-      store.close();
-      const workTask = { task_id: 'task-work-1' };
-      const at = new Date(Date.now() + 3_600_000).toISOString();
-      const run = await scriptedRun(
-        home,
-        [
-          mcp('list_tasks', {}),
-          mcp('get_task', workTask),
-          mcp('cancel_task', workTask),
-          mcp('pause_task', workTask),
-          mcp('update_task', { ...workTask, prompt: 'hijacked' }),
-          mcp('send_message', { text: 'FORGED-TO-WORK', chat_jid: 'local:work' }),
-          mcp('schedule_task', {
-            prompt: 'x',
-            schedule_type: 'once',
-            schedule_value: at,
-            target_group_folder: 'work',
-          }),
-          mcp('list_groups', {}),
-          mcp('register_group', { jid: 'local:evil', name: 'e', folder: 'evil', trigger: '@Andy' }),
-          mcp('unregister_group', { jid: 'local:work' }),
-          // A forged identity riding along in the arguments: the runner's tool schema drops
-          // the unknown fields, and the host acts for the run's own group regardless.
-          mcp('send_message', { text: 'FORGED-AS-MAIN', group_folder: 'main', isMain: true }),
-          mcp('schedule_task', {
-            prompt: 'x',
-            schedule_type: 'once',
-            schedule_value: at,
-            group_folder: 'work',
-          }),
-          // Control: the group's own chat works.
-          mcp('send_message', { text: 'hello own chat' }),
-        ],
-        'local:family',
-      );
-      expect(run.results).toHaveLength(13);
-      const [list, ...rest] = run.results;
-      const refused = rest.slice(0, 9);
-      const [forgedSend, forgedSchedule, own] = rest.slice(9);
-      expect(list.isError).toBe(false);
-      expect(list.text).toContain('task-family-1');
-      expect(list.text).not.toContain('task-work-1');
-      expect(list.text).not.toContain('WORK-TASK-PROMPT');
-      for (const r of refused) {
-        expect(r.isError, r.text).toBe(true);
-        expect(r.text).toMatch(/refused: .*(only|own)/);
-      }
-      expect(forgedSend.isError).toBe(false);
-      expect(JSON.parse(forgedSchedule.text)).toMatchObject({
-        groupFolder: 'family',
-        chatJid: 'local:family',
-      });
-      expect(own.isError).toBe(false);
+  for (const engine of ['claude-code', 'lite'] as const)
+    it(
+      `cannot list, read, change or cancel another group's tasks, message its chat or act as main (${engine})`,
+      async () => {
+        home = await newHome(undefined, engine);
+        // Claude Code sees the nanoclaw tools through MCP; lite calls them by their own names.
+        const mcp = (name: string, input: object): { name: string; input: object } => ({
+          name: engine === 'lite' ? name : `mcp__nanoclaw__${name}`,
+          input,
+        });
+        const store = openStore(path.join(home.dir, 'store', 'nanoclaw.db'));
+        const later = Date.now() + 86_400_000;
+        const base = { prompt: 'p', scheduleType: 'cron' as const, scheduleValue: '0 9 * * *' };
+        store.createTask({
+          ...base,
+          id: 'task-work-1',
+          groupFolder: 'work',
+          chatJid: 'local:work',
+          prompt: 'WORK-TASK-PROMPT',
+          contextMode: 'group',
+          nextRunAt: later,
+        });
+        store.createTask({
+          ...base,
+          id: 'task-family-1',
+          groupFolder: 'family',
+          chatJid: 'local:family',
+          contextMode: 'group',
+          nextRunAt: later,
+        });
+        store.close();
+        const workTask = { task_id: 'task-work-1' };
+        const at = new Date(Date.now() + 3_600_000).toISOString();
+        const run = await scriptedRun(
+          home,
+          [
+            mcp('list_tasks', {}),
+            mcp('get_task', workTask),
+            mcp('cancel_task', workTask),
+            mcp('pause_task', workTask),
+            mcp('update_task', { ...workTask, prompt: 'hijacked' }),
+            mcp('send_message', { text: 'FORGED-TO-WORK', chat_jid: 'local:work' }),
+            mcp('schedule_task', {
+              prompt: 'x',
+              schedule_type: 'once',
+              schedule_value: at,
+              target_group_folder: 'work',
+            }),
+            mcp('list_groups', {}),
+            mcp('register_group', { jid: 'local:evil', name: 'e', folder: 'evil', trigger: '@Andy' }),
+            mcp('unregister_group', { jid: 'local:work' }),
+            // A forged identity riding along in the arguments: the runner's tool schema drops
+            // the unknown fields, and the host acts for the run's own group regardless.
+            mcp('send_message', { text: 'FORGED-AS-MAIN', group_folder: 'main', isMain: true }),
+            mcp('schedule_task', {
+              prompt: 'x',
+              schedule_type: 'once',
+              schedule_value: at,
+              group_folder: 'work',
+            }),
+            // Control: the group's own chat works.
+            mcp('send_message', { text: 'hello own chat' }),
+          ],
+          'local:family',
+        );
+        expect(run.results).toHaveLength(13);
+        const [list, ...rest] = run.results;
+        const refused = rest.slice(0, 9);
+        const [forgedSend, forgedSchedule, own] = rest.slice(9);
+        expect(list.isError).toBe(false);
+        expect(list.text).toContain('task-family-1');
+        expect(list.text).not.toContain('task-work-1');
+        expect(list.text).not.toContain('WORK-TASK-PROMPT');
+        for (const r of refused) {
+          expect(r.isError, r.text).toBe(true);
+          expect(r.text).toMatch(/refused: .*(only|own)/);
+        }
+        // A forged identity in the arguments: Claude Code's tool schema drops the unknown fields and
+        // the host acts for the run's own group; lite passes them on and the host refuses the call.
+        // Either way nothing happens as main or in another group.
+        const forgedHonoured = engine === 'claude-code';
+        if (forgedHonoured) {
+          expect(forgedSend.isError).toBe(false);
+          expect(JSON.parse(forgedSchedule.text)).toMatchObject({
+            groupFolder: 'family',
+            chatJid: 'local:family',
+          });
+        } else {
+          expect(forgedSend.isError, forgedSend.text).toBe(true);
+          expect(forgedSchedule.isError, forgedSchedule.text).toBe(true);
+        }
+        expect(own.isError).toBe(false);
 
-      // Nothing changed: the work task is intact, no group was added or removed, nothing reached local:work.
-      const after = openStore(path.join(home.dir, 'store', 'nanoclaw.db'));
-      try {
-        const task = after.getTask('task-work-1');
-        expect(task?.status).toBe('active');
-        expect(task?.prompt).toBe('WORK-TASK-PROMPT');
-        expect(after.listTasks('work')).toHaveLength(1);
-        expect(after.listTasks('family')).toHaveLength(2);
-        expect(
-          after
-            .listGroups()
-            .map((g) => g.folder)
-            .sort(),
-        ).toEqual(['family', 'main', 'work']);
-      } finally {
-        after.close();
-      }
-      expect(run.stdout.map((l) => l.chat)).not.toContain('local:work');
-      expect(run.stdout).toEqual([
-        { chat: 'local:family', text: 'FORGED-AS-MAIN' },
-        { chat: 'local:family', text: 'hello own chat' },
-        { chat: 'local:family', text: 'all checks done' },
-      ]);
+        // Nothing changed: the work task is intact, no group was added or removed, nothing reached local:work.
+        const after = openStore(path.join(home.dir, 'store', 'nanoclaw.db'));
+        try {
+          const task = after.getTask('task-work-1');
+          expect(task?.status).toBe('active');
+          expect(task?.prompt).toBe('WORK-TASK-PROMPT');
+          expect(after.listTasks('work')).toHaveLength(1);
+          expect(after.listTasks('family')).toHaveLength(forgedHonoured ? 2 : 1);
+          expect(
+            after
+              .listGroups()
+              .map((g) => g.folder)
+              .sort(),
+          ).toEqual(['family', 'main', 'work']);
+        } finally {
+          after.close();
+        }
+        expect(run.stdout.map((l) => l.chat)).not.toContain('local:work');
+        expect(run.stdout).toEqual([
+          ...(forgedHonoured ? [{ chat: 'local:family', text: 'FORGED-AS-MAIN' }] : []),
+          { chat: 'local:family', text: 'hello own chat' },
+          { chat: 'local:family', text: 'all checks done' },
+        ]);
 
-      // One audit record per refusal, naming group, run and target, never the payload.
-      const records = await audit(home, '--group', 'family', '--action', 'tool_call');
-      expect(records.map((r) => `${r.reason} ${r.target}`)).toEqual([
-        'not_authorized get_task:task-work-1',
-        'not_authorized cancel_task:task-work-1',
-        'not_authorized pause_task:task-work-1',
-        'not_authorized update_task:task-work-1',
-        'not_authorized send_message:local:work',
-        'not_authorized schedule_task:work',
-        'not_authorized list_groups',
-        'not_authorized register_group:local:evil',
-        'not_authorized unregister_group:local:work',
-      ]);
-      const runIds = new Set(records.map((r) => r.runId));
-      expect(runIds.size).toBe(1);
-      expect([...runIds][0]).toMatch(/^family-/);
-      expect(JSON.stringify(records)).not.toMatch(/FORGED|hijacked|WORK-TASK/);
-    },
-    RUN_TIMEOUT_MS,
-  );
+        // One audit record per refusal, naming group, run and target, never the payload.
+        const records = await audit(home, '--group', 'family', '--action', 'tool_call');
+        expect(records.map((r) => `${r.reason} ${r.target}`)).toEqual([
+          'not_authorized get_task:task-work-1',
+          'not_authorized cancel_task:task-work-1',
+          'not_authorized pause_task:task-work-1',
+          'not_authorized update_task:task-work-1',
+          'not_authorized send_message:local:work',
+          'not_authorized schedule_task:work',
+          'not_authorized list_groups',
+          'not_authorized register_group:local:evil',
+          'not_authorized unregister_group:local:work',
+          // Lite's forged fields reach the host, which refuses the arguments outright.
+          ...(forgedHonoured ? [] : ['invalid_args send_message', 'invalid_args schedule_task']),
+        ]);
+        const runIds = new Set(records.map((r) => r.runId));
+        expect(runIds.size).toBe(1);
+        expect([...runIds][0]).toMatch(/^family-/);
+        expect(JSON.stringify(records)).not.toMatch(/FORGED|hijacked|WORK-TASK/);
+      },
+      RUN_TIMEOUT_MS,
+    );
 });
 
 describe('egress through the broker proxy', () => {
