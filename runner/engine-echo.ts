@@ -49,16 +49,6 @@ type ExitCode = number;
 export async function runEchoEngine(conn: HostConnection, start: StartLine): Promise<ExitCode> {
   const sessionId = start.sessionId ?? `echo-session-${randomInt(1, 2 ** 31)}`;
   let resumedNote = start.sessionId ? `resumed ${start.sessionId}\n` : '';
-  const queue: string[] = [start.prompt];
-  let wake: (() => void) | undefined;
-
-  conn.subscribe({
-    onMessage: (text) => {
-      queue.push(text);
-      wake?.();
-    },
-    onClose: () => wake?.(),
-  });
 
   // Like a model's result, a turn has one answer: tool outcomes and the echo are
   // sent together at the turn's end (the host counts one output line as one turn).
@@ -120,16 +110,9 @@ export async function runEchoEngine(conn: HostConnection, start: StartLine): Pro
     return undefined;
   };
 
-  for (;;) {
-    const next = queue.shift();
-    if (next !== undefined) {
-      const exitCode = await answer(next);
-      if (exitCode !== undefined) return exitCode;
-      continue;
-    }
-    if (conn.isClosed) break;
-    await new Promise<void>((resolve) => (wake = resolve));
-    wake = undefined;
+  for await (const prompt of conn.prompts(start.prompt)) {
+    const exitCode = await answer(prompt);
+    if (exitCode !== undefined) return exitCode;
   }
   await conn.send({ type: 'done', sessionId });
   return 0;

@@ -273,27 +273,10 @@ export async function runLiteEngine(
     throw new Error(`the agent made ${MAX_STEPS_PER_TURN} model calls in one turn without finishing`);
   };
 
-  const queue: string[] = [start.prompt];
-  let wake: (() => void) | undefined;
-  conn.subscribe({
-    onMessage: (text) => {
-      queue.push(text);
-      wake?.();
-    },
-    onClose: () => wake?.(),
-  });
-
   try {
-    for (;;) {
-      const next = queue.shift();
-      if (next !== undefined) {
-        const text = await runTurn(session, next);
-        await conn.send({ type: 'output', text, sessionId });
-        continue;
-      }
-      if (conn.isClosed) break;
-      await new Promise<void>((resolve) => (wake = resolve));
-      wake = undefined;
+    for await (const prompt of conn.prompts(start.prompt)) {
+      const text = await runTurn(session, prompt);
+      await conn.send({ type: 'output', text, sessionId });
     }
   } catch (err) {
     const reason = err instanceof ModelApiError || err instanceof Error ? err.message : String(err);

@@ -95,6 +95,33 @@ export class HostConnection {
     return this.closed;
   }
 
+  /**
+   * The turns of a run, in order: the start prompt, then each follow-up as it
+   * arrives; ends once the host has closed the run and every prompt was taken.
+   * For engines that answer one prompt at a time (subscribes the engine).
+   */
+  async *prompts(first: string): AsyncGenerator<string> {
+    const queue: string[] = [first];
+    let wake: (() => void) | undefined;
+    this.subscribe({
+      onMessage: (text) => {
+        queue.push(text);
+        wake?.();
+      },
+      onClose: () => wake?.(),
+    });
+    for (;;) {
+      const next = queue.shift();
+      if (next !== undefined) {
+        yield next;
+        continue;
+      }
+      if (this.closed) return;
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+    }
+  }
+
   /** Asks the host to run a tool; the host validates and authorizes, the runner never decides. */
   callTool(name: string, args: unknown): Promise<ToolOutcome> {
     const id = `call-${this.nextToolId++}`;
