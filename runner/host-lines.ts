@@ -3,7 +3,7 @@
 // zod (~13 MB of a lite run's memory). Unknown keys are dropped, as zod does;
 // test/unit/runner/host-lines.test.ts feeds both the same lines so they cannot drift.
 
-import { KNOWN_LINE_TYPES, MAX_LINE_BYTES, type ParsedLine } from '../src/core/protocol-frame.js';
+import { decodeLine, KNOWN_LINE_TYPES, type ParsedLine } from '../src/core/protocol-frame.js';
 import type { HostToRunnerLine, StartLine } from '../src/core/protocol.js';
 
 type Obj = Record<string, unknown>;
@@ -124,15 +124,9 @@ function parseObject(o: Obj): HostToRunnerLine {
 
 /** Parses and validates one host line; the same answers as the host's `parseHostLine`. */
 export function parseHostLine(raw: string): ParsedLine<HostToRunnerLine> {
-  if (Buffer.byteLength(raw, 'utf8') > MAX_LINE_BYTES) {
-    return { ok: false, reason: 'malformed_line', detail: 'line too long' };
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(raw);
-  } catch {
-    return { ok: false, reason: 'malformed_line', detail: 'not JSON' };
-  }
+  const decoded = decodeLine(raw);
+  if (!decoded.ok) return decoded;
+  const { value } = decoded;
   const type = isObj(value) ? value.type : undefined;
   try {
     if (!isObj(value)) throw new Invalid('(root): expected object');

@@ -48,6 +48,20 @@ export const KNOWN_LINE_TYPES: readonly string[] = [
 export type ParsedLine<T> =
   { ok: true; line: T } | { ok: false; reason: 'malformed_line' | 'unknown_message_type'; detail: string };
 
+/** The checks every line gets before its shape is looked at: the size cap, then JSON. */
+export function decodeLine(
+  raw: string,
+): { ok: true; value: unknown } | Extract<ParsedLine<never>, { ok: false }> {
+  if (Buffer.byteLength(raw, 'utf8') > MAX_LINE_BYTES) {
+    return { ok: false, reason: 'malformed_line', detail: 'line too long' };
+  }
+  try {
+    return { ok: true, value: JSON.parse(raw) as unknown };
+  } catch {
+    return { ok: false, reason: 'malformed_line', detail: 'not JSON' };
+  }
+}
+
 // Framing shared by both ends: a line over the cap is dropped as it streams in,
 // never buffered whole, so a runaway writer cannot grow the reader's memory.
 /** Splits a byte stream into lines, dropping (not buffering) any line over `maxLineBytes`. */

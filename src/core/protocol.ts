@@ -19,7 +19,7 @@ export {
   type ParsedLine,
   type ToolName,
 } from './protocol-frame.js';
-import { ENGINES, KNOWN_LINE_TYPES, MAX_LINE_BYTES, type ParsedLine } from './protocol-frame.js';
+import { decodeLine, ENGINES, KNOWN_LINE_TYPES, type ParsedLine } from './protocol-frame.js';
 
 // ---- host → runner -------------------------------------------------------
 
@@ -106,15 +106,9 @@ export const runnerToHostLine = z.discriminatedUnion('type', [
 export type RunnerToHostLine = z.infer<typeof runnerToHostLine>;
 
 function parseWith<T>(schema: z.ZodType<T>, raw: string): ParsedLine<T> {
-  if (Buffer.byteLength(raw, 'utf8') > MAX_LINE_BYTES) {
-    return { ok: false, reason: 'malformed_line', detail: 'line too long' };
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(raw);
-  } catch {
-    return { ok: false, reason: 'malformed_line', detail: 'not JSON' };
-  }
+  const decoded = decodeLine(raw);
+  if (!decoded.ok) return decoded;
+  const { value } = decoded;
   const result = schema.safeParse(value);
   if (result.success) return { ok: true, line: result.data };
   const type = (value as { type?: unknown } | null)?.type;
