@@ -374,9 +374,14 @@ export class ProcessRuns implements AgentRuns {
       };
 
       let sessionId: string | undefined;
+      let sandboxEmptied: (() => Promise<boolean>) | undefined;
       agent = startAgentProcess({
         spawn,
         start,
+        // The runner's first line proves its sandbox is whole: the moment to note what to wait for.
+        onReady: () => {
+          if (agent?.pid !== undefined) sandboxEmptied = backend.watchRunExit?.(agent.pid);
+        },
         idleTimeoutMs: config.idleTimeoutMs,
         runTimeoutMs: group.containerConfig.runTimeoutMs ?? config.runTimeoutMs,
         maxWallMs: config.runMaxWallMs,
@@ -419,6 +424,13 @@ export class ProcessRuns implements AgentRuns {
       const stopWatching = this.watchDiskQuota(run, group.folder);
       const result = await agent.done;
       stopWatching();
+      // Nothing the agent started may outlive its run (a fork bomb's last processes included).
+      if (sandboxEmptied && !(await sandboxEmptied())) {
+        logger.warn(
+          { group: group.folder, runId: run.runId },
+          'the sandbox still had processes after its run',
+        );
+      }
       const stoppedBy = run.killed?.stoppedBy ?? result.stoppedBy;
       const sandboxFailure = this.sandboxStartFailure(result, stoppedBy);
       if (sandboxFailure) {

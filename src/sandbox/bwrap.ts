@@ -59,6 +59,7 @@ import {
 } from './mounts.js';
 import { assertMountsUnchanged } from './mount-policy.js';
 import { cleanupBwrapOrphans } from './orphans.js';
+import { onlyChildOf, waitUntilGone } from './sandbox-exit.js';
 import { compileSeccomp, seccompArchOf, type SeccompArch } from './seccomp.js';
 import { bwrapMissing, diagnoseBwrapFailure, readUsernsSysctls } from './start-failure.js';
 import type { Availability, SandboxBackend, SandboxPaths, SandboxRunSpec, SpawnSpec } from './types.js';
@@ -105,6 +106,8 @@ const TMPFS_DEV_SHM_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_SANDBOX_OPEN_FILES = 1024;
 /** A run cgroup younger than this may belong to a spawn that is being set up right now. */
 const CGROUP_SWEEP_MIN_AGE_MS = 60_000;
+/** The kernel empties even a full pid namespace in well under this on a loaded board. */
+const SANDBOX_EXIT_WAIT_MS = 30_000;
 
 const ETC_FILES: Record<string, string> = {
   passwd: `agent:x:${AGENT_UID}:${AGENT_GID}:agent:${SANDBOX_PATHS.home}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`,
@@ -411,6 +414,12 @@ export class BwrapBackend implements SandboxBackend {
       onRepair: this.opts.onRepair,
     });
     return result.problems.length > 0 ? new SandboxAccessError(result.problems, user) : null;
+  }
+
+  /** bwrap exits before the kernel has emptied its pid namespace; see sandbox-exit.ts. */
+  watchRunExit(spawnedPid: number): (() => Promise<boolean>) | undefined {
+    const init = onlyChildOf(spawnedPid);
+    return init ? () => waitUntilGone(init, { timeoutMs: SANDBOX_EXIT_WAIT_MS }) : undefined;
   }
 
   /** Drops a finished run's cgroups now instead of at the next sweep. */

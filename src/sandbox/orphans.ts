@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { SANDBOX_PATHS } from './mounts.js';
+import { readProcStat } from './sandbox-exit.js';
 
 /**
  * A short id of a runs dir, stamped on container sandboxes (docker label, apple
@@ -48,17 +49,6 @@ function isDir(p: string): boolean {
     return fs.statSync(p).isDirectory();
   } catch {
     return false;
-  }
-}
-
-function parentPid(procDir: string, pid: string): number | null {
-  try {
-    const stat = fs.readFileSync(path.join(procDir, pid, 'stat'), 'utf8');
-    // The command name may contain spaces and parentheses; fields resume after the last ')'.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(rest[1]);
-  } catch {
-    return null;
   }
 }
 
@@ -101,7 +91,7 @@ export function scanSandboxes(opts: OrphanScanOptions): {
     const runId = runIdFromArgv(argv, opts.runsDir);
     if (!runId) continue;
     const entry = { pid: Number(pid), runId };
-    if (parentPid(procDir, pid) === opts.selfPid) live.push(entry);
+    if (readProcStat(procDir, pid)?.ppid === opts.selfPid) live.push(entry);
     else orphans.push(entry);
   }
   return { live, orphans };

@@ -69,6 +69,12 @@ export interface SandboxBackend {
   readonly name: BackendName;
   available(): Promise<Availability>;
   buildSpawn(spec: SandboxRunSpec): SpawnSpec;
+  /**
+   * Called once the runner has spoken, while its sandbox is whole: a wait (true when
+   * it held) for the sandbox's last process, for backends whose spawned process can
+   * exit before everything it started inside has gone.
+   */
+  watchRunExit?(spawnedPid: number): (() => Promise<boolean>) | undefined;
   /** Frees per-run resources (e.g. cgroups) once the run's process has exited. */
   releaseRun?(runId: string): void;
   /** Kills sandboxes left by a previous host process; returns how many. */

@@ -81,6 +81,13 @@ if (mode === 'inspect') {
     for (const k of kids) try { k.kill('SIGKILL'); } catch {}
     process.exit(0);
   }, 1500);
+} else if (mode === 'crowd') {
+  // Many detached processes, as a fork bomb leaves them; then wait to be killed.
+  let spawned = 0;
+  for (let i = 0; i < 250; i++) {
+    try { spawn('/bin/sleep', [process.env.PROBE_MARK], { stdio: 'ignore', detached: true }).on('spawn', () => { if (++spawned === 250) out({ spawned }); }); } catch {}
+  }
+  setTimeout(() => process.exit(0), 60_000);
 } else if (mode === 'sleep') {
   setTimeout(() => process.exit(0), 60_000);
 } else if (mode === 'memhog') {
@@ -315,6 +322,43 @@ describe('bwrap sandbox (real bubblewrap)', () => {
       });
     });
   }
+
+  it('a killed sandbox has no process left once its exit wait resolves', async () => {
+    const b = backend();
+    const mark = String(700_000 + Math.floor(Math.random() * 90_000));
+    const leftovers = (): string[] =>
+      spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+        .stdout.split('\n')
+        .filter((l) => l.trim() === `/bin/sleep ${mark}`);
+    // The kernel empties a killed namespace after bwrap's own exit; without the wait this
+    // sees some of the 250 processes about one time in four.
+    for (let round = 0; round < 3; round++) {
+      const spec = build(
+        b,
+        makeGroup('alpha'),
+        { PROBE_MODE: 'crowd', PROBE_MARK: mark },
+        { ...LIMITS, pids: 400 },
+      );
+      const child = spawn(spec.command, spec.args, {
+        env: spec.env,
+        cwd: spec.cwd,
+        uid: spec.uid,
+        gid: spec.gid,
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
+      await new Promise<void>((resolve) =>
+        child.stdout.on('data', (d: Buffer) => d.includes('spawned') && resolve()),
+      );
+      expect(leftovers().length).toBe(250);
+      const emptied = b.watchRunExit(child.pid!);
+      expect(emptied).toBeDefined();
+      const closed = new Promise((r) => child.on('close', r));
+      child.kill('SIGKILL');
+      await closed;
+      expect(await emptied!()).toBe(true);
+      expect(leftovers()).toEqual([]);
+    }
+  });
 
   it('uses a per-run cgroup when the host allows it', () => {
     if (!detectCgroupLayout()) return;
