@@ -6,7 +6,7 @@
 // same way, is the WhatsApp start-up benchmark's child, so the bench measures
 // the shipped layout.
 import { build } from 'esbuild';
-import { mkdirSync, renameSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
@@ -27,6 +27,53 @@ const EXTERNAL = [
   'bufferutil',
   'utf-8-validate',
 ];
+
+/** Baileys' crypto bridge, whose WebAssembly builds come as base64 string literals. */
+const WASM_BRIDGE = /[\\/]whatsapp-rust-bridge[\\/]dist[\\/]index\.js$/;
+const WASM_BASE64_LITERAL = /"(AGFzbQ[A-Za-z0-9+/]{1000,}={0,2})"/g;
+/** The bridge's SIMD and plain builds. */
+const WASM_BUILDS = 2;
+/** Where the bridge decodes a literal; a module read from a file passes through it as it is. */
+const WASM_DECODER = 'function base64ToUint8Array(base64) {';
+
+/**
+ * whatsapp-rust-bridge inlines its two WebAssembly builds as ~1 MB base64 literals.
+ * V8 keeps a module's source and its literals as long as the process lives: ~3.8 MB
+ * of heap for bytes used once, at start-up, plus the decoding's garbage. The bundle
+ * reads the binaries from files beside the chunk instead. A bridge whose shape
+ * changed fails the build here rather than shipping unnoticed.
+ */
+function wasmLiteralsToFiles(outdir) {
+  return {
+    name: 'wasm-literals-to-files',
+    setup(b) {
+      b.onLoad({ filter: WASM_BRIDGE }, (args) => {
+        const literals = [];
+        let source = readFileSync(args.path, 'utf8').replace(WASM_BASE64_LITERAL, (_, base64) => {
+          literals.push(base64);
+          return `__nanoclawReadWasm(${literals.length - 1})`;
+        });
+        if (literals.length !== WASM_BUILDS || !source.includes(WASM_DECODER))
+          throw new Error(
+            `${args.path}: not the inline WebAssembly shape this build knows; update wasmLiteralsToFiles`,
+          );
+        source = source.replace(
+          WASM_DECODER,
+          `${WASM_DECODER}\n  if (typeof base64 !== 'string') return base64;`,
+        );
+        literals.forEach((base64, i) =>
+          writeFileSync(path.join(outdir, `whatsapp-rust-bridge-${i}.wasm`), Buffer.from(base64, 'base64')),
+        );
+        const reader = [
+          "import { readFileSync as __nanoclawReadFile } from 'node:fs';",
+          'const __nanoclawReadWasm = (i) =>',
+          '  __nanoclawReadFile(new URL(`./whatsapp-rust-bridge-${i}.wasm`, import.meta.url));',
+        ].join('\n');
+        return { contents: `${reader}\n${source}`, loader: 'js' };
+      });
+    },
+  };
+}
 
 /** Builds into a fresh temp dir, then swaps it in: parallel builds never see half a bundle. */
 async function bundle(entryPoints, outdir) {
@@ -56,6 +103,7 @@ async function bundle(entryPoints, outdir) {
     },
     logLevel: 'warning',
     legalComments: 'none',
+    plugins: [wasmLiteralsToFiles(tmp)],
   });
   const old = `${outdir}.${process.pid}.old`;
   try {

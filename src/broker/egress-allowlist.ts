@@ -5,28 +5,24 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from '../core/schema.js';
 import { compileRule, type EgressEntry, type EgressRules } from './egress-policy.js';
 
 export const EGRESS_ALLOWLIST_FILE = 'egress-allowlist.json';
 
 const entrySchema = z.union([
-  z.string().min(1),
-  z
-    .object({
-      host: z.string().min(1),
-      ports: z.array(z.number().int().min(1).max(65535)).min(1).optional(),
-      allowPrivate: z.boolean().optional(),
-    })
-    .strict(),
+  z.string().check(z.minLength(1)),
+  z.strictObject({
+    host: z.string().check(z.minLength(1)),
+    ports: z.optional(z.array(z.int().check(z.gte(1), z.lte(65535))).check(z.minLength(1))),
+    allowPrivate: z.optional(z.boolean()),
+  }),
 ]);
 
-const fileSchema = z
-  .object({
-    default: z.array(entrySchema).optional(),
-    groups: z.record(z.string(), z.array(entrySchema)).optional(),
-  })
-  .strict();
+const fileSchema = z.strictObject({
+  default: z.optional(z.array(entrySchema)),
+  groups: z.optional(z.record(z.string(), z.array(entrySchema))),
+});
 
 export interface EgressAllowlistFile {
   default: EgressEntry[];

@@ -5,7 +5,7 @@
 
 import fs, { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from '../core/schema.js';
 import { ENGINES, type Engine } from '../core/protocol.js';
 import { lineOf, pathKey, scanJson } from './json-location.js';
 
@@ -239,32 +239,46 @@ const URL_RULE = 'expected an http(s) URL, e.g. "https://api.anthropic.com"';
 
 function intAtLeast(min: number) {
   const rule = `expected a whole number ≥ ${min}`;
-  return z.number({ error: rule }).int({ error: rule }).min(min, { error: rule }).optional();
+  return z.optional(z.int({ error: rule }).check(z.gte(min, { error: rule })));
+}
+
+/** An optional number in [min, max]; every failure says `rule`. */
+function between(min: number, max: number, kind: typeof z.int | typeof z.number, rule: string) {
+  return z.optional(kind({ error: rule }).check(z.gte(min, { error: rule }), z.lte(max, { error: rule })));
+}
+
+function nonEmpty(rule: string) {
+  return z.optional(z.string({ error: rule }).check(z.minLength(1, { error: rule })));
+}
+
+function httpUrl() {
+  return z.string({ error: URL_RULE }).check(z.refine((u) => normaliseUrl(u) !== null, { error: URL_RULE }));
+}
+
+function modelName() {
+  return z.string({ error: MODEL_RULE }).check(z.regex(MODEL_PATTERN, { error: MODEL_RULE }));
 }
 
 function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
-  return z.enum(values, { error: `expected one of ${values.map((v) => `"${v}"`).join(', ')}` }).optional();
+  return z.optional(z.enum(values, { error: `expected one of ${values.map((v) => `"${v}"`).join(', ')}` }));
 }
 
 const fileSchema = z.strictObject({
-  assistantName: z
-    .string({ error: ASSISTANT_NAME_RULE })
-    .regex(ASSISTANT_NAME_PATTERN, { error: ASSISTANT_NAME_RULE })
-    .optional(),
-  timeZone: z.string({ error: TIME_ZONE_RULE }).refine(isTimeZone, { error: TIME_ZONE_RULE }).optional(),
+  assistantName: z.optional(
+    z
+      .string({ error: ASSISTANT_NAME_RULE })
+      .check(z.regex(ASSISTANT_NAME_PATTERN, { error: ASSISTANT_NAME_RULE })),
+  ),
+  timeZone: z.optional(
+    z.string({ error: TIME_ZONE_RULE }).check(z.refine(isTimeZone, { error: TIME_ZONE_RULE })),
+  ),
   sandbox: oneOf(SANDBOX_KINDS),
   engine: oneOf(ENGINES),
-  allowUnsandboxedMain: z.boolean({ error: 'expected true or false' }).optional(),
-  allowUnenforcedEgress: z.boolean({ error: 'expected true or false' }).optional(),
-  dockerBinary: z
-    .string({ error: 'expected a command name or path, e.g. "docker" or "podman"' })
-    .min(1, { error: 'expected a command name or path, e.g. "docker" or "podman"' })
-    .optional(),
-  upstreamBaseUrl: z
-    .string({ error: URL_RULE })
-    .refine((u) => normaliseUrl(u) !== null, { error: URL_RULE })
-    .optional(),
-  model: z.string({ error: MODEL_RULE }).regex(MODEL_PATTERN, { error: MODEL_RULE }).nullable().optional(),
+  allowUnsandboxedMain: z.optional(z.boolean({ error: 'expected true or false' })),
+  allowUnenforcedEgress: z.optional(z.boolean({ error: 'expected true or false' })),
+  dockerBinary: nonEmpty('expected a command name or path, e.g. "docker" or "podman"'),
+  upstreamBaseUrl: z.optional(httpUrl()),
+  model: z.optional(z.nullable(modelName())),
   logLevel: oneOf(LOG_LEVELS),
   maxConcurrentRuns: intAtLeast(1),
   maxPendingTasksPerGroup: intAtLeast(1),
@@ -286,48 +300,31 @@ const fileSchema = z.strictObject({
   outboxRetryMaxMs: intAtLeast(1),
   outboxMaxAttempts: intAtLeast(1),
   // The runner's line cap is 256 KiB; a prompt must leave room for the start line's other fields.
-  maxPromptBytes: z
-    .number({ error: 'expected a whole number between 4096 and 200000' })
-    .int({ error: 'expected a whole number between 4096 and 200000' })
-    .min(4096, { error: 'expected a whole number between 4096 and 200000' })
-    .max(200_000, { error: 'expected a whole number between 4096 and 200000' })
-    .optional(),
+  maxPromptBytes: between(4096, 200_000, z.int, 'expected a whole number between 4096 and 200000'),
   maxMessageBytes: intAtLeast(256),
   minFreeDiskMb: intAtLeast(0),
   maxMediaFileMb: intAtLeast(1),
   groupMediaQuotaMb: intAtLeast(1),
   transcriber: oneOf(TRANSCRIBERS),
-  transcriberUrl: z
-    .string({ error: URL_RULE })
-    .refine((u) => normaliseUrl(u) !== null, { error: URL_RULE })
-    .optional(),
-  transcriberModel: z
-    .string({ error: 'expected a model name, e.g. "whisper-1"' })
-    .min(1, { error: 'expected a model name, e.g. "whisper-1"' })
-    .optional(),
+  transcriberUrl: z.optional(httpUrl()),
+  transcriberModel: nonEmpty('expected a model name, e.g. "whisper-1"'),
   transcriberTimeoutMs: intAtLeast(1000),
   contextWindowTokens: intAtLeast(1000),
-  compactAtFraction: z
-    .number({ error: 'expected a fraction between 0.1 and 0.95, e.g. 0.75' })
-    .min(0.1, { error: 'expected a fraction between 0.1 and 0.95, e.g. 0.75' })
-    .max(0.95, { error: 'expected a fraction between 0.1 and 0.95, e.g. 0.75' })
-    .optional(),
-  openaiProvider: z
-    .strictObject(
-      {
-        baseUrl: z.string({ error: URL_RULE }).refine((u) => normaliseUrl(u) !== null, { error: URL_RULE }),
-        model: z.string({ error: MODEL_RULE }).regex(MODEL_PATTERN, { error: MODEL_RULE }),
-      },
-      { error: 'expected {"baseUrl": "http://127.0.0.1:11434", "model": "qwen2.5:7b"} or null' },
-    )
-    .nullable()
-    .optional(),
-  sandboxLimits: z
-    .strictObject(
+  compactAtFraction: between(0.1, 0.95, z.number, 'expected a fraction between 0.1 and 0.95, e.g. 0.75'),
+  openaiProvider: z.optional(
+    z.nullable(
+      z.strictObject(
+        { baseUrl: httpUrl(), model: modelName() },
+        { error: 'expected {"baseUrl": "http://127.0.0.1:11434", "model": "qwen2.5:7b"} or null' },
+      ),
+    ),
+  ),
+  sandboxLimits: z.optional(
+    z.strictObject(
       { memoryMb: intAtLeast(16), pids: intAtLeast(8), fileSizeMb: intAtLeast(1), openFiles: intAtLeast(64) },
       { error: 'expected an object, e.g. {"memoryMb": 1024}' },
-    )
-    .optional(),
+    ),
+  ),
 });
 type FileKnobs = z.infer<typeof fileSchema>;
 

@@ -4,7 +4,7 @@
 // console. JSON lines both ways, each line capped. Pure: schemas and codes only;
 // the server (src/cli/control-server.ts) and client (control-client.ts) share them.
 
-import { z } from 'zod';
+import * as z from './schema.js';
 
 /** Bumped when a request or reply changes shape; a mismatch is refused with E_CONTROL_VERSION. */
 export const CONTROL_VERSION = 1;
@@ -17,26 +17,26 @@ export const CONTROL_SOCKET = 'host.sock';
 export type ControlErrorCode =
   'E_CONTROL_VERSION' | 'E_CONTROL_REQUEST' | 'E_NO_MAIN_GROUP' | 'E_HOST_STOPPING' | 'E_INTERNAL';
 
-const requestBase = { v: z.number().int(), id: z.number().int().nonnegative() };
+const requestBase = { v: z.int(), id: z.int().check(z.nonnegative()) };
 
 export const controlRequestSchema = z.discriminatedUnion('op', [
   /** Runs one CLI command (argv after `nanoclaw`) inside the host; the reply carries its output. */
   z.object({
     ...requestBase,
     op: z.literal('command'),
-    args: z.object({ argv: z.array(z.string()).max(200) }),
+    args: z.object({ argv: z.array(z.string()).check(z.maxLength(200)) }),
   }),
   /** Turns the connection into a console of the main group (see ChatFrame / ConsoleEvent). */
   z.object({
     ...requestBase,
     op: z.literal('chat'),
     // cwd: where the console's relative attachment paths start (the client's working directory).
-    args: z.object({ json: z.boolean(), cwd: z.string().max(4096).optional() }),
+    args: z.object({ json: z.boolean(), cwd: z.optional(z.string().check(z.maxLength(4096))) }),
   }),
   /** One input line of an attached console. */
   z.object({ ...requestBase, op: z.literal('chat.input'), args: z.object({ line: z.string() }) }),
   /** The console's input ended: the host answers what is pending for it, then sends `done`. */
-  z.object({ ...requestBase, op: z.literal('chat.end'), args: z.object({}).optional() }),
+  z.object({ ...requestBase, op: z.literal('chat.end'), args: z.optional(z.object({})) }),
 ]);
 export type ControlRequest = z.infer<typeof controlRequestSchema>;
 
@@ -71,11 +71,11 @@ const replySchema = z.union([
 const consoleEventSchema = z.discriminatedUnion('event', [
   z.object({ event: z.literal('out'), data: z.string() }),
   z.object({ event: z.literal('err'), data: z.string() }),
-  z.object({ event: z.literal('done'), exitCode: z.number().int() }),
+  z.object({ event: z.literal('done'), exitCode: z.int() }),
 ]);
 
 export const commandOutputSchema = z.object({
-  exitCode: z.number().int(),
+  exitCode: z.int(),
   lines: z.array(z.object({ stream: z.enum(['out', 'err']), text: z.string() })),
 });
 export const chatAttachedSchema = z.object({

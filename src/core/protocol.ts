@@ -5,7 +5,7 @@
 // the host never trusts an identity the runner claims — it knows the run's group
 // because it started the run.
 
-import { z } from 'zod';
+import * as z from './schema.js';
 
 export {
   ENGINES,
@@ -27,13 +27,13 @@ export const startLine = z.object({
   type: z.literal('start'),
   runId: z.string(),
   prompt: z.string(),
-  sessionId: z.string().optional(),
+  sessionId: z.optional(z.string()),
   group: z.object({ folder: z.string(), isMain: z.boolean(), name: z.string() }),
   assistantName: z.string(),
-  scheduledTask: z.object({ id: z.string(), contextMode: z.enum(['group', 'isolated']) }).optional(),
+  scheduledTask: z.optional(z.object({ id: z.string(), contextMode: z.enum(['group', 'isolated']) })),
   engine: z.enum(ENGINES),
   /** The model to ask for; absent means Claude Code's default. */
-  modelName: z.string().min(1).max(100).optional(),
+  modelName: z.optional(z.string().check(z.minLength(1), z.maxLength(100))),
   /** Paths as the runner sees them (inside the sandbox, or host paths for `none`). */
   paths: z.object({
     groupDir: z.string(),
@@ -42,21 +42,21 @@ export const startLine = z.object({
     homeDir: z.string(),
   }),
   /** How the runner reaches the model through the broker; absent for engines that need no model. */
-  model: z
-    .object({
+  model: z.optional(
+    z.object({
       socketPath: z.string(),
       /** Random per-run value the broker checks; worthless outside this run. */
       placeholderKey: z.string(),
       /** Which API the socket speaks: the Messages API, or an OpenAI-compatible one (lite only). */
-      api: z.enum(['anthropic', 'openai']).optional(),
-    })
-    .optional(),
+      api: z.optional(z.enum(['anthropic', 'openai'])),
+    }),
+  ),
   /** When the lite engine summarises older turns: at `atFraction` of a `windowTokens` context. */
-  compaction: z
-    .object({ windowTokens: z.number().int().positive(), atFraction: z.number().gt(0).lt(1) })
-    .optional(),
+  compaction: z.optional(
+    z.object({ windowTokens: z.int().check(z.positive()), atFraction: z.number().check(z.gt(0), z.lt(1)) }),
+  ),
   /** Present only when the group has an egress allowlist (otherwise no bridge at all). */
-  egress: z.object({ socketPath: z.string() }).optional(),
+  egress: z.optional(z.object({ socketPath: z.string() })),
 });
 export type StartLine = z.infer<typeof startLine>;
 
@@ -67,8 +67,8 @@ export const hostToRunnerLine = z.discriminatedUnion('type', [
     type: z.literal('tool_result'),
     id: z.string(),
     ok: z.boolean(),
-    result: z.unknown().optional(),
-    error: z.string().optional(),
+    result: z.optional(z.unknown()),
+    error: z.optional(z.string()),
   }),
   z.object({ type: z.literal('close') }),
 ]);
@@ -81,31 +81,31 @@ export const runnerToHostLine = z.discriminatedUnion('type', [
   z.object({ type: z.literal('ready') }),
   z.object({
     type: z.literal('tool_call'),
-    id: z.string().max(128),
-    name: z.string().max(128),
+    id: z.string().check(z.maxLength(128)),
+    name: z.string().check(z.maxLength(128)),
     args: z.unknown(),
   }),
   // One `output` line ends one turn (one prompt given to the run): the host commits
   // the answer and marks that turn's messages done in one transaction.
   z.object({
     type: z.literal('output'),
-    text: z.string().nullable(),
-    sessionId: z.string().optional(),
+    text: z.nullable(z.string()),
+    sessionId: z.optional(z.string()),
   }),
   z.object({
     type: z.literal('log'),
     level: z.enum(['debug', 'info', 'warn', 'error']),
-    msg: z.string().max(8192),
+    msg: z.string().check(z.maxLength(8192)),
   }),
   z.object({
     type: z.literal('done'),
-    sessionId: z.string().optional(),
-    error: z.string().optional(),
+    sessionId: z.optional(z.string()),
+    error: z.optional(z.string()),
   }),
 ]);
 export type RunnerToHostLine = z.infer<typeof runnerToHostLine>;
 
-function parseWith<T>(schema: z.ZodType<T>, raw: string): ParsedLine<T> {
+function parseWith<T>(schema: z.ZodMiniType<T>, raw: string): ParsedLine<T> {
   const decoded = decodeLine(raw);
   if (!decoded.ok) return decoded;
   const { value } = decoded;

@@ -6,7 +6,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from '../core/schema.js';
 import type { AuditReason } from '../core/audit.js';
 import { authorizeTool, canSeeAllTasks } from '../core/authz.js';
 import type { Logger } from '../core/logger.js';
@@ -71,61 +71,67 @@ export interface ToolHostOptions {
 
 /** More mounts than this is a mistake, not a setup. */
 const MAX_MOUNTS = 16;
-const taskId = z.string().min(1).max(64);
+/** A string of `minChars` to `maxChars` characters. */
+const text = (minChars: number, maxChars: number) =>
+  z.string().check(z.minLength(minChars), z.maxLength(maxChars));
+const taskId = text(1, 64);
 const scheduleType = z.enum(['cron', 'interval', 'once']);
 const contextMode = z.enum(['group', 'isolated']);
 
 const schemas = {
   send_message: z.strictObject({
-    text: z.string().min(1).max(100_000),
-    chat_jid: z.string().max(256).optional(),
+    text: text(1, 100_000),
+    chat_jid: z.optional(text(0, 256)),
   }),
   schedule_task: z.strictObject({
-    prompt: z.string().min(1).max(20_000),
+    prompt: text(1, 20_000),
     schedule_type: scheduleType,
-    schedule_value: z.string().min(1).max(200),
-    context_mode: contextMode.optional(),
-    target_group_folder: z.string().max(64).optional(),
+    schedule_value: text(1, 200),
+    context_mode: z.optional(contextMode),
+    target_group_folder: z.optional(text(0, 64)),
   }),
   list_tasks: z.strictObject({}),
   get_task: z.strictObject({ task_id: taskId }),
   update_task: z.strictObject({
     task_id: taskId,
-    prompt: z.string().min(1).max(20_000).optional(),
-    schedule_type: scheduleType.optional(),
-    schedule_value: z.string().min(1).max(200).optional(),
-    context_mode: contextMode.optional(),
+    prompt: z.optional(text(1, 20_000)),
+    schedule_type: z.optional(scheduleType),
+    schedule_value: z.optional(text(1, 200)),
+    context_mode: z.optional(contextMode),
   }),
   pause_task: z.strictObject({ task_id: taskId }),
   resume_task: z.strictObject({ task_id: taskId }),
   cancel_task: z.strictObject({ task_id: taskId }),
   list_groups: z.strictObject({}),
   register_group: z.strictObject({
-    jid: z.string().max(256),
-    name: z.string().min(1).max(200),
-    folder: z.string().max(64),
-    trigger: z.string().max(64),
-    requires_trigger: z.boolean().optional(),
-    allowed_senders: z.array(z.string().max(128)).min(1).max(MAX_ALLOWED_SENDERS).optional(),
-    mounts: z
-      .array(
-        z.strictObject({
-          hostPath: z.string().min(1).max(4096),
-          containerPath: z.string().min(1).max(255).optional(),
-          readonly: z.boolean().optional(),
-        }),
-      )
-      .max(MAX_MOUNTS)
-      .optional(),
+    jid: text(0, 256),
+    name: text(1, 200),
+    folder: text(0, 64),
+    trigger: text(0, 64),
+    requires_trigger: z.optional(z.boolean()),
+    allowed_senders: z.optional(
+      z.array(text(0, 128)).check(z.minLength(1), z.maxLength(MAX_ALLOWED_SENDERS)),
+    ),
+    mounts: z.optional(
+      z
+        .array(
+          z.strictObject({
+            hostPath: text(1, 4096),
+            containerPath: z.optional(text(1, 255)),
+            readonly: z.optional(z.boolean()),
+          }),
+        )
+        .check(z.maxLength(MAX_MOUNTS)),
+    ),
   }),
-  unregister_group: z.strictObject({ jid: z.string().max(256) }),
+  unregister_group: z.strictObject({ jid: text(0, 256) }),
   read_egress_allowlist: z.strictObject({}),
   send_file: z.strictObject({
-    path: z.string().min(1).max(4096),
-    caption: z.string().max(4000).optional(),
-    chat_jid: z.string().max(256).optional(),
+    path: text(1, 4096),
+    caption: z.optional(text(0, 4000)),
+    chat_jid: z.optional(text(0, 256)),
   }),
-} satisfies Record<ToolName, z.ZodType>;
+} satisfies Record<ToolName, z.ZodMiniType>;
 
 type Args<T extends ToolName> = z.infer<(typeof schemas)[T]>;
 

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { z } from 'zod';
+import * as z from '../core/schema.js';
 
 import type { AuditReason, AuditSink } from '../core/audit.js';
 import type { AdditionalMount, Group } from '../core/types.js';
@@ -47,26 +47,22 @@ export const DEFAULT_BLOCKED_PATTERNS: readonly string[] = [
   '.config/gh',
 ];
 
-const allowedRootSchema = z
-  .object({
-    path: z
-      .string()
-      .min(1)
-      .refine((p) => p.startsWith('/') || p === '~' || p.startsWith('~/'), {
-        message: 'must be absolute or start with ~/, e.g. "~/projects"',
-      }),
-    allowReadWrite: z.boolean().default(false),
-    description: z.string().optional(),
-  })
-  .strict();
+const allowedRootSchema = z.strictObject({
+  path: z.string().check(
+    z.minLength(1),
+    z.refine((p) => p.startsWith('/') || p === '~' || p.startsWith('~/'), {
+      message: 'must be absolute or start with ~/, e.g. "~/projects"',
+    }),
+  ),
+  allowReadWrite: z._default(z.boolean(), false),
+  description: z.optional(z.string()),
+});
 
-const allowlistSchema = z
-  .object({
-    allowedRoots: z.array(allowedRootSchema),
-    blockedPatterns: z.array(z.string().min(1)).optional(),
-    nonMainReadOnly: z.boolean().default(true),
-  })
-  .strict();
+const allowlistSchema = z.strictObject({
+  allowedRoots: z.array(allowedRootSchema),
+  blockedPatterns: z.optional(z.array(z.string().check(z.minLength(1)))),
+  nonMainReadOnly: z._default(z.boolean(), true),
+});
 
 export type MountAllowlist = z.infer<typeof allowlistSchema>;
 

@@ -3,9 +3,21 @@
 // tested without a store or a clock. Times are epoch ms; wall-clock readings are
 // always taken in the configured time zone, never the process's TZ.
 
-import { CronExpressionParser } from 'cron-parser';
+import { createRequire } from 'node:module';
 
 import type { ScheduleType, Task } from '../core/types.js';
+
+const requireLazily = createRequire(import.meta.url);
+
+/**
+ * cron-parser, loaded at the first cron expression rather than at start-up: with
+ * luxon it costs the host ~1.5 MB of memory, and many hosts schedule no cron task.
+ * A plain require (Node caches it) keeps the callers synchronous, inside their
+ * transactions.
+ */
+function cronParser(): typeof import('cron-parser') {
+  return requireLazily('cron-parser') as typeof import('cron-parser');
+}
 
 export type ScheduleField = 'schedule_type' | 'schedule_value';
 
@@ -128,7 +140,8 @@ function parseCron(expression: string, afterMs: number, timeZone: string): numbe
   // cron-parser also takes 6 fields (seconds) and @aliases; the contract is 5 fields.
   if (fields.length !== 5) return `it has ${fields.length} field${fields.length === 1 ? '' : 's'}`;
   try {
-    return CronExpressionParser.parse(fields.join(' '), { currentDate: afterMs, tz: timeZone })
+    return cronParser()
+      .CronExpressionParser.parse(fields.join(' '), { currentDate: afterMs, tz: timeZone })
       .next()
       .getTime();
   } catch (error) {

@@ -4,6 +4,7 @@
 // module's source in memory, two bytes a character as soon as one character is
 // wider), and the only packages left to Node's resolver are the ones that must
 // be (native or binary-carrying), so a fresh install runs it.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { builtinModules } from 'node:module';
 import path from 'node:path';
@@ -20,6 +21,8 @@ const EXTERNAL_PACKAGES = [
   'audio-decode',
   'bufferutil',
   'utf-8-validate',
+  // Loaded at the first cron expression (src/scheduler/schedule.ts), not with the host.
+  'cron-parser',
 ];
 /** Only in Baileys' own dependencies (the wasm bridge's class), never in ours. */
 const BAILEYS_MARKER = 'LTHashAntiTampering';
@@ -72,7 +75,7 @@ describe('the host bundle', () => {
       const source = read(chunk);
       const specifiers = [
         ...source.matchAll(/(?:\bfrom|\bimport)\s*\(?\s*["']([@a-z][\w@/.:+-]*)["']/g),
-        ...source.matchAll(/\brequire\(\s*["']([@a-z][\w@/.:+-]*)["']\s*\)/g),
+        ...source.matchAll(/\brequire\w*\(\s*["']([@a-z][\w@/.:+-]*)["']\s*\)/g),
       ].map((m) => m[1]);
       for (const specifier of specifiers) {
         const pkg = specifier.startsWith('@')
@@ -82,5 +85,35 @@ describe('the host bundle', () => {
         expect(known, `${chunk} imports ${specifier}`).toBe(true);
       }
     }
+  });
+
+  it("loads neither luxon nor zod's classic API with the entry (each costs the host megabytes)", () => {
+    const eager = [...staticClosure('main.mjs')].map(read).join('\n');
+    expect(eager.includes('Invalid DateTime'), 'luxon in the eager chunks').toBe(false);
+    // The classic API's class names; zod/mini's are ZodMini…, the core's $Zod….
+    expect(eager.includes('"ZodString"'), 'zod classic in the eager chunks').toBe(false);
+    // The validators the host does use come from zod/mini, with English messages.
+    expect(eager.includes('Too small: expected'), 'zod English messages').toBe(true);
+  });
+
+  it("keeps Baileys' WebAssembly in files beside the chunk, and the chunk loads with them", () => {
+    for (const chunk of chunks) expect(read(chunk), chunk).not.toMatch(/AGFzbQ[A-Za-z0-9+/]{1000}/);
+    const wasm = fs.readdirSync(HOST).filter((name) => name.endsWith('.wasm'));
+    expect(wasm.sort()).toEqual(['whatsapp-rust-bridge-0.wasm', 'whatsapp-rust-bridge-1.wasm']);
+    for (const file of wasm)
+      expect(fs.readFileSync(path.join(HOST, file)).subarray(0, 4)).toEqual(Buffer.from('\0asm'));
+    // Importing the chunk instantiates the bridge: a missing or unreadable file fails here.
+    const socketChunk = chunks.find((chunk) => read(chunk).includes(BAILEYS_MARKER)) as string;
+    const load = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `await import(${JSON.stringify(path.join(HOST, socketChunk))}); console.log('loaded');`,
+      ],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(load.stderr).toBe('');
+    expect(load.stdout.trim()).toBe('loaded');
   });
 });
