@@ -29,7 +29,7 @@ import {
   type BoardEngine,
   type BoardPlan,
 } from './board-plan.js';
-import { cliNodeFlags } from './host-process.js';
+import { cliLaunch, cliNodeFlags } from './host-process.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
@@ -300,6 +300,7 @@ async function boardOnce(
       {
         env: {
           ...process.env,
+          ...cliLaunch().env,
           BOARD_DIR: dir,
           BOARD_MODEL_URL: fake.url,
           BOARD_ENGINE: engine,

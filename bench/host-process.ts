@@ -9,6 +9,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { Group } from '../src/core/types.js';
+import { shebangLaunch, type ShebangLaunch } from '../src/cli/commands/service-unit.js';
 import { openStore } from '../src/store/store.js';
 import { medianFigure, type BenchFigure } from './figure.js';
 
@@ -70,6 +71,7 @@ export function prepareHome(jidFor: (i: number) => string, withWhatsAppLink: boo
     TZ: 'UTC',
     NANOCLAW_ENGINE: 'echo',
     LOG_LEVEL: 'info',
+    ...cliLaunch().env,
   };
   return { dir, env };
 }
@@ -84,10 +86,13 @@ export const CLI = path.join(ROOT, 'bin', 'nanoclaw.mjs');
 /** Start-ups per figure: enough for a median that a busy neighbour does not move much. */
 const RUNS = 9;
 
-/** The node flags the shipped command runs with (its shebang), so the child is sized like the product. */
+/** How the shipped command starts node (its first line), so a child is sized like the product. */
+export function cliLaunch(): ShebangLaunch {
+  return shebangLaunch(fs.readFileSync(CLI, 'utf8').split('\n')[0]);
+}
+
 export function cliNodeFlags(): string[] {
-  const shebang = fs.readFileSync(CLI, 'utf8').split('\n')[0];
-  return shebang.split(/\s+/).filter((word) => word.startsWith('--'));
+  return cliLaunch().nodeArgs;
 }
 
 /** Spawns the host, waits for "host ready", samples RSS after it settles, then stops it. */

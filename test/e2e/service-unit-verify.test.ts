@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { shebangNodeArgs, systemdUnit, type ServiceScope } from '../../src/cli/commands/service-unit.js';
+import { shebangLaunch, systemdUnit, type ServiceScope } from '../../src/cli/commands/service-unit.js';
 import { REPO_ROOT } from '../support/cli.js';
 
 let root: string;
@@ -45,7 +45,7 @@ describe('systemd-analyze verify', () => {
         scope,
         ...(scope === 'system' ? { user: os.userInfo().username } : {}),
         nodePath: process.execPath,
-        nodeArgs: shebangNodeArgs(fs.readFileSync(binPath, 'utf8').split('\n')[0]),
+        nodeArgs: shebangLaunch(fs.readFileSync(binPath, 'utf8').split('\n')[0]).nodeArgs,
         binPath,
         homeDir,
         configDir: path.join(root, 'config dir'),

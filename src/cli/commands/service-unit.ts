@@ -50,10 +50,25 @@ export function stopTimeoutSec(shutdownGraceMs: number): number {
   return Math.ceil(shutdownGraceMs / 1000) + 20;
 }
 
-/** The node flags after `node` in a `#!/usr/bin/env -S node …` line; none for any other first line. */
-export function shebangNodeArgs(firstLine: string): string[] {
-  const match = /^#!\S*env\s+-S\s+\S*node\s+(.*)$/.exec(firstLine.trim());
-  return match ? match[1].split(/\s+/).filter((a) => a.startsWith('--')) : [];
+/** How the command's first line starts node: its environment assignments and node flags. */
+export interface ShebangLaunch {
+  env: Record<string, string>;
+  nodeArgs: string[];
+}
+
+/**
+ * `#!/usr/bin/env -S NAME=value … node --flag …`, taken apart; nothing for any other
+ * first line. A service or a benchmark that starts node itself passes both on.
+ */
+export function shebangLaunch(firstLine: string): ShebangLaunch {
+  const match = /^#!\S*env\s+-S\s+((?:[A-Za-z_]\w*=\S*\s+)*)\S*node\s+(.*)$/.exec(firstLine.trim());
+  if (!match) return { env: {}, nodeArgs: [] };
+  const env: Record<string, string> = {};
+  for (const assignment of match[1].split(/\s+/).filter(Boolean)) {
+    const at = assignment.indexOf('=');
+    env[assignment.slice(0, at)] = assignment.slice(at + 1);
+  }
+  return { env, nodeArgs: match[2].split(/\s+/).filter((a) => a.startsWith('--')) };
 }
 
 function assertOneLine(value: string): void {

@@ -20,7 +20,7 @@ import {
   PASSED_ENV_VARS,
   SYSTEMD_UNIT_NAME,
   launchdPlist,
-  shebangNodeArgs,
+  shebangLaunch,
   stopTimeoutSec,
   systemdUnit,
   type ServiceScope,
@@ -147,14 +147,15 @@ export function systemctlArgs(scope: ServiceScope, ...args: string[]): string[] 
 function serviceSpec(host: ServiceHost, config: Config): ServiceSpec {
   const binPath = path.join(host.packageRoot, 'bin', 'nanoclaw.mjs');
   const firstLine = fs.readFileSync(binPath, 'utf8').split('\n', 1)[0];
-  const env: Record<string, string> = {};
+  const launch = shebangLaunch(firstLine);
+  const env: Record<string, string> = { ...launch.env };
   for (const name of PASSED_ENV_VARS) {
     const value = host.env[name]?.trim();
     if (value) env[name] = value;
   }
   return {
     nodePath: host.nodePath,
-    nodeArgs: shebangNodeArgs(firstLine),
+    nodeArgs: launch.nodeArgs,
     binPath,
     homeDir: config.homeDir,
     configDir: config.configDir,

@@ -11,7 +11,7 @@ import { journalctlArgs, lastLines, logsCommand, tailFile } from '../../../src/c
 import { serviceCommand, type CommandResult, type ServiceHost } from '../../../src/cli/commands/service.js';
 import {
   launchdPlist,
-  shebangNodeArgs,
+  shebangLaunch,
   systemdUnit,
   type ServiceSpec,
 } from '../../../src/cli/commands/service-unit.js';
@@ -95,14 +95,21 @@ describe('systemd unit', () => {
     );
   });
 
-  it('takes the node flags from the real bin shebang', () => {
+  it('takes the environment and the node flags from the real bin shebang', () => {
     const firstLine = fs.readFileSync(path.join(REPO_ROOT, 'bin', 'nanoclaw.mjs'), 'utf8').split('\n')[0];
-    expect(shebangNodeArgs(firstLine)).toEqual([
-      '--optimize-for-size',
-      '--max-semi-space-size=1',
-      '--max-opt=1',
-    ]);
-    expect(shebangNodeArgs('#!/usr/bin/env node')).toEqual([]);
+    expect(shebangLaunch(firstLine)).toEqual({
+      env: { MALLOC_MMAP_THRESHOLD_: '32768' },
+      nodeArgs: ['--optimize-for-size', '--max-semi-space-size=1', '--max-opt=1'],
+    });
+    // Linux before 5.1 cuts a #! line at 127 characters.
+    expect(firstLine.length).toBeLessThan(128);
+    expect(shebangLaunch('#!/usr/bin/env -S node --a=1')).toEqual({ env: {}, nodeArgs: ['--a=1'] });
+    expect(shebangLaunch('#!/usr/bin/env node')).toEqual({ env: {}, nodeArgs: [] });
+  });
+
+  it('passes the shebang environment on to the unit', () => {
+    const unit = systemdUnit({ ...spec, scope: 'user', env: { MALLOC_MMAP_THRESHOLD_: '32768' } });
+    expect(unit).toContain('Environment=MALLOC_MMAP_THRESHOLD_=32768\n');
   });
 });
 
@@ -204,6 +211,8 @@ describe('nanoclaw service', () => {
     expect(unit).toContain(`\nEnvironment=NANOCLAW_HOME=${path.join(root, 'data')}\n`);
     expect(unit).toContain(`\nEnvironment=NANOCLAW_CONFIG_DIR=${path.join(root, 'policy')}\n`);
     expect(unit).toContain('\nEnvironment=ASSISTANT_NAME=Bob\n');
+    // What the bin's first line sets for node, the unit sets too (it starts node itself).
+    expect(unit).toContain('\nEnvironment=MALLOC_MMAP_THRESHOLD_=32768\n');
     expect(unit).toContain(
       `\nExecStart=/usr/bin/node --optimize-for-size --max-semi-space-size=1 --max-opt=1 ${REPO_ROOT}/bin/nanoclaw.mjs start\n`,
     );
