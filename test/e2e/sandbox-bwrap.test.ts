@@ -112,15 +112,20 @@ interface RunResult {
   lines: Record<string, unknown>[];
 }
 
+/** Starts a built sandbox the way the host does, with piped stdio. */
+function spawnSandbox(spec: SpawnSpec) {
+  return spawn(spec.command, spec.args, {
+    env: spec.env,
+    cwd: spec.cwd,
+    uid: spec.uid,
+    gid: spec.gid,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+}
+
 function runSpawn(spec: SpawnSpec, timeoutMs = 20_000): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(spec.command, spec.args, {
-      env: spec.env,
-      cwd: spec.cwd,
-      uid: spec.uid,
-      gid: spec.gid,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const child = spawnSandbox(spec);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -339,13 +344,7 @@ describe('bwrap sandbox (real bubblewrap)', () => {
         { PROBE_MODE: 'crowd', PROBE_MARK: mark },
         { ...LIMITS, pids: 400 },
       );
-      const child = spawn(spec.command, spec.args, {
-        env: spec.env,
-        cwd: spec.cwd,
-        uid: spec.uid,
-        gid: spec.gid,
-        stdio: ['ignore', 'pipe', 'ignore'],
-      });
+      const child = spawnSandbox(spec);
       await new Promise<void>((resolve) =>
         child.stdout.on('data', (d: Buffer) => d.includes('spawned') && resolve()),
       );

@@ -310,9 +310,10 @@ console.log(JSON.stringify({ before, closed, after: fs.readdirSync('/proc/self/f
     expect(after).not.toContain('51');
     // Node's own fds (all close-on-exec) are left alone: the process still works.
     expect(closed.every((fd) => fd > 2)).toBe(true);
-    // ...and the bin does it before the CLI loads: only comments and the compile-cache switch between.
+    // ...and the bin does it before the CLI loads: only comments, the V8 memory setting and the
+    // compile-cache switch between.
     expect(fs.readFileSync(path.join(REPO_ROOT, 'bin', 'nanoclaw.mjs'), 'utf8')).toMatch(
-      /closeInheritedFds\(\);\s*(\/\/[^\n]*\n\s*)*(module\.enableCompileCache\?\.\(\);\s*)?const \{ main \} = await import/,
+      /closeInheritedFds\(\);\s*(\/\/[^\n]*\n\s*)*(settleHeapWhenIdle\(\);\s*)?(\/\/[^\n]*\n\s*)*(module\.enableCompileCache\?\.\(\);\s*)?const \{ main \} = await import/,
     );
   });
 
