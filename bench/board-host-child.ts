@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { settleHeapWhenIdle } from '../src/cli/memory-settings.js';
 import { findPackageRoot, runnerPaths } from '../src/cli/package-root.js';
 import { silentLogger } from '../src/core/logger.js';
 import { createHost } from '../src/host.js';
@@ -19,6 +20,8 @@ import { FakeChannel } from '../test/support/fake-channel.js';
 import { makeGroup } from '../test/support/groups.js';
 import { makeTestConfig } from '../test/support/test-host.js';
 
+// As bin/nanoclaw.mjs does before anything else loads.
+settleHeapWhenIdle();
 const dir = process.env.BOARD_DIR ?? '';
 const modelUrl = process.env.BOARD_MODEL_URL ?? '';
 const engine = process.env.BOARD_ENGINE === 'lite' ? 'lite' : 'claude-code';
