@@ -7,16 +7,10 @@
 // slots waited for one. The parent drives nothing but the clock.
 
 import fs from 'node:fs';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { settleHeapWhenIdle } from '../src/cli/memory-settings.js';
-import { findPackageRoot, runnerPaths } from '../src/cli/package-root.js';
-import { silentLogger } from '../src/core/logger.js';
-import { createHost } from '../src/host.js';
-import { ProcessRuns } from '../src/runs/process-runs.js';
-import { BwrapBackend } from '../src/sandbox/bwrap.js';
+import { buildBenchHost } from './bench-host.js';
 import { boardFolders } from './board-plan.js';
-import { FakeChannel } from '../test/support/fake-channel.js';
 import { makeGroup } from '../test/support/groups.js';
 import { makeTestConfig } from '../test/support/test-host.js';
 
@@ -57,35 +51,7 @@ const config = makeTestConfig(dir, {
   idleTimeoutMs: 2_000,
   shutdownGraceMs: 5_000,
 });
-const backend = new BwrapBackend({
-  runsDir: config.paths.runsDir,
-  etcDir: path.join(config.paths.dataDir, 'sandbox-etc'),
-});
-let channel: FakeChannel | null = null;
-const host = createHost({
-  config,
-  logger: silentLogger(),
-  makeChannels: (events) => {
-    channel = new FakeChannel(events);
-    return [channel];
-  },
-  makeRuns: ({ store, tools }) =>
-    new ProcessRuns({
-      config,
-      logger: silentLogger(),
-      store,
-      tools,
-      sandbox: Promise.resolve({ backend, reason: 'bwrap (board bench)' }),
-      credential: { kind: 'api_key', value: 'sk-ant-board-bench-key' },
-      ...runnerPaths(findPackageRoot(import.meta.url)),
-      loadMountAllowlist: () => null,
-      loadEgressAllowlist: () => ({ default: [], groups: {} }),
-      userHome: dir,
-      now: Date.now,
-    }),
-});
-const fake = channel as FakeChannel | null;
-if (!fake) throw new Error('board: channel not built');
+const { host, channel: fake, backend } = buildBenchHost(config, dir, 'board bench');
 const groups = boardFolders(chats).map((folder) =>
   makeGroup(folder, { jid: `fake:${folder}`, requiresTrigger: false }),
 );

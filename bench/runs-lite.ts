@@ -4,52 +4,22 @@
 // tree over a short conversation with one bash tool call — RSS, PSS, and the
 // private pages (what each further concurrent run adds).
 
-import { performance } from 'node:perf_hooks';
 import type { RecordedRequest, StaticTurn } from '../test/support/fake-model-server.js';
-import { percentile, type BenchFigure } from './figure.js';
-import { descendants, pssKb, round, rssKb, startRealHost, until } from './runs.js';
-import fs from 'node:fs';
+import type { BenchFigure } from './figure.js';
+import { benchFirstRequest, descendants, pssKb, readKb, round, rssKb, startRealHost, until } from './runs.js';
 
-const COLD_SAMPLES = 5;
 const RSS_SAMPLE_MS = 20;
 
 /** Private_Clean + Private_Dirty: memory no other process shares. */
 function privateKb(pid: number): number {
-  try {
-    const text = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
-    const clean = /^Private_Clean:\s+(\d+) kB/m.exec(text);
-    const dirty = /^Private_Dirty:\s+(\d+) kB/m.exec(text);
-    return Number(clean?.[1] ?? 0) + Number(dirty?.[1] ?? 0);
-  } catch {
-    return 0;
-  }
+  const rollup = `/proc/${pid}/smaps_rollup`;
+  return readKb(rollup, /^Private_Clean:\s+(\d+) kB/m) + readKb(rollup, /^Private_Dirty:\s+(\d+) kB/m);
 }
 
 function answersTool(request: RecordedRequest): boolean {
   const messages = (request.body as { messages?: Array<{ content: unknown }> }).messages ?? [];
   const last = messages.at(-1)?.content;
   return Array.isArray(last) && last.some((b: { type?: string }) => b.type === 'tool_result');
-}
-
-async function benchFirstRequestLite(): Promise<BenchFigure> {
-  const t = await startRealHost(() => ({ text: 'ok from the fake model' }), 'lite');
-  try {
-    const samples: number[] = [];
-    for (let i = 0; i < COLD_SAMPLES; i++) {
-      const group = t.addGroup(`cold-${i}`);
-      const seen = t.arrivals.length;
-      const stored = performance.now();
-      t.channel.receive(group.jid, `cold start ${i}`);
-      await until(() => t.arrivals.length > seen, 'the first model request');
-      samples.push(t.arrivals[seen].at - stored);
-      await until(() => t.channel.sent.some((m) => m.jid === group.jid), 'the reply');
-      t.host.router.closeLiveRuns();
-      await t.host.settled();
-    }
-    return { name: 'first_token_request_ms_lite', value: round(percentile(samples, 50)), unit: 'ms' };
-  } finally {
-    await t.cleanup();
-  }
 }
 
 async function benchPeakMemoryLite(): Promise<BenchFigure[]> {
@@ -127,7 +97,8 @@ async function benchConcurrentLite(count: number): Promise<BenchFigure> {
 
 export async function benchRunsLite(): Promise<BenchFigure[]> {
   return [
-    await benchFirstRequestLite(),
+    // Lite cold starts are cheap: more samples for the same time.
+    await benchFirstRequest('lite', 5),
     ...(await benchPeakMemoryLite()),
     await benchConcurrentLite(2),
     await benchConcurrentLite(6),

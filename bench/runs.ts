@@ -10,12 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { findPackageRoot, runnerPaths } from '../src/cli/package-root.js';
-import { silentLogger } from '../src/core/logger.js';
 import type { Engine, StartLine } from '../src/core/protocol.js';
 import type { Group } from '../src/core/types.js';
-import { createHost, type Host } from '../src/host.js';
+import type { Host } from '../src/host.js';
 import { startAgentProcess } from '../src/runs/agent-process.js';
-import { ProcessRuns } from '../src/runs/process-runs.js';
 import { BwrapBackend } from '../src/sandbox/bwrap.js';
 import { buildMountTable } from '../src/sandbox/mounts.js';
 import { NoneBackend } from '../src/sandbox/none.js';
@@ -30,6 +28,7 @@ import {
 import { makeTestConfig } from '../test/support/test-host.js';
 import { medianFigure, percentile, type BenchFigure } from './figure.js';
 import { makeGroup } from '../test/support/groups.js';
+import { buildBenchHost } from './bench-host.js';
 
 /** Groups on the fake channel that wake on every message. */
 const benchGroup = (folder: string, overrides: Partial<Group> = {}): Group =>
@@ -188,39 +187,11 @@ export async function startRealHost(
     sandbox: 'bwrap',
     maxConcurrentRuns,
   });
-  const backend = new BwrapBackend({
-    runsDir: config.paths.runsDir,
-    etcDir: path.join(config.paths.dataDir, 'sandbox-etc'),
-  });
-  let channel: FakeChannel | null = null;
-  const host = createHost({
-    config,
-    logger: silentLogger(),
-    makeChannels: (events) => {
-      channel = new FakeChannel(events);
-      return [channel];
-    },
-    makeRuns: ({ store, tools }) =>
-      new ProcessRuns({
-        config,
-        logger: silentLogger(),
-        store,
-        tools,
-        sandbox: Promise.resolve({ backend, reason: 'bwrap (bench)' }),
-        credential: { kind: 'api_key', value: 'sk-ant-bench-real-key' },
-        ...RUNNER,
-        loadMountAllowlist: () => null,
-        loadEgressAllowlist: () => ({ default: [], groups: {} }),
-        userHome: dir,
-        now: Date.now,
-      }),
-  });
-  if (!channel) throw new Error('bench runs: channel not built');
-  const built: FakeChannel = channel;
+  const { host, channel } = buildBenchHost(config, dir, 'bench');
   await host.start();
   return {
     host,
-    channel: built,
+    channel,
     fake,
     arrivals,
     addGroup: (folder) => {
@@ -238,12 +209,18 @@ export async function startRealHost(
 
 const textReply = (): StaticTurn => ({ text: 'ok from the fake model' });
 
-/** Message stored → the first model request of a fresh run; a new group each time, so each run is cold. */
-async function benchFirstRequest(): Promise<BenchFigure> {
-  const t = await startRealHost(textReply);
+/**
+ * Message stored → the first model request of a fresh run; a new group each time, so each
+ * run is cold. Named `first_token_request_ms`, with the engine as a suffix when not Claude Code.
+ */
+export async function benchFirstRequest(
+  engine: Engine = 'claude-code',
+  coldSamples = COLD_SAMPLES,
+): Promise<BenchFigure> {
+  const t = await startRealHost(textReply, engine);
   try {
     const samples: number[] = [];
-    for (let i = 0; i < COLD_SAMPLES; i++) {
+    for (let i = 0; i < coldSamples; i++) {
       const group = t.addGroup(`cold-${i}`);
       const seen = t.arrivals.length;
       const stored = performance.now();
@@ -254,7 +231,8 @@ async function benchFirstRequest(): Promise<BenchFigure> {
       t.host.router.closeLiveRuns();
       await t.host.settled();
     }
-    return medianFigure('first_token_request_ms', samples, 'ms');
+    const suffix = engine === 'claude-code' ? '' : `_${engine}`;
+    return medianFigure(`first_token_request_ms${suffix}`, samples, 'ms');
   } finally {
     await t.cleanup();
   }
@@ -311,7 +289,8 @@ export function descendants(root: number): number[] {
   return out;
 }
 
-function readKb(file: string, field: RegExp): number {
+/** A `… N kB` field of a /proc file; 0 when the process is gone. */
+export function readKb(file: string, field: RegExp): number {
   try {
     const match = field.exec(fs.readFileSync(file, 'utf8'));
     return match ? Number(match[1]) : 0;
