@@ -13,20 +13,12 @@ import path from 'node:path';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /**
- * Left to Node's resolver: better-sqlite3 loads a native addon next to its
- * package; the Agent SDK finds its Claude Code binary by package resolution;
- * the rest are Baileys' optional media peers, absent from a normal install.
+ * Left to Node's resolver (host-externals.json, which the bundle test reads too):
+ * better-sqlite3 loads a native addon next to its package; the Agent SDK finds its
+ * Claude Code binary by package resolution; the rest are Baileys' optional media
+ * peers, absent from a normal install.
  */
-const EXTERNAL = [
-  'better-sqlite3',
-  '@anthropic-ai/claude-agent-sdk',
-  'sharp',
-  'jimp',
-  'link-preview-js',
-  'audio-decode',
-  'bufferutil',
-  'utf-8-validate',
-];
+const EXTERNAL = JSON.parse(readFileSync(path.join(root, 'scripts', 'host-externals.json'), 'utf8'));
 
 /** Baileys' crypto bridge, whose WebAssembly builds come as base64 string literals. */
 const WASM_BRIDGE = /[\\/]whatsapp-rust-bridge[\\/]dist[\\/]index\.js$/;
