@@ -11,7 +11,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { UsageRow } from '../../src/store/api.js';
 import { runCli, type CliHome } from '../support/cli.js';
-import type { RecordedRequest, StaticTurn } from '../support/fake-model-server.js';
+import type { FakeModelServer, RecordedRequest, StaticTurn } from '../support/fake-model-server.js';
 import {
   answeredToolResult,
   auditRecords,
@@ -165,6 +165,34 @@ const SPEND_SCRIPT = String.raw`for i in $(seq 1 40); do
 done
 echo canary:end >> /workspace/group/spend.log`;
 
+/**
+ * Spending stopped within one request of the budget (the one that crossed it), usage matches
+ * what the model answered, and the refusal is audited once.
+ */
+async function expectStoppedAtBudget(
+  home: CliHome,
+  fake: FakeModelServer,
+  budget: number,
+  perRequest: number,
+): Promise<void> {
+  const usage = await runCli(['usage', '--json', '--group', 'family'], home.env);
+  const [row] = usage.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as UsageRow);
+  const total = row.inputTokens + row.outputTokens + row.cacheReadTokens + row.cacheWriteTokens;
+  expect(total).toBeGreaterThanOrEqual(budget);
+  expect(total).toBeLessThan(budget + perRequest);
+  const answered = fake.requests.filter((r) => r.path === '/v1/messages').length;
+  expect(row.requests).toBe(answered);
+  expect(total).toBe(answered * perRequest);
+
+  const records = (await auditRecords(home)).filter((r) => r.reason === 'budget_exceeded');
+  expect(records.map((r) => [r.group, r.action, r.target])).toEqual([
+    ['family', 'model_request', '/v1/messages'],
+  ]);
+}
+
 describe('daily token budget enforced per model request (issue 9 item 5)', () => {
   it(
     'refuses direct model calls once the group is over budget, with an API error, one audit record and no overspend',
@@ -215,23 +243,7 @@ describe('daily token budget enforced per model request (issue 9 item 5)', () =>
         },
       });
 
-      // Usage stops within one request of the budget (the one that crossed it), and matches what the model saw.
-      const usage = await runCli(['usage', '--json', '--group', 'family'], home.env);
-      const [row] = usage.stdout
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as UsageRow);
-      const total = row.inputTokens + row.outputTokens + row.cacheReadTokens + row.cacheWriteTokens;
-      expect(total).toBeGreaterThanOrEqual(budget);
-      expect(total).toBeLessThan(budget + perRequest);
-      const answered = fake.requests.filter((r) => r.path === '/v1/messages').length;
-      expect(row.requests).toBe(answered);
-      expect(total).toBe(answered * perRequest);
-
-      const records = (await auditRecords(home)).filter((r) => r.reason === 'budget_exceeded');
-      expect(records.map((r) => [r.group, r.action, r.target])).toEqual([
-        ['family', 'model_request', '/v1/messages'],
-      ]);
+      await expectStoppedAtBudget(home, fake, budget, perRequest);
     },
     RUN_TIMEOUT_MS,
   );
@@ -264,22 +276,7 @@ describe('daily token budget enforced per model request, lite engine (issue 9 it
         `the daily token budget of this chat (${budget} tokens) is used up`,
       );
 
-      const usage = await runCli(['usage', '--json', '--group', 'family'], home.env);
-      const [row] = usage.stdout
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as UsageRow);
-      const total = row.inputTokens + row.outputTokens + row.cacheReadTokens + row.cacheWriteTokens;
-      expect(total).toBeGreaterThanOrEqual(budget);
-      expect(total).toBeLessThan(budget + perRequest);
-      const answered = fake.requests.filter((r) => r.path === '/v1/messages').length;
-      expect(row.requests).toBe(answered);
-      expect(total).toBe(answered * perRequest);
-
-      const records = (await auditRecords(home)).filter((r) => r.reason === 'budget_exceeded');
-      expect(records.map((r) => [r.group, r.action, r.target])).toEqual([
-        ['family', 'model_request', '/v1/messages'],
-      ]);
+      await expectStoppedAtBudget(home, fake, budget, perRequest);
     },
     RUN_TIMEOUT_MS,
   );
