@@ -38,6 +38,19 @@ type Body = {
   model?: string;
 };
 
+/** `groups add` for a family chat that runs on the lite engine whatever the config says. */
+const ADD_FAMILY_LITE = [
+  'groups',
+  'add',
+  'local:family',
+  '--name',
+  'Family',
+  '--folder',
+  'family',
+  '--no-trigger',
+  '--engine',
+  'lite',
+];
 describe('the lite engine', () => {
   it('answers, writes and reads a file, calls send_message and schedule_task, and resumes its session', async () => {
     const results: string[] = [];
@@ -118,21 +131,7 @@ describe('the lite engine', () => {
 
   it('runs lite for a group that picked it while the configured engine is claude-code', async () => {
     const { fake, home } = await fixture.setUp(() => ({ text: 'lite here' }));
-    const added = await runCli(
-      [
-        'groups',
-        'add',
-        'local:family',
-        '--name',
-        'Family',
-        '--folder',
-        'family',
-        '--no-trigger',
-        '--engine',
-        'lite',
-      ],
-      home.env,
-    );
+    const added = await runCli(ADD_FAMILY_LITE, home.env);
     expect(added.code, added.stderr).toBe(0);
     // Its own memory and the shared one both reach the system prompt.
     fs.mkdirSync(path.join(home.dir, 'groups', 'global'), { recursive: true });
@@ -166,21 +165,7 @@ describe('the lite engine', () => {
     });
     home.writeConfig({ openaiProvider: { baseUrl: fake.url, model: 'qwen-test' } });
     const env = { ...home.env, OPENAI_API_KEY: 'sk-openai-e2e-key' };
-    for (const args of [
-      [
-        'groups',
-        'add',
-        'local:family',
-        '--name',
-        'Family',
-        '--folder',
-        'family',
-        '--no-trigger',
-        '--engine',
-        'lite',
-      ],
-      ['groups', 'edit', 'local:family', '--provider', 'openai'],
-    ]) {
+    for (const args of [ADD_FAMILY_LITE, ['groups', 'edit', 'local:family', '--provider', 'openai']]) {
       const r = await runCli(args, env);
       expect(r.code, r.stderr).toBe(0);
     }
