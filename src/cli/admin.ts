@@ -294,7 +294,7 @@ function editGroup(args: string[], config: Config, store: StoreApi, print: Print
   else if (timeoutMs !== undefined) containerConfig.runTimeoutMs = timeoutMs;
   if (engine === null) delete containerConfig.engine;
   else if (engine !== undefined) containerConfig.engine = engine;
-  if (provider === null || provider === 'anthropic') delete containerConfig.provider;
+  if (provider === null) delete containerConfig.provider;
   else if (provider !== undefined) containerConfig.provider = provider;
 
   const updated = store.transaction(() => {

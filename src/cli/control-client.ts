@@ -25,7 +25,7 @@ const COMMAND_TIMEOUT_MS = 120_000;
 const CONNECT_TIMEOUT_MS = 5_000;
 
 /** Connects to the host's socket; null when no host listens there. */
-export async function connectToHost(dataDir: string): Promise<net.Socket | null> {
+async function connectToHost(dataDir: string): Promise<net.Socket | null> {
   const socketPath = controlSocketPath(dataDir);
   return new Promise((resolve, reject) => {
     const socket = net.connect(socketPath);

@@ -24,21 +24,6 @@ import { claudeCodeInstalled, describeBoard, describeEngines } from './engines.j
 import { findPackageRoot, runnerPaths } from './package-root.js';
 import { backendSelection, repairNote } from './run-host.js';
 
-/** The engines registered groups picked; none when the database is missing or unreadable (its own check says so). */
-function groupEnginesIn(dbPath: string): Engine[] {
-  if (!fs.existsSync(dbPath)) return [];
-  try {
-    const store = openStore(dbPath);
-    try {
-      return store.listGroups().flatMap((g) => (g.containerConfig.engine ? [g.containerConfig.engine] : []));
-    } finally {
-      store.close();
-    }
-  } catch {
-    return [];
-  }
-}
-
 interface Check {
   name: string;
   ok: boolean;
@@ -140,10 +125,14 @@ export async function doctorCommand(
             `this host uses ${config.homeDir}: move it there (stop the host first) or set NANOCLAW_HOME=${legacy}`,
         };
   });
+  // The engines registered groups picked; none when the database cannot be read (its check says so).
+  let groupEngines: Engine[] = [];
   add('database', true, () => {
     const store = openStore(config.paths.dbPath);
     try {
-      const groups = store.listGroups().length;
+      const registered = store.listGroups();
+      const groups = registered.length;
+      groupEngines = registered.flatMap((g) => (g.containerConfig.engine ? [g.containerConfig.engine] : []));
       const check = store.quickCheck();
       if (check !== 'ok') {
         return {
@@ -226,14 +215,13 @@ export async function doctorCommand(
       });
     }
   }
-  add('engines', true, () => {
-    const groupEngines = groupEnginesIn(config.paths.dbPath);
-    return describeEngines({
+  add('engines', true, () =>
+    describeEngines({
       configured: config.engine,
       groupEngines,
       claudeCode: claudeCodeInstalled(runnerPaths(findPackageRoot(import.meta.url)).runnerNodeModules),
-    });
-  });
+    }),
+  );
   const openai = config.openaiProvider;
   if (openai) {
     add('openai provider', false, () => {
@@ -246,7 +234,7 @@ export async function doctorCommand(
   }
   add('memory', false, () =>
     describeBoard({
-      inUse: [config.engine, ...groupEnginesIn(config.paths.dbPath)],
+      inUse: [config.engine, ...groupEngines],
       totalMemBytes: os.totalmem(),
     }),
   );

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Engine } from '../core/protocol.js';
 
 /** Under this much RAM a Claude Code run (~300 MB) leaves room for too few chats. */
-export const LITE_RECOMMENDED_BELOW_BYTES = 1024 * 1024 * 1024;
+const LITE_RECOMMENDED_BELOW_BYTES = 1024 * 1024 * 1024;
 
 /** True when the Agent SDK and its native Claude Code package for this platform are installed. */
 export function claudeCodeInstalled(

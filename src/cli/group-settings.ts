@@ -36,10 +36,10 @@ export function parseEngineFlag(command: string, value: string, allowDefault: bo
   throw usageError(command, `--engine "${value}" must be one of ${choices}, e.g. --engine lite`);
 }
 
-/** `openai` or `anthropic`; `default` clears the choice (Anthropic), returned as null. */
-export function parseProviderFlag(command: string, value: string): 'openai' | 'anthropic' | null {
-  if (value === 'default') return null;
-  if (value === 'openai' || value === 'anthropic') return value;
+/** `openai`, or null for Anthropic (`anthropic` or `default`, which is Anthropic): no choice kept. */
+export function parseProviderFlag(command: string, value: string): 'openai' | null {
+  if (value === 'default' || value === 'anthropic') return null;
+  if (value === 'openai') return value;
   throw usageError(
     command,
     `--provider "${value}" must be one of openai, anthropic, default, e.g. --provider openai`,

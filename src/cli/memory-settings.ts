@@ -6,7 +6,7 @@
 
 import v8 from 'node:v8';
 
-export const MEMORY_REDUCER_DELAY_MS = 500;
+const MEMORY_REDUCER_DELAY_MS = 500;
 
 export function settleHeapWhenIdle(): void {
   v8.setFlagsFromString(`--gc-memory-reducer-start-delay-ms=${MEMORY_REDUCER_DELAY_MS}`);

@@ -643,18 +643,28 @@ function parseDotEnv(text: string, wanted: readonly string[]): Map<string, strin
 }
 
 /**
+ * A host-only key that is not the model credential: the environment first, else
+ * `<homeDir>/.env` (trimmed). Undefined when neither has it or the file cannot be
+ * read: the credential loader reports that file's problems.
+ */
+function hostKey(env: NodeJS.ProcessEnv, homeDir: string, name: string): string | undefined {
+  const fromEnv = envValue(env, name);
+  if (fromEnv !== undefined) return fromEnv;
+  try {
+    return parseDotEnv(readFileSync(path.join(homeDir, '.env'), 'utf8'), [name])
+      .get(name)
+      ?.trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * The OpenAI-compatible provider's key (OPENAI_API_KEY), from the environment or
  * `<homeDir>/.env`; empty when there is none, as a local server needs none.
  */
 export function loadOpenAiKey({ env, homeDir }: { env: NodeJS.ProcessEnv; homeDir: string }): string {
-  const fromEnv = envValue(env, 'OPENAI_API_KEY');
-  if (fromEnv !== undefined) return fromEnv;
-  try {
-    const text = readFileSync(path.join(homeDir, '.env'), 'utf8');
-    return parseDotEnv(text, ['OPENAI_API_KEY']).get('OPENAI_API_KEY')?.trim() ?? '';
-  } catch {
-    return '';
-  }
+  return hostKey(env, homeDir, 'OPENAI_API_KEY') ?? '';
 }
 
 /**
@@ -694,7 +704,7 @@ export function loadCredential({
 }
 
 /** Where the speech service's key is read from (host only: no sandbox ever sees it). */
-export const TRANSCRIBER_KEY_VAR = 'NANOCLAW_TRANSCRIBER_KEY';
+const TRANSCRIBER_KEY_VAR = 'NANOCLAW_TRANSCRIBER_KEY';
 
 /** The transcription service's key: the environment first, else `<homeDir>/.env`; null when unset (local servers need none). */
 export function loadTranscriberKey({
@@ -704,14 +714,6 @@ export function loadTranscriberKey({
   env: NodeJS.ProcessEnv;
   homeDir: string;
 }): string | null {
-  const fromEnv = envValue(env, TRANSCRIBER_KEY_VAR);
-  if (fromEnv !== undefined) return fromEnv;
-  try {
-    const text = readFileSync(path.join(homeDir, '.env'), 'utf8');
-    const value = parseDotEnv(text, [TRANSCRIBER_KEY_VAR]).get(TRANSCRIBER_KEY_VAR)?.trim();
-    return value === undefined || value === '' ? null : value;
-  } catch {
-    // No .env (or unreadable): the credential loader reports that file's problems.
-    return null;
-  }
+  const value = hostKey(env, homeDir, TRANSCRIBER_KEY_VAR);
+  return value === undefined || value === '' ? null : value;
 }

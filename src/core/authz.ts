@@ -38,17 +38,11 @@ export function authorizeTool(caller: ToolCaller, request: ToolRequest): AuthzDe
   if (caller.isMain) return ALLOWED;
   switch (request.tool) {
     case 'send_message':
-      return request.targetChatJid === undefined || request.targetChatJid === caller.chatJid
-        ? ALLOWED
-        : refuse(
-            'send_message',
-            'only the main group can send to another chat; this group can send to its own chat',
-          );
     case 'send_file':
       return request.targetChatJid === undefined || request.targetChatJid === caller.chatJid
         ? ALLOWED
         : refuse(
-            'send_file',
+            request.tool,
             'only the main group can send to another chat; this group can send to its own chat',
           );
     case 'schedule_task':

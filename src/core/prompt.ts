@@ -81,7 +81,7 @@ type PromptMessage = Pick<StoredMessage, 'senderName' | 'text' | 'timestamp'> & 
 };
 
 /** One stored file as the agent sees it: its Read tool opens the path (relative to its working directory). */
-export function formatAttachment(a: Pick<Attachment, 'path' | 'type'>): string {
+function formatAttachment(a: Pick<Attachment, 'path' | 'type'>): string {
   return `<attachment type="${escapeXml(a.type)}" path="${escapeXml(a.path)}"/>`;
 }
 
