@@ -153,21 +153,10 @@ export class LocalChannel implements Channel {
     if (!this.isConnected()) throw new Error('no terminal is attached');
     // Read now, as a transport would: a file gone from disk fails the send (the outbox retries).
     fs.accessSync(file.path, fs.constants.R_OK);
-    await Promise.all(
-      [...this.consoles].map((c) => {
-        const line = c.io.json
-          ? JSON.stringify({
-              chat: jid,
-              file: file.path,
-              ...(file.caption === '' ? {} : { caption: file.caption }),
-              ...(delivery ? { id: delivery.outboxId } : {}),
-            }) + '\n'
-          : `${jid === this.mainJid() ? '' : `[${jid}] `}${this.options.assistantName} sent a file: ${file.path}${file.caption === '' ? '' : ` (${file.caption})`}\n`;
-        return new Promise<void>((resolve, reject) =>
-          c.io.output.write(line, (err) => (err ? reject(err) : resolve())),
-        );
-      }),
-    );
+    const fields: Record<string, string> = { file: file.path };
+    if (file.caption !== '') fields.caption = file.caption;
+    const plain = ` sent a file: ${file.path}${file.caption === '' ? '' : ` (${file.caption})`}`;
+    await Promise.all([...this.consoles].map((c) => this.emit(c.io, jid, fields, plain, delivery)));
   }
 
   /** A copy of what another channel delivered to main's chat, for the attached consoles (best effort). */
@@ -177,9 +166,23 @@ export class LocalChannel implements Channel {
   }
 
   private write(io: ConsoleIo, jid: string, text: string, delivery?: { outboxId: number }): Promise<void> {
+    return this.emit(io, jid, { text }, `: ${text}`, delivery);
+  }
+
+  /**
+   * One delivery line to one console: `{chat, ...fields, id?}` in JSON mode, else the
+   * assistant's name followed by `plain`, prefixed with the chat when it is not main's.
+   */
+  private emit(
+    io: ConsoleIo,
+    jid: string,
+    fields: Record<string, string>,
+    plain: string,
+    delivery?: { outboxId: number },
+  ): Promise<void> {
     const line = io.json
-      ? JSON.stringify({ chat: jid, text, ...(delivery ? { id: delivery.outboxId } : {}) }) + '\n'
-      : `${jid === this.mainJid() ? '' : `[${jid}] `}${this.options.assistantName}: ${text}\n`;
+      ? JSON.stringify({ chat: jid, ...fields, ...(delivery ? { id: delivery.outboxId } : {}) }) + '\n'
+      : `${jid === this.mainJid() ? '' : `[${jid}] `}${this.options.assistantName}${plain}\n`;
     return new Promise<void>((resolve, reject) =>
       io.output.write(line, (err) => (err ? reject(err) : resolve())),
     );
