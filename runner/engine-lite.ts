@@ -5,10 +5,9 @@
 // sandbox, same broker.
 
 import path from 'node:path';
-import { readFileSync } from 'node:fs';
 import type { StartLine } from '../src/core/protocol.js';
 import type { Bridge } from './bridge.js';
-import { globalMemory } from './memory.js';
+import { globalMemory, readMemory } from './memory.js';
 import {
   DEFAULT_LIMITS,
   LOCAL_TOOL_DEFINITIONS,
@@ -41,7 +40,7 @@ import { isNanoclawTool, nanoclawToolDefinitions } from './lite/nanoclaw-tools.j
 import { streamChatCompletion } from './lite/openai-api.js';
 import { WEB_FETCH_DEFAULTS, WEB_FETCH_DEFINITION, webFetch } from './lite/web-fetch.js';
 import { loadSession, newSessionId, saveSession, type LiteSession } from './lite/session.js';
-import type { HostConnection } from './protocol-io.js';
+import { outcomeText, type HostConnection } from './protocol-io.js';
 
 export const DEFAULT_LITE_MODEL = 'claude-sonnet-4-5';
 const MAX_OUTPUT_TOKENS = 8192;
@@ -49,15 +48,6 @@ const MAX_OUTPUT_TOKENS = 8192;
 const MAX_STEPS_PER_TURN = 100;
 
 type ExitCode = number;
-
-function readMemory(file: string): string | undefined {
-  try {
-    const text = readFileSync(file, 'utf8').trim();
-    return text === '' ? undefined : text;
-  } catch {
-    return undefined;
-  }
-}
 
 /** The system prompt: who the agent is and where, then the group's and the shared memory. */
 export function buildSystemPrompt(start: StartLine): TextBlock[] {
@@ -166,9 +156,8 @@ export async function runLiteEngine(
       return webFetch(url, { ...WEB_FETCH_DEFAULTS, egressSocket: start.egress?.socketPath });
     }
     if (isNanoclawTool(block.name)) {
-      const outcome = await conn.callTool(block.name, block.input);
-      if (!outcome.ok) return { content: outcome.error, isError: true };
-      return { content: outcome.result === undefined ? 'ok' : JSON.stringify(outcome.result) };
+      const { text, isError } = outcomeText(await conn.callTool(block.name, block.input));
+      return isError ? { content: text, isError } : { content: text };
     }
     return { content: `there is no tool "${block.name}"`, isError: true };
   };

@@ -9,6 +9,12 @@ import { parseHostLine } from './host-lines.js';
 
 export type ToolOutcome = { ok: true; result: unknown } | { ok: false; error: string };
 
+/** What the agent reads back from a host tool: the error, or the result as JSON ('ok' for none). */
+export function outcomeText(outcome: ToolOutcome): { text: string; isError: boolean } {
+  if (!outcome.ok) return { text: outcome.error, isError: true };
+  return { text: outcome.result === undefined ? 'ok' : JSON.stringify(outcome.result), isError: false };
+}
+
 export interface HostEvents {
   /** A follow-up prompt for the live run. */
   onMessage(text: string): void;

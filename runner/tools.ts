@@ -5,7 +5,7 @@
 import type { createSdkMcpServer, tool } from '@anthropic-ai/claude-agent-sdk';
 import { z } from 'zod';
 import { TOOL_NAMES, type ToolName } from '../src/core/protocol-frame.js';
-import type { ToolOutcome } from './protocol-io.js';
+import { outcomeText, type ToolOutcome } from './protocol-io.js';
 import { TOOL_SCHEMAS } from './tool-schemas.js';
 
 export const MCP_SERVER_NAME = 'nanoclaw';
@@ -129,9 +129,8 @@ type TextResult = {
 
 /** Turns a host answer into an MCP tool result: JSON text, or an error result with the host's text. */
 export function toToolResult(outcome: ToolOutcome): TextResult {
-  if (!outcome.ok) return { content: [{ type: 'text', text: outcome.error }], isError: true };
-  const text = outcome.result === undefined ? 'ok' : JSON.stringify(outcome.result);
-  return { content: [{ type: 'text', text }] };
+  const { text, isError } = outcomeText(outcome);
+  return isError ? { content: [{ type: 'text', text }], isError } : { content: [{ type: 'text', text }] };
 }
 
 /** The two SDK functions this needs; passed in because the SDK is loaded lazily. */
