@@ -11,6 +11,22 @@ export interface ToolSchema {
   input_schema: Record<string, unknown>;
 }
 
+// Fields and schemas several tools share (the tools' shapes in runner/tools.ts share them too).
+const TASK_ID = { type: 'string', description: 'The task id, as returned by schedule_task or list_tasks' };
+const TASK_ID_ONLY = { type: 'object', properties: { task_id: TASK_ID }, required: ['task_id'] };
+const SCHEDULE_TYPE = {
+  type: 'string',
+  enum: ['cron', 'interval', 'once'],
+  description: 'cron: 5-field expression; interval: milliseconds; once: ISO timestamp',
+};
+const CONTEXT_MODE = {
+  type: 'string',
+  enum: ['group', 'isolated'],
+  description: "group: the task sees this chat's conversation; isolated: a fresh session each run",
+};
+const CHAT_JID = { description: 'Target chat id; only the main group may send elsewhere', type: 'string' };
+const NO_INPUT = { type: 'object', properties: {} };
+
 export const TOOL_SCHEMAS: Record<ToolName, ToolSchema> = {
   send_message: {
     description:
@@ -22,10 +38,7 @@ export const TOOL_SCHEMAS: Record<ToolName, ToolSchema> = {
           type: 'string',
           description: 'The message text',
         },
-        chat_jid: {
-          description: 'Target chat id; only the main group may send elsewhere',
-          type: 'string',
-        },
+        chat_jid: CHAT_JID,
       },
       required: ['text'],
     },
@@ -40,20 +53,12 @@ export const TOOL_SCHEMAS: Record<ToolName, ToolSchema> = {
           type: 'string',
           description: 'What the agent should do when the task runs',
         },
-        schedule_type: {
-          type: 'string',
-          enum: ['cron', 'interval', 'once'],
-          description: 'cron: 5-field expression; interval: milliseconds; once: ISO timestamp',
-        },
+        schedule_type: SCHEDULE_TYPE,
         schedule_value: {
           type: 'string',
           description: 'The cron expression, interval in ms, or ISO timestamp',
         },
-        context_mode: {
-          type: 'string',
-          enum: ['group', 'isolated'],
-          description: "group: the task sees this chat's conversation; isolated: a fresh session each run",
-        },
+        context_mode: CONTEXT_MODE,
         target_group_folder: {
           description: "Another group's folder; only the main group may schedule for other groups",
           type: 'string',
@@ -64,99 +69,46 @@ export const TOOL_SCHEMAS: Record<ToolName, ToolSchema> = {
   },
   list_tasks: {
     description: 'List the scheduled tasks this chat may see.',
-    input_schema: {
-      type: 'object',
-      properties: {},
-    },
+    input_schema: NO_INPUT,
   },
   get_task: {
     description: 'Show one scheduled task with its recent runs.',
-    input_schema: {
-      type: 'object',
-      properties: {
-        task_id: {
-          type: 'string',
-          description: 'The task id, as returned by schedule_task or list_tasks',
-        },
-      },
-      required: ['task_id'],
-    },
+    input_schema: TASK_ID_ONLY,
   },
   update_task: {
     description: "Change a scheduled task's prompt or schedule.",
     input_schema: {
       type: 'object',
       properties: {
-        task_id: {
-          type: 'string',
-          description: 'The task id, as returned by schedule_task or list_tasks',
-        },
+        task_id: TASK_ID,
         prompt: {
           type: 'string',
         },
-        schedule_type: {
-          type: 'string',
-          enum: ['cron', 'interval', 'once'],
-          description: 'cron: 5-field expression; interval: milliseconds; once: ISO timestamp',
-        },
+        schedule_type: SCHEDULE_TYPE,
         schedule_value: {
           type: 'string',
         },
-        context_mode: {
-          type: 'string',
-          enum: ['group', 'isolated'],
-          description: "group: the task sees this chat's conversation; isolated: a fresh session each run",
-        },
+        context_mode: CONTEXT_MODE,
       },
       required: ['task_id'],
     },
   },
   pause_task: {
     description: 'Pause a scheduled task until it is resumed.',
-    input_schema: {
-      type: 'object',
-      properties: {
-        task_id: {
-          type: 'string',
-          description: 'The task id, as returned by schedule_task or list_tasks',
-        },
-      },
-      required: ['task_id'],
-    },
+    input_schema: TASK_ID_ONLY,
   },
   resume_task: {
     description: 'Resume a paused task.',
-    input_schema: {
-      type: 'object',
-      properties: {
-        task_id: {
-          type: 'string',
-          description: 'The task id, as returned by schedule_task or list_tasks',
-        },
-      },
-      required: ['task_id'],
-    },
+    input_schema: TASK_ID_ONLY,
   },
   cancel_task: {
     description: 'Delete a scheduled task for good.',
-    input_schema: {
-      type: 'object',
-      properties: {
-        task_id: {
-          type: 'string',
-          description: 'The task id, as returned by schedule_task or list_tasks',
-        },
-      },
-      required: ['task_id'],
-    },
+    input_schema: TASK_ID_ONLY,
   },
   list_groups: {
     description:
       'List the chats seen on the channels, newest activity first, with their ids, names, channel and, for registered ones, folder, trigger, mounts and run timeout (main group only). Use it to find the jid for register_group.',
-    input_schema: {
-      type: 'object',
-      properties: {},
-    },
+    input_schema: NO_INPUT,
   },
   register_group: {
     description: 'Register a chat so the assistant answers there (main group only).',
@@ -234,10 +186,7 @@ export const TOOL_SCHEMAS: Record<ToolName, ToolSchema> = {
   },
   read_egress_allowlist: {
     description: 'Show which internet hosts this sandbox may reach through the proxy.',
-    input_schema: {
-      type: 'object',
-      properties: {},
-    },
+    input_schema: NO_INPUT,
   },
   send_file: {
     description:
@@ -254,10 +203,7 @@ export const TOOL_SCHEMAS: Record<ToolName, ToolSchema> = {
           description: 'Text shown with the file',
           type: 'string',
         },
-        chat_jid: {
-          description: 'Target chat id; only the main group may send elsewhere',
-          type: 'string',
-        },
+        chat_jid: CHAT_JID,
       },
       required: ['path'],
     },

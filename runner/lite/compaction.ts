@@ -5,7 +5,13 @@
 
 import path from 'node:path';
 import { ARCHIVE_DIR, archiveSlug, localDay, renderMarkdown, writeArchive, type Turn } from '../archive.js';
-import type { Message, MessagesRequest, TextBlock, Usage } from './messages-api.js';
+import {
+  contentBlocks,
+  type Message,
+  type MessagesRequest,
+  type TextBlock,
+  type Usage,
+} from './messages-api.js';
 
 export interface CompactionPolicy {
   windowTokens: number;
@@ -36,16 +42,12 @@ export function shouldCompact(tokens: number | undefined, policy: CompactionPoli
   return policy !== undefined && tokens !== undefined && tokens >= policy.windowTokens * policy.atFraction;
 }
 
-function blocksOf(message: Message): Array<{ type: string; text?: unknown; name?: unknown }> {
-  return typeof message.content === 'string' ? [{ type: 'text', text: message.content }] : message.content;
-}
-
 /** The text turns of a lite history for the archive; each tool call is one line, results are left out. */
 export function historyTurns(messages: readonly Message[]): Turn[] {
   const turns: Turn[] = [];
   for (const message of messages) {
     const parts: string[] = [];
-    for (const block of blocksOf(message)) {
+    for (const block of contentBlocks(message)) {
       if (block.type === 'text' && typeof block.text === 'string' && block.text.trim() !== '') {
         parts.push(
           block.text.startsWith(SUMMARY_OPEN)
@@ -86,6 +88,5 @@ export function summaryRequest(base: MessagesRequest, older: Message[]): Message
 export function withSummary(summary: string, current: Message[]): Message[] {
   const [first, ...rest] = current;
   const block: TextBlock = { type: 'text', text: `${SUMMARY_OPEN}\n${summary.trim()}\n${SUMMARY_CLOSE}` };
-  const content = typeof first.content === 'string' ? [{ type: 'text', text: first.content }] : first.content;
-  return [{ role: first.role, content: [block, ...content] }, ...rest];
+  return [{ role: first.role, content: [block, ...contentBlocks(first)] }, ...rest];
 }

@@ -39,6 +39,11 @@ export interface ToolDefinition {
   cache_control?: CacheControl;
 }
 
+/** A message's content as blocks: a plain string is one text block. */
+export function contentBlocks(message: Message): Array<ContentBlock | OtherBlock> {
+  return typeof message.content === 'string' ? [{ type: 'text', text: message.content }] : message.content;
+}
+
 export interface MessagesRequest {
   model: string;
   max_tokens: number;
@@ -107,7 +112,7 @@ export function withCacheControl(request: MessagesRequest): MessagesRequest {
   );
   const messages = request.messages.map((m, i) => {
     if (i !== request.messages.length - 1) return m;
-    const blocks = typeof m.content === 'string' ? [{ type: 'text', text: m.content }] : m.content;
+    const blocks = contentBlocks(m);
     return {
       ...m,
       content: blocks.map((b, j) => (j === blocks.length - 1 ? { ...b, cache_control: mark } : b)),

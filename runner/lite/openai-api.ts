@@ -7,10 +7,10 @@
 import http from 'node:http';
 import {
   ModelApiError,
+  contentBlocks,
   isRetryableStatus,
   type AssistantReply,
   type ContentBlock,
-  type Message,
   type MessagesRequest,
   type ModelEndpoint,
   type OtherBlock,
@@ -43,10 +43,6 @@ export interface ChatRequest {
   stream_options: { include_usage: true };
 }
 
-function blocks(message: Message): Array<ContentBlock | OtherBlock> {
-  return typeof message.content === 'string' ? [{ type: 'text', text: message.content }] : message.content;
-}
-
 function toolResultText(block: ToolResultBlock): string {
   const text =
     typeof block.content === 'string'
@@ -63,7 +59,7 @@ export function toChatRequest(request: MessagesRequest): ChatRequest {
     { role: 'system', content: request.system.map((b) => b.text).join('\n\n') },
   ];
   for (const message of request.messages) {
-    const parts = blocks(message);
+    const parts = contentBlocks(message);
     if (message.role === 'assistant') {
       const text = parts
         .filter((b): b is { type: 'text'; text: string } => b.type === 'text')
