@@ -80,7 +80,9 @@ export class MediaIngest {
         try {
           this.options.deliver(prepared);
         } catch (err) {
+          // Not stored (the store closed under a late download): the journal stays, so the next start has it.
           this.options.logger.error({ err: String(err), chatJid: message.chatJid }, 'message not routed');
+          return;
         }
         if (journal) fs.rmSync(journal, { force: true });
       })

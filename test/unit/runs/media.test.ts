@@ -410,4 +410,40 @@ describe('crash during a download', () => {
     expect(store.messagesSince('family@g.us', 0)).toHaveLength(1);
     expect(fs.readdirSync(journalDir)).toEqual([]);
   });
+
+  it('keeps the journal of a message the store could not take, and the next start stores it', async () => {
+    const { store } = tempStore();
+    const journalDir = path.join(tempDir(), 'media-pending');
+    store.addGroup(group({ jid: 'family@g.us', folder: 'family', requiresTrigger: false }));
+    const options = {
+      groupsDir: tempDir(),
+      groupFolderOf: (jid: string) => store.getGroupByJid(jid)?.folder,
+      maxFileBytes: MB,
+      groupQuotaBytes: 64 * MB,
+      transcriber: null,
+      logger: silentLogger(),
+      journalDir,
+    };
+    // The host closed its store while the download finished: delivery throws.
+    const closing = new MediaIngest({
+      ...options,
+      deliver: () => {
+        throw new Error('the database connection is not open');
+      },
+    });
+    closing.accept(
+      message({
+        id: 'late',
+        text: '',
+        attachments: [bytesAttachment('image', 'image/png', Buffer.alloc(10))],
+      }),
+    );
+    await closing.idle();
+    expect(fs.readdirSync(journalDir)).toHaveLength(1);
+
+    const next = new MediaIngest({ ...options, deliver: (m) => void store.insertMessage(m) });
+    expect(next.recover()).toBe(1);
+    expect(store.messagesSince('family@g.us', 0).map((m) => m.id)).toEqual(['late']);
+    expect(fs.readdirSync(journalDir)).toEqual([]);
+  });
 });
