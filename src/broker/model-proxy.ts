@@ -632,8 +632,8 @@ function createContext(options: ModelProxyOptions): ProxyContext {
       host: upstream.host,
       pathPrefix: upstream.pathname.replace(/\/+$/, ''),
     },
-    // A keyless local provider has no secret to scrub (an empty one would match everywhere).
-    scrubber: createSecretScrubber([options.credential.value].filter((secret) => secret !== '')),
+    // A keyless local provider's empty value is below the scrubber's minimum secret length.
+    scrubber: createSecretScrubber([options.credential.value]),
     refusals: createRefusalCounter('model_request', options.run, options.audit, options.logger),
     logger: options.logger,
     log,

@@ -11,6 +11,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { extensionFor, formatMb, typeForFileName } from '../core/media.js';
 import type { OutboundFile } from '../core/types.js';
+import { SANDBOX_PATHS } from '../sandbox/mounts.js';
 import { saveCapped } from './media.js';
 
 /** The sender's file name, kept readable but safe on any disk: no control characters, at most 100 characters. */
@@ -21,9 +22,6 @@ function spoolName(name: string, type: string): string {
     .slice(-100);
   return clean === '' || clean.startsWith('.') ? `file.${extensionFor(type, name)}` : clean;
 }
-
-/** Where the agent's working directory (its group folder) is inside the sandbox. */
-const SANDBOX_GROUP_DIR = '/workspace/group';
 
 export type SpoolResult =
   | { ok: true; file: OutboundFile }
@@ -42,12 +40,12 @@ export async function spoolOutboundFile(
   nowMs: number,
 ): Promise<SpoolResult> {
   const relative = path.posix.isAbsolute(agentPath)
-    ? path.posix.relative(SANDBOX_GROUP_DIR, path.posix.normalize(agentPath))
+    ? path.posix.relative(SANDBOX_PATHS.group, path.posix.normalize(agentPath))
     : path.posix.normalize(agentPath);
   const outside = {
     ok: false as const,
     reason: 'file_not_allowed' as const,
-    message: `send_file refused: the file must be inside your working directory (${SANDBOX_GROUP_DIR})`,
+    message: `send_file refused: the file must be inside your working directory (${SANDBOX_PATHS.group})`,
   };
   if (relative === '' || relative.startsWith('..') || path.posix.isAbsolute(relative)) return outside;
   let real: string;

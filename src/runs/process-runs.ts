@@ -221,15 +221,7 @@ export class ProcessRuns implements AgentRuns {
       if (overQuota) throw new StartRefused('disk_quota_exceeded', `${overQuota}; the owner must free space`);
     } catch (err) {
       if (!(err instanceof StartRefused)) throw err;
-      if (err.reason) {
-        this.audit.audit({
-          group: group.folder,
-          runId: run.runId,
-          action: 'run_start',
-          target: group.folder,
-          reason: err.reason,
-        });
-      }
+      if (err.reason) this.auditStartRefusal(group.folder, run.runId, err.reason);
       logger.error({ group: group.folder, runId: run.runId, error: err.message }, 'run refused to start');
       return { ok: false, refusedToStart: true, error: err.message };
     }
@@ -434,7 +426,7 @@ export class ProcessRuns implements AgentRuns {
       const stoppedBy = run.killed?.stoppedBy ?? result.stoppedBy;
       const sandboxFailure = this.sandboxStartFailure(result, stoppedBy);
       if (sandboxFailure) {
-        if (sandboxFailure.refused) this.auditSandboxRefusal(group.folder, run.runId);
+        if (sandboxFailure.refused) this.auditStartRefusal(group.folder, run.runId, 'sandbox_unavailable');
         return { ok: false, error: sandboxFailure.message, refusedToStart: sandboxFailure.refused };
       }
       if (stoppedBy === 'wall_time') {
@@ -467,7 +459,7 @@ export class ProcessRuns implements AgentRuns {
       const message = err instanceof Error ? err.message : String(err);
       if (err instanceof SandboxAccessError) {
         // Retrying cannot help until the owner changes a directory's mode: refuse, with the fix.
-        this.auditSandboxRefusal(group.folder, run.runId);
+        this.auditStartRefusal(group.folder, run.runId, 'sandbox_unavailable');
         logger.error({ group: group.folder, runId: run.runId, error: message }, 'run refused to start');
         return { ok: false, refusedToStart: true, error: `the sandbox cannot start: ${message}` };
       }
@@ -535,17 +527,11 @@ export class ProcessRuns implements AgentRuns {
     return `disk quota exceeded: this chat's folder and session use ${what} (groupDiskQuotaMb ${config.groupDiskQuotaMb})`;
   }
 
-  /** Measures the group's disk use every few seconds (one walk at a time) and stops the run past its quota. */
-  private auditSandboxRefusal(folder: string, runId: string): void {
-    this.audit.audit({
-      group: folder,
-      runId,
-      action: 'run_start',
-      target: folder,
-      reason: 'sandbox_unavailable',
-    });
+  private auditStartRefusal(folder: string, runId: string, reason: AuditReason): void {
+    this.audit.audit({ group: folder, runId, action: 'run_start', target: folder, reason });
   }
 
+  /** Measures the group's disk use every few seconds (one walk at a time) and stops the run past its quota. */
   private watchDiskQuota(run: ProcessRun, folder: string): () => void {
     const intervalMs = this.options.diskCheckIntervalMs ?? DEFAULT_DISK_CHECK_INTERVAL_MS;
     let stopped = false;
